@@ -1,0 +1,36 @@
+//! The AgentPipe Web event model (SPEC 2): both ingest dialects, validation and
+//! normalization into one internal shape. No I/O.
+//!
+//! * [`timefmt`]: RFC 3339 parsing (offset required, SPEC 2.4) and the six-digit UTC output form.
+//! * [`event`]: [`event::parse_event`] turns one JSON event of either dialect into an
+//!   [`event::Event`], or a [`ValidationError`] naming the offending field.
+
+pub mod event;
+pub mod timefmt;
+
+pub use event::{parse_event, Dialect, Event, EventKind};
+
+/// A rejected input, naming the field (SPEC 6: "400 bad JSON or schema, naming the field").
+///
+/// `field` is a JSON path such as `data.participants[2].agent_type` or `timestamp`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    /// Dotted JSON path of the field at fault.
+    pub field: String,
+    /// One sentence saying what is wrong.
+    pub message: String,
+}
+
+impl ValidationError {
+    /// Builds an error for `field` with `message`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Maximum message content, in UTF-8 bytes (SPEC 6: 100 KB, KB = 1,024 bytes).
+pub const MAX_CONTENT_BYTES: usize = 100 * 1024;
