@@ -5,6 +5,7 @@
 //! * [`event`]: [`event::parse_event`] turns one JSON event of either dialect into an
 //!   [`event::Event`], or a [`ValidationError`] naming the offending field.
 
+pub mod api;
 pub mod event;
 pub mod timefmt;
 

@@ -1,1 +1,133 @@
-//! placeholder
+//! AgentPipe Web server: HTTP API (ingest, sessions, SSE, health), SQLite storage with
+//! group commit, and live fan-out.
+//!
+//! Start it with [`serve`]; the binary and every test do it the same way.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod routes;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::ServeConfig;
+
+use crate::auth::Authenticator;
+use crate::hub::Hub;
+use crate::store::sqlite::{SqliteOptions, SqliteStore};
+use crate::store::DynStore;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: DynStore,
+    /// Key checks.
+    pub auth: Authenticator,
+    /// Live fan-out.
+    pub hub: Arc<Hub>,
+    /// Whether reads need a `read` key (SPEC 6).
+    pub reads_need_key: bool,
+    /// Settings.
+    pub config: Arc<ServeConfig>,
+    /// Process start, for `uptimeSeconds`.
+    pub started: Instant,
+    /// Fires on shutdown; SSE streams end on it.
+    pub shutdown: CancellationToken,
+}
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    /// An unsupported setting.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The HTTP server failed.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens storage and builds the state for `config`. `listen` is the bound address (it
+/// decides the loopback read rule).
+pub async fn build_state(
+    config: ServeConfig,
+    listen: SocketAddr,
+    shutdown: CancellationToken,
+) -> Result<AppState, ServeError> {
+    let hub = Arc::new(Hub::new(&config));
+    let url = config.database_url.clone().unwrap_or_default();
+    if url.starts_with("postgres") {
+        return Err(ServeError::Config(
+            "PostgreSQL is not supported by this build yet; use sqlite:///path".into(),
+        ));
+    }
+    let sync_full = match config.sqlite_sync.to_ascii_lowercase().as_str() {
+        "normal" | "" => false,
+        "full" => true,
+        other => {
+            return Err(ServeError::Config(format!(
+                "AGENTPIPE_SQLITE_SYNC must be normal or full, not '{other}'"
+            )))
+        }
+    };
+    let path = config.sqlite_path();
+    let store = SqliteStore::open(&SqliteOptions { path, sync_full }, hub.clone())?.into_dyn();
+    let read_auth = config.read_auth.as_deref().unwrap_or("").to_ascii_lowercase();
+    let reads_need_key = read_auth == "key" || !listen.ip().is_loopback();
+    let env_keys = config.env_keys();
+    if env_keys.is_empty() && store.count_keys().await? == 0 && listen.ip().is_loopback() {
+        let key = auth::generate_key();
+        store
+            .insert_key("first-run", &hex::encode(auth::hash_key(&key)), "ingest,upload,read,admin", None)
+            .await?;
+        // Printed once on standard output, never through the logger (SPEC 9).
+        println!("No API key configured; generated one for this database (shown only once):\n  {key}\nUse it as AGENTPIPE_STREAM_API_KEY / AGENTPIPE_BRIDGE_API_KEY.");
+    }
+    Ok(AppState {
+        auth: Authenticator::new(&env_keys, store.clone()),
+        store,
+        hub,
+        reads_need_key,
+        config: Arc::new(config),
+        started: Instant::now(),
+        shutdown,
+    })
+}
+
+/// The whole HTTP application for `state`.
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Runs the server on `listener` until `shutdown` fires, then stops accepting, ends SSE
+/// streams and finishes in-flight requests.
+///
+/// Errors: storage that cannot be opened, an invalid setting, or an I/O failure.
+pub async fn serve(
+    config: ServeConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let addr = listener.local_addr()?;
+    let state = build_state(config, addr, shutdown.clone()).await?;
+    let app = router(state);
+    tracing::info!(%addr, "listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! Response shapes of the read API (SPEC 5) and the error body (SPEC 6). All keys are
+//! camelCase; absent values serialize as `null`. Times are RFC 3339 UTC strings with six
+//! fractional digits; costs are USD; durations are ms.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use crate::event::{Summary, SystemInfo};
+
+/// The error body of every 4xx/5xx (SPEC 6): `{"error", "message", "details"?}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    /// Short machine-readable code, e.g. `validation_error`.
+    pub error: String,
+    /// One human sentence.
+    pub message: String,
+    /// Per-field problems: `[{field, message}]`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub details: Option<Vec<FieldError>>,
+}
+
+/// One field problem inside [`ErrorBody::details`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `messages[3].agentId`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// One row of `GET /api/sessions` (SPEC 5).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionListItem {
+    /// Conversation id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `ACTIVE`, `COMPLETED`, `INTERRUPTED`, `ERROR`.
+    pub status: String,
+    /// Orchestration mode.
+    pub mode: Option<String>,
+    /// `cli-stream`, `cli-upload`, `api`.
+    pub source: String,
+    /// When the server first stored it.
+    pub created_at: String,
+    /// Conversation start.
+    pub started_at: String,
+    /// Completion time, if completed.
+    pub completed_at: Option<String>,
+    /// Message count.
+    pub total_messages: i64,
+    /// Token total.
+    pub total_tokens: i64,
+    /// Cost total, USD.
+    pub total_cost: f64,
+    /// Duration total, ms.
+    pub total_duration: i64,
+    /// Number of participants.
+    pub participant_count: i64,
+    /// Distinct participant agent types.
+    pub participant_types: Vec<String>,
+}
+
+/// Pagination block of a list response (SPEC 5): `pages` is 0 when `total` is 0.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Pagination {
+    /// 1-based page number.
+    pub page: i64,
+    /// Page size (at most 100).
+    pub limit: i64,
+    /// Matching rows.
+    pub total: i64,
+    /// Number of pages.
+    pub pages: i64,
+}
+
+/// `GET /api/sessions` response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionList {
+    /// The page's rows.
+    pub data: Vec<SessionListItem>,
+    /// Where this page is.
+    pub pagination: Pagination,
+}
+
+/// A participant as returned (SPEC 5).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantView {
+    /// Agent id within the conversation.
+    pub agent_id: String,
+    /// Agent type.
+    pub agent_type: String,
+    /// Display name.
+    pub agent_name: Option<String>,
+    /// Agent version.
+    pub agent_version: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Prompt.
+    pub prompt: Option<String>,
+    /// Announcement.
+    pub announcement: Option<String>,
+    /// Agent CLI version.
+    pub cli_version: Option<String>,
+    /// Settings JSON.
+    pub settings: Option<Value>,
+}
+
+/// Per-message metrics (SPEC 5); `null` when the message carried none.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageMetrics {
+    /// Duration, ms.
+    pub duration: Option<i64>,
+    /// Input tokens.
+    pub input_tokens: Option<i64>,
+    /// Output tokens.
+    pub output_tokens: Option<i64>,
+    /// Total tokens.
+    pub total_tokens: Option<i64>,
+    /// Model.
+    pub model: Option<String>,
+    /// Cost, USD.
+    pub cost: Option<f64>,
+}
+
+/// A message as returned (SPEC 5).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    /// Message id (the client's `message_id` when given).
+    pub id: String,
+    /// Resolved agent id (SPEC 2.4).
+    pub agent_id: String,
+    /// Agent name.
+    pub agent_name: Option<String>,
+    /// Agent type.
+    pub agent_type: String,
+    /// Agent version.
+    pub agent_version: Option<String>,
+    /// Text exactly as sent.
+    pub content: String,
+    /// `agent`, `user`, `system`.
+    pub role: String,
+    /// Message time.
+    pub timestamp: String,
+    /// Sequence number.
+    pub sequence_number: Option<i64>,
+    /// Turn number.
+    pub turn_number: Option<i64>,
+    /// Metrics, or `null`.
+    pub metrics: Option<MessageMetrics>,
+}
+
+/// `GET /api/sessions/{id}` response (SPEC 5).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDetail {
+    /// Conversation id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Status.
+    pub status: String,
+    /// Mode.
+    pub mode: Option<String>,
+    /// Max turns.
+    pub max_turns: Option<i64>,
+    /// Initial prompt.
+    pub initial_prompt: Option<String>,
+    /// Source.
+    pub source: String,
+    /// Producer version (AgentPipe version for the CLI).
+    pub source_version: Option<String>,
+    /// First stored.
+    pub created_at: String,
+    /// Last changed.
+    pub updated_at: String,
+    /// Start.
+    pub started_at: String,
+    /// Completion.
+    pub completed_at: Option<String>,
+    /// Message count.
+    pub total_messages: i64,
+    /// Token total.
+    pub total_tokens: i64,
+    /// Cost, USD.
+    pub total_cost: f64,
+    /// Duration, ms.
+    pub total_duration: i64,
+    /// Completion reason.
+    pub completion_reason: Option<String>,
+    /// Error message.
+    pub error_message: Option<String>,
+    /// Summary.
+    pub summary: Option<Summary>,
+    /// System info.
+    pub system_info: Option<SystemInfo>,
+    /// Metadata JSON.
+    pub metadata: Option<Value>,
+    /// Participants in list order.
+    pub participants: Vec<ParticipantView>,
+    /// Messages (only with `includeMessages=true`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub messages: Option<Vec<MessageView>>,
+    /// Id to pass as `after` for the next page, or `null` (only with messages).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub next_after: Option<Option<String>>,
+}

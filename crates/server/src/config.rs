@@ -1,0 +1,97 @@
+//! Server settings (SPEC 9): flag, then environment, then default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// `agentpipe-web serve` settings. Every field is a flag with an environment fallback.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "AGENTPIPE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Database URL: `sqlite:///path/to/file.sqlite` (default: a SQLite file in the
+    /// platform data directory).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// API keys with every scope, comma-separated (rotation without downtime, SPEC 6).
+    #[arg(long = "api-key", env = "AGENTPIPE_BRIDGE_API_KEY", hide_env_values = true)]
+    pub bridge_api_keys: Option<String>,
+
+    /// `key` makes API reads and SSE need a `read` key even on loopback (SPEC 6).
+    #[arg(long, env = "AGENTPIPE_READ_AUTH")]
+    pub read_auth: Option<String>,
+
+    /// SQLite durability: `normal` (survives a process crash) or `full` (fsync every
+    /// commit, survives power loss).
+    #[arg(long, env = "AGENTPIPE_SQLITE_SYNC", default_value = "normal")]
+    pub sqlite_sync: String,
+
+    /// Most concurrent SSE connections (SPEC 4).
+    #[arg(long, env = "SSE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub sse_max_connections: usize,
+
+    /// Most concurrent SSE connections per client IP (SPEC 4).
+    #[arg(long, env = "SSE_MAX_CONNECTIONS_PER_IP", default_value_t = 50)]
+    pub sse_max_connections_per_ip: usize,
+
+    /// SSE heartbeat comment interval, ms.
+    #[arg(long, env = "SSE_HEARTBEAT_INTERVAL", default_value_t = 30_000)]
+    pub sse_heartbeat_interval_ms: u64,
+
+    /// Ingest requests per minute per key; 0 turns the limit off (SPEC 6).
+    #[arg(long, env = "RATE_LIMIT_INGEST_PER_MINUTE", default_value_t = 100)]
+    pub rate_limit_ingest_per_minute: u32,
+
+    /// Upload requests per minute per key; 0 turns the limit off.
+    #[arg(long, env = "RATE_LIMIT_UPLOAD_PER_MINUTE", default_value_t = 10)]
+    pub rate_limit_upload_per_minute: u32,
+
+    /// Read requests per hour per key or IP; 0 turns the limit off.
+    #[arg(long, env = "RATE_LIMIT_READ_PER_HOUR", default_value_t = 1000)]
+    pub rate_limit_read_per_hour: u32,
+}
+
+impl ServeConfig {
+    /// A configuration with every default, listening on `listen`, on the SQLite file `db`.
+    pub fn for_tests(db: PathBuf, api_key: &str) -> Self {
+        ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
+            database_url: Some(format!("sqlite://{}", db.display())),
+            bridge_api_keys: Some(api_key.to_string()),
+            read_auth: None,
+            sqlite_sync: "normal".into(),
+            sse_max_connections: 10_000,
+            sse_max_connections_per_ip: 50,
+            sse_heartbeat_interval_ms: 30_000,
+            rate_limit_ingest_per_minute: 0,
+            rate_limit_upload_per_minute: 0,
+            rate_limit_read_per_hour: 0,
+        }
+    }
+
+    /// The SQLite file to use: `--database-url`, else `agentpipe-web/agentpipe.sqlite` in
+    /// the platform data directory (e.g. `~/.local/share` on Linux).
+    pub fn sqlite_path(&self) -> PathBuf {
+        match &self.database_url {
+            Some(url) => crate::store::sqlite::path_from_url(url),
+            None => dirs::data_dir()
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("agentpipe-web")
+                .join("agentpipe.sqlite"),
+        }
+    }
+
+    /// The configured bridge keys (trimmed, empty entries dropped).
+    pub fn env_keys(&self) -> Vec<String> {
+        self.bridge_api_keys
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}

@@ -1,0 +1,169 @@
+//! The API error type and its one mapping to HTTP (SPEC 6). Internal details are logged
+//! here and never sent.
+
+use agentpipe_protocol::api::{ErrorBody, FieldError};
+use agentpipe_protocol::ValidationError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::store::StoreError;
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: schema error naming the field.
+    #[error("{0}")]
+    Validation(#[from] ValidationError),
+    /// 400: body is not valid JSON (or not UTF-8).
+    #[error("invalid JSON: {0}")]
+    BadJson(String),
+    /// 400: a bad query parameter.
+    #[error("{field}: {message}")]
+    BadQuery {
+        /// Parameter name.
+        field: String,
+        /// Why.
+        message: String,
+    },
+    /// 415: wrong `Content-Type`.
+    #[error("unsupported content type")]
+    UnsupportedMediaType(String),
+    /// 413: body over the limit (bytes).
+    #[error("payload too large")]
+    TooLarge(&'static str, usize),
+    /// 401: missing or wrong key.
+    #[error("unauthorized")]
+    Unauthorized(&'static str),
+    /// 403: key lacks the scope.
+    #[error("forbidden")]
+    Forbidden(&'static str),
+    /// 404.
+    #[error("not found")]
+    NotFound(String),
+    /// 503 with `Retry-After` (too many SSE connections).
+    #[error("busy")]
+    Busy(String),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    /// Status code and body for this error.
+    pub fn parts(&self) -> (StatusCode, ErrorBody) {
+        let body = |error: &str, message: String, details: Option<Vec<FieldError>>| ErrorBody {
+            error: error.to_string(),
+            message,
+            details,
+        };
+        match self {
+            ApiError::Validation(v) => (
+                StatusCode::BAD_REQUEST,
+                body(
+                    "validation_error",
+                    format!("Invalid field {}: {}", v.field, v.message),
+                    Some(vec![FieldError {
+                        field: v.field.clone(),
+                        message: v.message.clone(),
+                    }]),
+                ),
+            ),
+            ApiError::BadJson(m) => (
+                StatusCode::BAD_REQUEST,
+                body("invalid_json", format!("The body is not valid JSON: {m}"), None),
+            ),
+            ApiError::BadQuery { field, message } => (
+                StatusCode::BAD_REQUEST,
+                body(
+                    "invalid_query",
+                    format!("Invalid query parameter {field}: {message}"),
+                    Some(vec![FieldError {
+                        field: field.clone(),
+                        message: message.clone(),
+                    }]),
+                ),
+            ),
+            ApiError::UnsupportedMediaType(ct) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                body(
+                    "unsupported_media_type",
+                    format!("Content-Type '{ct}' is not supported; send application/json or application/x-ndjson"),
+                    None,
+                ),
+            ),
+            ApiError::TooLarge(what, limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                body(
+                    "payload_too_large",
+                    format!("The {what} is larger than the limit of {limit} bytes"),
+                    None,
+                ),
+            ),
+            ApiError::Unauthorized(why) => (
+                StatusCode::UNAUTHORIZED,
+                body("unauthorized", (*why).to_string(), None),
+            ),
+            ApiError::Forbidden(scope) => (
+                StatusCode::FORBIDDEN,
+                body(
+                    "forbidden",
+                    format!("This API key lacks the '{scope}' scope"),
+                    None,
+                ),
+            ),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                body("not_found", format!("{what} not found"), None),
+            ),
+            ApiError::Busy(m) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                body("unavailable", m.clone(), None),
+            ),
+            ApiError::Store(StoreError::Invalid { field, message }) => (
+                StatusCode::BAD_REQUEST,
+                body(
+                    "validation_error",
+                    format!("Invalid field {field}: {message}"),
+                    Some(vec![FieldError {
+                        field: field.clone(),
+                        message: message.clone(),
+                    }]),
+                ),
+            ),
+            ApiError::Store(StoreError::Conflict(m)) => {
+                (StatusCode::CONFLICT, body("conflict", m.clone(), None))
+            }
+            ApiError::Store(StoreError::Unavailable(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                body(
+                    "storage_unavailable",
+                    "Storage is unavailable; retry shortly".into(),
+                    None,
+                ),
+            ),
+            ApiError::Store(StoreError::Other(_)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                body("internal_error", "An internal error occurred".into(), None),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Store(e @ (StoreError::Other(_) | StoreError::Unavailable(_))) = &self {
+            tracing::error!(error = %e, "storage error");
+        }
+        let (status, body) = self.parts();
+        let mut resp = (status, Json(body)).into_response();
+        let h = resp.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}

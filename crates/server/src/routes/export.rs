@@ -1,0 +1,88 @@
+//! Markdown and HTML renderings of a session for `GET /api/sessions/{id}/export`.
+//! The HTML is a template with auto-escaping: agent content is always shown as text.
+
+use agentpipe_protocol::api::SessionDetail;
+
+use crate::error::ApiError;
+use crate::store::StoreError;
+
+/// Renders a session as Markdown (message content verbatim).
+pub fn markdown(d: &SessionDetail) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("# {}\n\n", d.name));
+    s.push_str(&format!("- **Status:** {}\n", d.status));
+    if let Some(m) = &d.mode {
+        s.push_str(&format!("- **Mode:** {m}\n"));
+    }
+    s.push_str(&format!("- **Started:** {}\n", d.started_at));
+    if let Some(c) = &d.completed_at {
+        s.push_str(&format!("- **Completed:** {c}\n"));
+    }
+    s.push_str(&format!(
+        "- **Messages:** {} · **Tokens:** {} · **Cost:** ${:.4} · **Duration:** {} ms\n\n",
+        d.total_messages, d.total_tokens, d.total_cost, d.total_duration
+    ));
+    if let Some(p) = &d.initial_prompt {
+        s.push_str(&format!("## Prompt\n\n{p}\n\n"));
+    }
+    if !d.participants.is_empty() {
+        s.push_str("## Participants\n\n");
+        for p in &d.participants {
+            s.push_str(&format!(
+                "- {} ({}{})\n",
+                p.agent_name.as_deref().unwrap_or(&p.agent_id),
+                p.agent_type,
+                p.model.as_ref().map(|m| format!(", {m}")).unwrap_or_default()
+            ));
+        }
+        s.push('\n');
+    }
+    if let Some(sum) = &d.summary {
+        if let Some(t) = &sum.text {
+            s.push_str(&format!("## Summary\n\n{t}\n\n"));
+        }
+    }
+    s.push_str("## Messages\n\n");
+    for m in d.messages.iter().flatten() {
+        s.push_str(&format!(
+            "### {} ({}) · {}\n\n{}\n\n",
+            m.agent_name.as_deref().unwrap_or(&m.agent_id),
+            m.agent_type,
+            m.timestamp,
+            m.content
+        ));
+    }
+    s
+}
+
+const HTML: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ d.name }}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
+.msg{border-left:4px solid #888;padding:.25rem 1rem;margin:1rem 0}.meta{color:#555;font-size:.85rem}
+pre{white-space:pre-wrap;word-wrap:break-word;font-family:inherit;margin:0}</style></head>
+<body><h1>{{ d.name }}</h1>
+<p class="meta">{{ d.status }}{% if d.mode %} · {{ d.mode }}{% endif %} · started {{ d.startedAt }}{% if d.completedAt %} · completed {{ d.completedAt }}{% endif %}
+· {{ d.totalMessages }} messages · {{ d.totalTokens }} tokens · ${{ "%.4f"|format(d.totalCost) }} · {{ d.totalDuration }} ms</p>
+{% if d.initialPrompt %}<h2>Prompt</h2><pre>{{ d.initialPrompt }}</pre>{% endif %}
+{% if d.participants %}<h2>Participants</h2><ul>{% for p in d.participants %}<li>{{ p.agentName or p.agentId }} ({{ p.agentType }}{% if p.model %}, {{ p.model }}{% endif %})</li>{% endfor %}</ul>{% endif %}
+{% if d.summary and d.summary.text %}<h2>Summary</h2><pre>{{ d.summary.text }}</pre>{% endif %}
+<h2>Messages</h2>
+{% for m in d.messages %}<article class="msg"><div class="meta"><strong>{{ m.agentName or m.agentId }}</strong> ({{ m.agentType }}) · {{ m.timestamp }}</div><pre>{{ m.content }}</pre></article>
+{% endfor %}</body></html>
+"#;
+
+/// Renders a session as a standalone HTML page; every value is HTML-escaped.
+///
+/// Errors: a template failure (logged, 500).
+pub fn html(d: &SessionDetail) -> Result<String, ApiError> {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_template("export.html", HTML)
+        .map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))?;
+    let t = env
+        .get_template("export.html")
+        .map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))?;
+    t.render(minijinja::context! { d => d })
+        .map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))
+}

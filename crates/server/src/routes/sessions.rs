@@ -1,0 +1,233 @@
+//! `GET /api/sessions`, `GET|DELETE /api/sessions/{id}`, `GET /api/sessions/{id}/export` (SPEC 5).
+
+use std::collections::HashMap;
+
+use agentpipe_protocol::api::SessionDetail;
+use agentpipe_protocol::timefmt::parse_date_bound;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::auth::Scope;
+use crate::error::ApiError;
+use crate::routes::require_read;
+use crate::store::{ListQuery, MessagePage, SortKey};
+use crate::AppState;
+
+fn bad(field: &str, message: &str) -> ApiError {
+    ApiError::BadQuery {
+        field: field.to_string(),
+        message: message.to_string(),
+    }
+}
+
+fn int_param(q: &HashMap<String, String>, key: &str, default: i64, min: i64) -> Result<i64, ApiError> {
+    match q.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => match s.parse::<i64>() {
+            Ok(v) if v >= min => Ok(v),
+            _ => Err(bad(key, &format!("must be an integer >= {min}"))),
+        },
+    }
+}
+
+fn nonempty<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
+    q.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+/// Parses and validates the list query of SPEC 5.
+pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
+    let page = int_param(q, "page", 1, 1)?;
+    let limit = int_param(q, "limit", 20, 1)?.min(100);
+    let status = match nonempty(q, "status") {
+        None => None,
+        Some(s) => {
+            let up = s.to_ascii_uppercase();
+            if !["ACTIVE", "COMPLETED", "INTERRUPTED", "ERROR"].contains(&up.as_str()) {
+                return Err(bad("status", "must be one of ACTIVE, COMPLETED, INTERRUPTED, ERROR"));
+            }
+            Some(up)
+        }
+    };
+    let source = match nonempty(q, "source") {
+        None => None,
+        Some(s) => {
+            if !["cli-stream", "cli-upload", "api"].contains(&s) {
+                return Err(bad("source", "must be one of cli-stream, cli-upload, api"));
+            }
+            Some(s.to_string())
+        }
+    };
+    let start_from = match nonempty(q, "startDate") {
+        None => None,
+        Some(s) => Some(
+            parse_date_bound(s)
+                .ok_or_else(|| bad("startDate", "must be RFC 3339 or YYYY-MM-DD"))?
+                .0,
+        ),
+    };
+    let start_to = match nonempty(q, "endDate") {
+        None => None,
+        Some(s) => Some(
+            parse_date_bound(s)
+                .ok_or_else(|| bad("endDate", "must be RFC 3339 or YYYY-MM-DD"))?
+                .1,
+        ),
+    };
+    let sort = match nonempty(q, "sort") {
+        None | Some("createdAt") => SortKey::CreatedAt,
+        Some("startedAt") => SortKey::StartedAt,
+        Some("totalCost") => SortKey::TotalCost,
+        Some("totalTokens") => SortKey::TotalTokens,
+        Some("totalMessages") => SortKey::TotalMessages,
+        Some(_) => {
+            return Err(bad(
+                "sort",
+                "must be one of createdAt, startedAt, totalCost, totalTokens, totalMessages",
+            ))
+        }
+    };
+    let desc = match nonempty(q, "order").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(bad("order", "must be asc or desc")),
+    };
+    Ok(ListQuery {
+        page,
+        limit,
+        status,
+        source,
+        agent_type: nonempty(q, "agentType").map(str::to_string),
+        start_from,
+        start_to,
+        q: nonempty(q, "q").map(str::to_string),
+        sort,
+        desc,
+    })
+}
+
+/// `GET /api/sessions`.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    require_read(&state, &headers).await?;
+    let query = parse_list_query(&q)?;
+    Ok(Json(state.store.list_sessions(query).await?).into_response())
+}
+
+fn truthy(v: Option<&String>) -> bool {
+    matches!(v.map(|s| s.trim().to_ascii_lowercase()).as_deref(), Some("true" | "1" | "yes"))
+}
+
+/// `GET /api/sessions/{id}`: `includeMessages`, `messageLimit` (default 100), `after`.
+pub async fn detail(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    require_read(&state, &headers).await?;
+    let page = if truthy(q.get("includeMessages")) {
+        Some(MessagePage {
+            limit: int_param(&q, "messageLimit", 100, 1)?.min(10_000),
+            after: nonempty(&q, "after").map(str::to_string),
+        })
+    } else {
+        None
+    };
+    match state.store.get_session(&id, page).await? {
+        Some(d) => Ok(Json(d).into_response()),
+        None => Err(ApiError::NotFound(format!("Session '{id}'"))),
+    }
+}
+
+/// `DELETE /api/sessions/{id}` (scope `admin`).
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.auth.require(&headers, Scope::Admin).await?;
+    if state.store.delete_session(&id).await? {
+        Ok((StatusCode::OK, Json(json!({"success": true, "id": id}))).into_response())
+    } else {
+        Err(ApiError::NotFound(format!("Session '{id}'")))
+    }
+}
+
+/// Loads a session with every message (paging through the store).
+pub async fn full_session(state: &AppState, id: &str) -> Result<SessionDetail, ApiError> {
+    let mut detail = state
+        .store
+        .get_session(
+            id,
+            Some(MessagePage {
+                limit: 10_000,
+                after: None,
+            }),
+        )
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Session '{id}'")))?;
+    while let Some(Some(after)) = detail.next_after.clone() {
+        let more = state
+            .store
+            .get_session(
+                id,
+                Some(MessagePage {
+                    limit: 10_000,
+                    after: Some(after),
+                }),
+            )
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("Session '{id}'")))?;
+        if let (Some(msgs), Some(new)) = (detail.messages.as_mut(), more.messages) {
+            msgs.extend(new);
+        }
+        detail.next_after = more.next_after;
+    }
+    detail.next_after = Some(None);
+    Ok(detail)
+}
+
+fn safe_filename(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(64)
+        .collect()
+}
+
+/// `GET /api/sessions/{id}/export?format=json|markdown|html`: a download.
+pub async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    require_read(&state, &headers).await?;
+    let format = nonempty(&q, "format").unwrap_or("json").to_ascii_lowercase();
+    let (ext, ctype) = match format.as_str() {
+        "json" => ("json", "application/json"),
+        "markdown" | "md" => ("md", "text/markdown; charset=utf-8"),
+        "html" => ("html", "text/html; charset=utf-8"),
+        _ => return Err(bad("format", "must be json, markdown or html")),
+    };
+    let detail = full_session(&state, &id).await?;
+    let body = match ext {
+        "json" => serde_json::to_string_pretty(&detail)
+            .map_err(|e| ApiError::Store(crate::store::StoreError::Other(e.to_string())))?,
+        "md" => crate::routes::export::markdown(&detail),
+        _ => crate::routes::export::html(&detail)?,
+    };
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    let disp = format!("attachment; filename=\"conversation-{}.{ext}\"", safe_filename(&id));
+    if let Ok(v) = HeaderValue::from_str(&disp) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}

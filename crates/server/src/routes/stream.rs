@@ -1,0 +1,182 @@
+//! `GET /api/realtime/stream` (SPEC 4): Server-Sent Events with `conversationId` filter,
+//! `?named=1`, heartbeats, and gap-free resume from the event log.
+//!
+//! Order of work per connection: subscribe to the hub first, then replay every stored
+//! event after `Last-Event-ID` from the event log, then deliver live events, dropping any
+//! at or below the last id already sent. A subscriber that lags behind the hub's buffer
+//! is caught up from the event log the same way, so no event is skipped.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::stream;
+use tokio::sync::broadcast;
+use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
+
+use crate::error::ApiError;
+use crate::hub::{sse_frame, ConnectionSlot, Published};
+use crate::routes::require_read;
+use crate::store::{DynStore, StoredEvent};
+use crate::AppState;
+
+/// Client reconnection delay advertised with `retry:`, ms.
+pub const RETRY_MS: u64 = 3000;
+const REPLAY_PAGE: usize = 500;
+
+struct Conn {
+    store: DynStore,
+    rx: broadcast::Receiver<Arc<Published>>,
+    conversation: Option<String>,
+    named: bool,
+    cursor: i64,
+    pending: std::collections::VecDeque<Bytes>,
+    needs_replay: bool,
+    heartbeat: Interval,
+    shutdown: tokio_util::sync::CancellationToken,
+    _slot: ConnectionSlot,
+}
+
+impl Conn {
+    fn matches(&self, ev: &StoredEvent) -> bool {
+        match &self.conversation {
+            None => true,
+            Some(c) => ev.conversation_id.as_deref() == Some(c.as_str()),
+        }
+    }
+
+    /// Next chunk to write, or `None` to end the stream.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Some(b);
+            }
+            if self.needs_replay {
+                let page = match self
+                    .store
+                    .events_after(self.cursor, self.conversation.clone(), REPLAY_PAGE)
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "SSE replay failed; closing so the client resumes");
+                        return None;
+                    }
+                };
+                if page.len() < REPLAY_PAGE {
+                    self.needs_replay = false;
+                }
+                for ev in page {
+                    self.cursor = self.cursor.max(ev.id);
+                    self.pending.push_back(sse_frame(&ev, self.named));
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b":heartbeat\n\n")),
+                r = self.rx.recv() => match r {
+                    Ok(p) => {
+                        if p.event.id <= self.cursor {
+                            continue;
+                        }
+                        if self.matches(&p.event) {
+                            self.cursor = p.event.id;
+                            return Some(if self.named { p.named_frame.clone() } else { p.frame.clone() });
+                        }
+                        // Not ours: still advance, everything below this id has been seen.
+                        self.cursor = p.event.id;
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Fell behind the hub's buffer: catch up from the event log.
+                        self.needs_replay = true;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }
+    }
+}
+
+fn parse_last_id(headers: &HeaderMap, q: &HashMap<String, String>) -> Result<Option<i64>, ApiError> {
+    let raw = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| q.get("lastEventId").cloned());
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| ApiError::BadQuery {
+            field: "lastEventId".into(),
+            message: "must be an integer event id".into(),
+        }),
+    }
+}
+
+/// `GET /api/realtime/stream`.
+pub async fn stream(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    require_read(&state, &headers).await?;
+    let conversation = q
+        .get("conversationId")
+        .or_else(|| q.get("conversation_id"))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let named = matches!(
+        q.get("named").map(|s| s.to_ascii_lowercase()).as_deref(),
+        Some("1" | "true" | "yes")
+    );
+    let last_id = parse_last_id(&headers, &q)?;
+    let slot = state.hub.acquire(peer.ip()).ok_or_else(|| {
+        ApiError::Busy("Too many live-stream connections; retry shortly".into())
+    })?;
+    let (rx, baseline) = state.hub.subscribe();
+    let hb = Duration::from_millis(state.config.sse_heartbeat_interval_ms.max(10));
+    let mut heartbeat = interval_at(Instant::now() + hb, hb);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+    let connected = serde_json::json!({
+        "type": "connected",
+        "timestamp": agentpipe_protocol::timefmt::format_us(agentpipe_protocol::timefmt::now_us()),
+        "message": match &conversation {
+            Some(c) => format!("Subscribed to conversation {c}"),
+            None => "Subscribed to all conversations".to_string(),
+        },
+    });
+    let mut pending = std::collections::VecDeque::new();
+    pending.push_back(Bytes::from(format!(
+        "retry: {RETRY_MS}\n\ndata: {connected}\n\n"
+    )));
+    let conn = Conn {
+        store: state.store.clone(),
+        rx,
+        conversation,
+        named,
+        cursor: last_id.unwrap_or(baseline),
+        pending,
+        needs_replay: last_id.is_some(),
+        heartbeat,
+        shutdown: state.shutdown.clone(),
+        _slot: slot,
+    };
+    let body = stream::unfold(conn, |mut c| async move {
+        c.next_chunk()
+            .await
+            .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), c))
+    });
+    let mut resp = (StatusCode::OK, Body::from_stream(body)).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(resp)
+}

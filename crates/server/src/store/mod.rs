@@ -1,0 +1,236 @@
+//! Storage behind one small interface ([`Store`]), with the SQLite implementation in
+//! [`sqlite`]. Handlers never see SQL; a PostgreSQL implementation plugs in behind the
+//! same trait (SPEC 8).
+//!
+//! Writes go through [`Store::ingest`], which commits a whole batch of items in one
+//! transaction (group commit) and only then returns; committed events are published to
+//! the live hub in event-log order (SPEC 2.4 "publish after commit").
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use agentpipe_protocol::api::{SessionDetail, SessionList};
+use agentpipe_protocol::Event;
+use async_trait::async_trait;
+
+/// Storage failures. Mapped to HTTP in exactly one place (`crate::error`).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database did not answer or is locked: 503 with `Retry-After`.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A value the store cannot hold (SPEC 6: 400 naming the field).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field at fault.
+        field: String,
+        /// Why.
+        message: String,
+    },
+    /// A conflicting upload or key (409).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else: logged, answered 500 without details.
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::DiskFull
+                ) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+/// One event to apply, with what the request knew about it.
+#[derive(Debug, Clone)]
+pub struct IngestItem {
+    /// The validated event.
+    pub event: Event,
+    /// SHA-256 (hex) of the API key that sent it, for `Idempotency-Key` scoping.
+    pub key_hash: String,
+    /// The `Idempotency-Key` header, for spec-dialect starts (SPEC 2.2).
+    pub idempotency_key: Option<String>,
+}
+
+/// What applying one event did (SPEC 2.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// First start of this conversation id (201 created); carries the conversation id.
+    StartCreated(String),
+    /// Repeated start or retried `Idempotency-Key` (200 exists).
+    StartExists(String),
+    /// New message (201 created); carries the message id.
+    MessageCreated(String),
+    /// Repeated message identity (200 duplicate); carries the stored message id.
+    MessageDuplicate(String),
+    /// Any other event, newly logged (200).
+    Accepted,
+    /// Any other event already logged (200, stored and broadcast nothing).
+    Repeat,
+    /// The conversation was deleted: stored nowhere (200 `status: "deleted"`).
+    Deleted,
+}
+
+/// Result of applying one item.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// What happened.
+    pub outcome: Outcome,
+    /// The conversation it concerned (generated for id-less spec starts).
+    pub conversation_id: Option<String>,
+    /// Event-log id, when appended.
+    pub event_id: Option<i64>,
+}
+
+/// An event-log row (SPEC 1), as replayed to SSE clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Strictly increasing event-log id (the SSE `id:`).
+    pub id: i64,
+    /// Event type.
+    pub kind: String,
+    /// Conversation id, when the event names one.
+    pub conversation_id: Option<String>,
+    /// Event timestamp, µs since the epoch.
+    pub ts_us: i64,
+    /// The event's `data` JSON text as received.
+    pub data: String,
+}
+
+impl StoredEvent {
+    /// The SSE data envelope of SPEC 4:
+    /// `{"id", "type", "timestamp", "conversationId", "data"}` as compact JSON text.
+    pub fn envelope(&self) -> String {
+        let conv = match &self.conversation_id {
+            Some(c) => serde_json::Value::String(c.clone()).to_string(),
+            None => "null".to_string(),
+        };
+        format!(
+            "{{\"id\":{},\"type\":{},\"timestamp\":\"{}\",\"conversationId\":{},\"data\":{}}}",
+            self.id,
+            serde_json::Value::String(self.kind.clone()),
+            agentpipe_protocol::timefmt::format_us(self.ts_us),
+            conv,
+            self.data
+        )
+    }
+}
+
+/// Sort keys of `GET /api/sessions` (SPEC 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// `createdAt` (default)
+    CreatedAt,
+    /// `startedAt`
+    StartedAt,
+    /// `totalCost`
+    TotalCost,
+    /// `totalTokens`
+    TotalTokens,
+    /// `totalMessages`
+    TotalMessages,
+}
+
+/// Filters, sort and page of `GET /api/sessions` (SPEC 5), already validated.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// 1-based page.
+    pub page: i64,
+    /// Page size, 1..=100.
+    pub limit: i64,
+    /// Exact status.
+    pub status: Option<String>,
+    /// Exact source.
+    pub source: Option<String>,
+    /// Some participant has this agent type.
+    pub agent_type: Option<String>,
+    /// `startedAt >= this` (µs).
+    pub start_from: Option<i64>,
+    /// `startedAt <= this` (µs).
+    pub start_to: Option<i64>,
+    /// Full-text words over names, prompts and message content.
+    pub q: Option<String>,
+    /// Sort key.
+    pub sort: SortKey,
+    /// Descending when true (default).
+    pub desc: bool,
+}
+
+/// Which messages to include in a detail read.
+#[derive(Debug, Clone)]
+pub struct MessagePage {
+    /// Maximum messages (default 100).
+    pub limit: i64,
+    /// Start after this message id.
+    pub after: Option<String>,
+}
+
+/// A stored API key record (SPEC 6).
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    /// Key name.
+    pub name: String,
+    /// Comma-separated scopes.
+    pub scopes: String,
+    /// Expiry, µs.
+    pub expires_at: Option<i64>,
+    /// Revocation time, µs.
+    pub revoked_at: Option<i64>,
+}
+
+/// The storage interface. Every method is safe to call concurrently.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies events, each as if sent alone, and commits them together (group commit).
+    /// Returns once committed; one result per item in order. A per-item error leaves the
+    /// other items applied.
+    async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<Result<Applied, StoreError>>, StoreError>;
+
+    /// One page of sessions.
+    async fn list_sessions(&self, q: ListQuery) -> Result<SessionList, StoreError>;
+
+    /// One session with participants, and messages when `messages` is given.
+    /// `Ok(None)` for an unknown id.
+    async fn get_session(&self, id: &str, messages: Option<MessagePage>) -> Result<Option<SessionDetail>, StoreError>;
+
+    /// Deletes a session and remembers its id (SPEC 2.4 "Deleted"). `false` if unknown.
+    async fn delete_session(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Event-log rows with id > `after`, optionally of one conversation, oldest first.
+    async fn events_after(&self, after: i64, conversation_id: Option<String>, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Cheap round trip for health checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Looks up a stored API key by its SHA-256 hex.
+    async fn find_key(&self, key_hash: &str) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Number of stored API keys.
+    async fn count_keys(&self) -> Result<i64, StoreError>;
+
+    /// Stores a key hash with a name and scopes.
+    async fn insert_key(&self, name: &str, key_hash: &str, scopes: &str, expires_at: Option<i64>) -> Result<(), StoreError>;
+}
+
+/// Where a store publishes committed events, in event-log order, after each commit.
+pub trait EventSink: Send + Sync + 'static {
+    /// Called once per committed event.
+    fn publish(&self, event: StoredEvent);
+}
+
+/// Shared handle to a store.
+pub type DynStore = Arc<dyn Store>;

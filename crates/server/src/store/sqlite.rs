@@ -1,0 +1,1101 @@
+//! SQLite implementation of [`Store`]: WAL mode, one writer thread doing group commit,
+//! a small pool of read connections.
+//!
+//! Write path: requests send jobs over a channel; the writer thread takes every job
+//! waiting (up to [`MAX_GROUP`]), runs them inside one `BEGIN IMMEDIATE ... COMMIT`, each in
+//! its own savepoint so one failing job rolls back alone, then answers every job and
+//! publishes the committed events in event-log order. A 2xx therefore always follows the
+//! commit (SPEC 1 durability), and one commit serves many concurrent requests.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use agentpipe_protocol::api::{
+    MessageMetrics, MessageView, Pagination, ParticipantView, SessionDetail, SessionList,
+    SessionListItem,
+};
+use agentpipe_protocol::event::{Body, Completion, Dialect, ErrorInfo, Message, Started};
+use agentpipe_protocol::timefmt::{default_name, format_us, now_us};
+use agentpipe_protocol::EventKind;
+use async_trait::async_trait;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::{
+    Applied, DynStore, EventSink, IngestItem, KeyRecord, ListQuery, MessagePage, Outcome, SortKey, Store,
+    StoreError, StoredEvent,
+};
+
+/// Most jobs committed in one transaction.
+pub const MAX_GROUP: usize = 512;
+const READERS: usize = 4;
+
+/// Embedded migrations, applied in order at start (`migrations/sqlite/`).
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+/// Settings of the SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Database file.
+    pub path: PathBuf,
+    /// `synchronous=FULL` (fsync every commit) instead of `NORMAL` (SPEC 1).
+    pub sync_full: bool,
+}
+
+/// Runs inside the write transaction; returns what to do once the commit is known.
+type Job = Box<dyn FnOnce(&Connection, &mut Vec<StoredEvent>) -> JobResult + Send>;
+/// `(keep, finisher)`: when `keep` is false the job's savepoint is rolled back.
+type JobResult = (bool, Box<dyn FnOnce(Result<(), StoreError>) + Send>);
+
+/// The SQLite store. Cheap to clone (all shared).
+#[derive(Clone)]
+pub struct SqliteStore {
+    tx: mpsc::UnboundedSender<Job>,
+    readers: Arc<ReadPool>,
+}
+
+struct ReadPool {
+    conns: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+/// Parses `sqlite:///abs/path`, `sqlite://rel/path`, `sqlite:path` or a bare path.
+pub fn path_from_url(url: &str) -> PathBuf {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    PathBuf::from(rest)
+}
+
+fn open_conn(path: &Path, sync_full: bool) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", if sync_full { "FULL" } else { "NORMAL" })?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let tx = conn.transaction()?;
+    for (version, sql) in MIGRATIONS {
+        let done: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if done.is_none() {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                params![version, now_us()],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database, applies migrations, starts the writer
+    /// thread. Committed events are sent on `publish`.
+    ///
+    /// Errors: `Unavailable` when the file cannot be opened or created.
+    pub fn open(
+        opts: &SqliteOptions,
+        publish: Arc<dyn EventSink>,
+    ) -> Result<Self, StoreError> {
+        if let Some(dir) = opts.path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let mut writer = open_conn(&opts.path, opts.sync_full)?;
+        migrate(&mut writer)?;
+        let mut conns = Vec::new();
+        for _ in 0..READERS {
+            let c = open_conn(&opts.path, opts.sync_full)?;
+            c.pragma_update(None, "query_only", "ON")?;
+            conns.push(c);
+        }
+        let (tx, rx) = mpsc::unbounded_channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx, publish))
+            .map_err(|e| StoreError::Other(format!("cannot start writer: {e}")))?;
+        Ok(SqliteStore {
+            tx,
+            readers: Arc::new(ReadPool {
+                conns: Mutex::new(conns),
+                permits: Semaphore::new(READERS),
+            }),
+        })
+    }
+
+    /// Wraps the store for handlers.
+    pub fn into_dyn(self) -> DynStore {
+        Arc::new(self)
+    }
+
+    /// Runs `f` inside the group-commit transaction and returns its value once committed.
+    /// An `Err` from `f` rolls back everything `f` did. Events `f` pushes are published
+    /// after the commit.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Vec<StoredEvent>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn, pubs| match f(conn, pubs) {
+            Ok(v) => (
+                true,
+                Box::new(move |commit: Result<(), StoreError>| {
+                    let _ = reply_tx.send(commit.map(|_| v));
+                }),
+            ),
+            Err(e) => (
+                false,
+                Box::new(move |_commit| {
+                    let _ = reply_tx.send(Err(e));
+                }),
+            ),
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        reply_rx
+            .await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+    }
+
+    /// Runs a read-only closure on a pooled connection in a blocking task.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let _permit = pool
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("pool closed".into()))?;
+        let conn = pool
+            .conns
+            .lock()
+            .map_err(|_| StoreError::Other("read pool poisoned".into()))?
+            .pop()
+            .ok_or_else(|| StoreError::Other("read pool empty".into()))?;
+        let pool2 = pool.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let r = f(&conn);
+            if let Ok(mut v) = pool2.conns.lock() {
+                v.push(conn);
+            }
+            r
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("read task failed: {e}")))?;
+        result
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    publish: Arc<dyn EventSink>,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.blocking_recv() {
+        jobs.push(first);
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut pubs: Vec<StoredEvent> = Vec::new();
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = began {
+            let err = StoreError::from(e);
+            // Dropping the jobs answers their callers with "unavailable".
+            jobs.clear();
+            tracing::error!(error = %err, "cannot begin write transaction");
+            continue;
+        }
+        let mut fins: Vec<Box<dyn FnOnce(Result<(), StoreError>) + Send>> = Vec::new();
+        for job in jobs.drain(..) {
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                tracing::error!(error = %e, "savepoint failed");
+            }
+            let mut local = Vec::new();
+            let (keep, fin) = job(&conn, &mut local);
+            if keep {
+                let _ = conn.execute_batch("RELEASE job");
+                pubs.append(&mut local);
+            } else {
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            }
+            fins.push(fin);
+        }
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                for fin in fins {
+                    fin(Ok(()));
+                }
+                for ev in pubs {
+                    publish.publish(ev);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed");
+                let _ = conn.execute_batch("ROLLBACK");
+                for fin in fins {
+                    fin(Err(StoreError::Unavailable("commit failed".into())));
+                }
+            }
+        }
+    }
+}
+
+fn sha256_hex(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Applies one validated event inside the open transaction (SPEC 2.4).
+///
+/// Order independence: every field is either set once by the first `conversation.started`,
+/// a commutative aggregate (min, count, sum), or chosen by a total order (the winning
+/// completion, the latest error), so any arrival order gives the same row.
+pub fn apply_item(
+    conn: &Connection,
+    item: &IngestItem,
+    now: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<Applied, StoreError> {
+    let ev = &item.event;
+    let source = match ev.dialect {
+        Dialect::Bridge => "cli-stream",
+        Dialect::Spec => "api",
+    };
+    let data_text = ev.data.to_string();
+    let applied = |outcome, cid: Option<String>, eid| Applied {
+        outcome,
+        conversation_id: cid,
+        event_id: eid,
+    };
+
+    // Conversation id, including generated ids and Idempotency-Key retries.
+    let mut conv_id = ev.conversation_id().map(str::to_string);
+    let mut idem_to_store = None;
+    if let Body::Started(_) = &ev.body {
+        if conv_id.is_none() {
+            if let Some(k) = &item.idempotency_key {
+                let prior: Option<String> = conn
+                    .prepare_cached(
+                        "SELECT conversation_id FROM idempotency_keys WHERE key_hash = ?1 AND idem_key = ?2",
+                    )?
+                    .query_row(params![item.key_hash, k], |r| r.get(0))
+                    .optional()?;
+                if let Some(p) = prior {
+                    return Ok(applied(Outcome::StartExists(p.clone()), Some(p), None));
+                }
+                idem_to_store = Some(k.clone());
+            }
+            conv_id = Some(uuid::Uuid::new_v4().to_string());
+        }
+    }
+    if let Some(cid) = &conv_id {
+        let deleted: Option<i64> = conn
+            .prepare_cached("SELECT 1 FROM deleted_conversations WHERE id = ?1")?
+            .query_row([cid], |r| r.get(0))
+            .optional()?;
+        if deleted.is_some() {
+            return Ok(applied(Outcome::Deleted, conv_id, None));
+        }
+    }
+
+    match &ev.body {
+        Body::Started(s) => {
+            let cid = conv_id.unwrap_or_default();
+            let has_start: Option<i64> = conn
+                .prepare_cached("SELECT has_start FROM conversations WHERE id = ?1")?
+                .query_row([&cid], |r| r.get(0))
+                .optional()?;
+            if has_start == Some(1) {
+                return Ok(applied(Outcome::StartExists(cid.clone()), Some(cid), None));
+            }
+            ensure_conversation(conn, &cid, ev.timestamp_us, source, now)?;
+            apply_start(conn, &cid, s, ev.timestamp_us, source)?;
+            if let Some(k) = idem_to_store {
+                conn.prepare_cached(
+                    "INSERT OR IGNORE INTO idempotency_keys (key_hash, idem_key, conversation_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![item.key_hash, k, cid, now])?;
+            }
+            recompute(conn, &cid, now)?;
+            let eid = append_event(conn, ev.kind, Some(&cid), ev.timestamp_us, &data_text, None, now, pubs)?;
+            Ok(applied(Outcome::StartCreated(cid.clone()), Some(cid), Some(eid)))
+        }
+        Body::Message(m) => {
+            let cid = m.conversation_id.clone();
+            ensure_conversation(conn, &cid, ev.timestamp_us, source, now)?;
+            match insert_message(conn, m)? {
+                Err(existing) => Ok(applied(Outcome::MessageDuplicate(existing), Some(cid), None)),
+                Ok(mid) => {
+                    recompute(conn, &cid, now)?;
+                    let eid = append_event(conn, ev.kind, Some(&cid), ev.timestamp_us, &data_text, None, now, pubs)?;
+                    Ok(applied(Outcome::MessageCreated(mid), Some(cid), Some(eid)))
+                }
+            }
+        }
+        body => {
+            let dedup = sha256_hex(&[
+                ev.kind.as_str(),
+                conv_id.as_deref().unwrap_or(""),
+                &ev.timestamp_us.to_string(),
+                &data_text,
+            ]);
+            let seen: Option<i64> = conn
+                .prepare_cached("SELECT 1 FROM events WHERE dedup = ?1")?
+                .query_row([&dedup], |r| r.get(0))
+                .optional()?;
+            if seen.is_some() {
+                return Ok(applied(Outcome::Repeat, conv_id, None));
+            }
+            if let Some(cid) = &conv_id {
+                ensure_conversation(conn, cid, ev.timestamp_us, source, now)?;
+                match body {
+                    Body::Completion(c) => apply_completion(conn, cid, c, ev.timestamp_us, &dedup)?,
+                    Body::Error(e) => apply_error(conn, cid, e, ev.timestamp_us)?,
+                    _ => {}
+                }
+                recompute(conn, cid, now)?;
+            }
+            let eid = append_event(
+                conn,
+                ev.kind,
+                conv_id.as_deref(),
+                ev.timestamp_us,
+                &data_text,
+                Some(&dedup),
+                now,
+                pubs,
+            )?;
+            Ok(applied(Outcome::Accepted, conv_id, Some(eid)))
+        }
+    }
+}
+
+/// Creates the placeholder row of SPEC 2.4 if absent, and folds `ts` into the earliest
+/// event time.
+pub fn ensure_conversation(
+    conn: &Connection,
+    cid: &str,
+    ts: i64,
+    source: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let placeholder: String = cid.chars().take(8).collect();
+    conn.prepare_cached(
+        "INSERT INTO conversations (id, name, status, source, started_at, created_at, updated_at, min_event_ts)
+         VALUES (?1, ?2, 'ACTIVE', ?3, ?4, ?5, ?5, ?4)
+         ON CONFLICT (id) DO UPDATE SET min_event_ts = MIN(min_event_ts, excluded.min_event_ts)",
+    )?
+    .execute(params![cid, format!("Conversation {placeholder}"), source, ts, now])?;
+    Ok(())
+}
+
+fn json_opt<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref().and_then(|x| serde_json::to_string(x).ok())
+}
+
+/// Fills in the start's fields (first start only) and inserts its participants.
+pub fn apply_start(
+    conn: &Connection,
+    cid: &str,
+    s: &Started,
+    ts: i64,
+    source: &str,
+) -> Result<(), StoreError> {
+    let name = s.name.clone().unwrap_or_else(|| default_name(ts));
+    let source_version = s
+        .system_info
+        .as_ref()
+        .and_then(|si| si.agentpipe_version.clone());
+    conn.prepare_cached(
+        "UPDATE conversations SET has_start = 1, start_ts = ?2, given_name = ?3, name = ?4, mode = ?5,
+           max_turns = ?6, initial_prompt = ?7, source = ?8, source_version = ?9, system_info = ?10, metadata = ?11
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        cid,
+        ts,
+        s.name,
+        name,
+        s.mode,
+        s.max_turns,
+        s.initial_prompt,
+        source,
+        source_version,
+        json_opt(&s.system_info),
+        json_opt(&s.metadata),
+    ])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO participants (conversation_id, agent_id, position, agent_type, agent_name,
+           agent_version, model, prompt, announcement, cli_version, settings)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for (i, p) in s.participants.iter().enumerate() {
+        stmt.execute(params![
+            cid,
+            p.agent_id,
+            i as i64,
+            p.agent_type,
+            p.agent_name,
+            p.agent_version,
+            p.model,
+            p.prompt,
+            p.announcement,
+            p.cli_version,
+            json_opt(&p.settings),
+        ])?;
+    }
+    Ok(())
+}
+
+/// The identity of a message (SPEC 2.4): `message_id`, else sequence number, else
+/// (agent, timestamp, content).
+pub fn message_dedup_key(m: &Message) -> String {
+    if let Some(id) = &m.message_id {
+        format!("id:{id}")
+    } else if let Some(seq) = m.sequence_number {
+        format!("seq:{seq}")
+    } else {
+        format!(
+            "h:{}",
+            sha256_hex(&[
+                m.agent_id.as_deref().unwrap_or(&m.agent_type),
+                &m.timestamp_us.to_string(),
+                &m.content
+            ])
+        )
+    }
+}
+
+/// Inserts a message unless its identity is already stored. `Ok(Ok(id))` when inserted
+/// (and the conversation's computed sums updated), `Ok(Err(existing_id))` for a duplicate.
+pub fn insert_message(conn: &Connection, m: &Message) -> Result<Result<String, String>, StoreError> {
+    let dedup = message_dedup_key(m);
+    let mid = m
+        .message_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO messages (id, conversation_id, dedup_key, agent_id, agent_name, agent_type, agent_version,
+               content, role, ts, sort_seq, sequence_number, turn_number, duration_ms, input_tokens,
+               output_tokens, total_tokens, model, cost)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            mid,
+            m.conversation_id,
+            dedup,
+            m.agent_id,
+            m.agent_name,
+            m.agent_type,
+            m.agent_version,
+            m.content,
+            m.role,
+            m.timestamp_us,
+            m.sequence_number.unwrap_or(i64::MAX),
+            m.sequence_number,
+            m.turn_number,
+            m.duration_ms,
+            m.input_tokens,
+            m.output_tokens,
+            m.total_tokens,
+            m.model,
+            m.cost,
+        ])?;
+    if n == 0 {
+        let existing: Option<String> = conn
+            .prepare_cached(
+                "SELECT id FROM messages WHERE conversation_id = ?1 AND (dedup_key = ?2 OR id = ?3)",
+            )?
+            .query_row(params![m.conversation_id, dedup, mid], |r| r.get(0))
+            .optional()?;
+        return Ok(Err(existing.unwrap_or(mid)));
+    }
+    conn.prepare_cached(
+        "UPDATE conversations SET msg_count = msg_count + 1, msg_tokens = msg_tokens + ?2,
+           msg_cost = msg_cost + ?3, msg_duration = msg_duration + ?4 WHERE id = ?1",
+    )?
+    .execute(params![
+        m.conversation_id,
+        m.total_tokens.unwrap_or(0),
+        m.cost.unwrap_or(0.0),
+        m.duration_ms.unwrap_or(0)
+    ])?;
+    Ok(Ok(mid))
+}
+
+fn apply_completion(
+    conn: &Connection,
+    cid: &str,
+    c: &Completion,
+    ts: i64,
+    hash: &str,
+) -> Result<(), StoreError> {
+    let rank = c.status as i64;
+    let current: Option<(Option<i64>, Option<i64>, Option<String>)> = conn
+        .prepare_cached("SELECT comp_ts, comp_rank, comp_hash FROM conversations WHERE id = ?1")?
+        .query_row([cid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let wins = match current {
+        Some((Some(cts), Some(crank), chash)) => {
+            (ts, rank, hash.to_string()) > (cts, crank, chash.unwrap_or_default())
+        }
+        _ => true,
+    };
+    if !wins {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "UPDATE conversations SET comp_status = ?2, comp_ts = ?3, comp_rank = ?4, comp_hash = ?5,
+           comp_total_messages = ?6, comp_total_tokens = ?7, comp_total_cost = ?8, comp_total_duration = ?9,
+           completion_reason = ?10, summary = ?11
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        cid,
+        c.status.as_str(),
+        ts,
+        rank,
+        hash,
+        c.total_messages,
+        c.total_tokens,
+        c.total_cost,
+        c.total_duration_ms,
+        c.completion_reason,
+        json_opt(&c.summary),
+    ])?;
+    Ok(())
+}
+
+fn apply_error(conn: &Connection, cid: &str, e: &ErrorInfo, ts: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE conversations SET err_ts = ?2, error_message = ?3
+         WHERE id = ?1 AND (err_ts IS NULL OR err_ts < ?2 OR (err_ts = ?2 AND COALESCE(error_message, '') < ?3))",
+    )?
+    .execute(params![cid, ts, e.message])?;
+    Ok(())
+}
+
+/// Re-derives the effective status, start, completion and totals (SPEC 2.4) from the
+/// stored facts. Pure SQL over one row, so the result depends only on the facts.
+pub fn recompute(conn: &Connection, cid: &str, now: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE conversations SET
+           status = CASE WHEN comp_status IS NOT NULL THEN comp_status
+                         WHEN err_ts IS NOT NULL THEN 'ERROR' ELSE 'ACTIVE' END,
+           started_at = CASE WHEN has_start = 1 THEN start_ts ELSE min_event_ts END,
+           completed_at = comp_ts,
+           total_messages = COALESCE(comp_total_messages, msg_count),
+           total_tokens = COALESCE(comp_total_tokens, msg_tokens),
+           total_cost = COALESCE(comp_total_cost, msg_cost),
+           total_duration = COALESCE(comp_total_duration, msg_duration),
+           updated_at = ?2
+         WHERE id = ?1",
+    )?
+    .execute(params![cid, now])?;
+    Ok(())
+}
+
+/// Appends one row to the event log and queues it for publishing after commit.
+#[allow(clippy::too_many_arguments)]
+pub fn append_event(
+    conn: &Connection,
+    kind: EventKind,
+    cid: Option<&str>,
+    ts: i64,
+    data: &str,
+    dedup: Option<&str>,
+    now: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<i64, StoreError> {
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO events (type, conversation_id, ts, data, dedup, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        )?
+        .query_row(params![kind.as_str(), cid, ts, data, dedup, now], |r| r.get(0))?;
+    pubs.push(StoredEvent {
+        id,
+        kind: kind.as_str().to_string(),
+        conversation_id: cid.map(str::to_string),
+        ts_us: ts,
+        data: data.to_string(),
+    });
+    Ok(id)
+}
+
+fn opt_json(s: Option<String>) -> Option<serde_json::Value> {
+    s.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn read_participants(conn: &Connection, cid: &str) -> Result<Vec<ParticipantView>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT agent_id, agent_type, agent_name, agent_version, model, prompt, announcement, cli_version, settings
+         FROM participants WHERE conversation_id = ?1 ORDER BY position, agent_id",
+    )?;
+    let rows = stmt.query_map([cid], |r| {
+        Ok(ParticipantView {
+            agent_id: r.get(0)?,
+            agent_type: r.get(1)?,
+            agent_name: r.get(2)?,
+            agent_version: r.get(3)?,
+            model: r.get(4)?,
+            prompt: r.get(5)?,
+            announcement: r.get(6)?,
+            cli_version: r.get(7)?,
+            settings: opt_json(r.get(8)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn read_messages(
+    conn: &Connection,
+    cid: &str,
+    page: &MessagePage,
+    participants: &[ParticipantView],
+) -> Result<(Vec<MessageView>, Option<String>), StoreError> {
+    let limit = page.limit.clamp(1, 10_000);
+    let cols = "SELECT id, agent_id, agent_name, agent_type, agent_version, content, role, ts, sequence_number,
+                turn_number, duration_ms, input_tokens, output_tokens, total_tokens, model, cost FROM messages";
+    let sql = match page.after {
+        Some(_) => format!(
+            "{cols} WHERE conversation_id = ?1 AND (sort_seq, ts, id) > (SELECT sort_seq, ts, id FROM messages WHERE conversation_id = ?1 AND id = ?3)
+             ORDER BY sort_seq, ts, id LIMIT ?2"
+        ),
+        None => format!("{cols} WHERE conversation_id = ?1 ORDER BY sort_seq, ts, id LIMIT ?2"),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<MessageView> {
+        let agent_id: Option<String> = r.get(1)?;
+        let agent_name: Option<String> = r.get(2)?;
+        let agent_type: String = r.get(3)?;
+        let by_type = participants.iter().find(|p| p.agent_type == agent_type);
+        let resolved = agent_id
+            .clone()
+            .or_else(|| by_type.map(|p| p.agent_id.clone()))
+            .unwrap_or_else(|| agent_type.clone());
+        let name = agent_name.or_else(|| {
+            participants
+                .iter()
+                .find(|p| p.agent_id == resolved)
+                .and_then(|p| p.agent_name.clone())
+        });
+        let metrics = MessageMetrics {
+            duration: r.get(10)?,
+            input_tokens: r.get(11)?,
+            output_tokens: r.get(12)?,
+            total_tokens: r.get(13)?,
+            model: r.get(14)?,
+            cost: r.get(15)?,
+        };
+        let has_metrics = metrics.duration.is_some()
+            || metrics.input_tokens.is_some()
+            || metrics.output_tokens.is_some()
+            || metrics.total_tokens.is_some()
+            || metrics.model.is_some()
+            || metrics.cost.is_some();
+        Ok(MessageView {
+            id: r.get(0)?,
+            agent_id: resolved,
+            agent_name: name,
+            agent_type,
+            agent_version: r.get(4)?,
+            content: r.get(5)?,
+            role: r.get(6)?,
+            timestamp: format_us(r.get(7)?),
+            sequence_number: r.get(8)?,
+            turn_number: r.get(9)?,
+            metrics: has_metrics.then_some(metrics),
+        })
+    };
+    let mut out: Vec<MessageView> = match &page.after {
+        Some(after) => stmt
+            .query_map(params![cid, limit + 1, after], map)?
+            .collect::<Result<_, _>>()?,
+        None => stmt
+            .query_map(params![cid, limit + 1], map)?
+            .collect::<Result<_, _>>()?,
+    };
+    let next = if out.len() as i64 > limit {
+        out.truncate(limit as usize);
+        out.last().map(|m| m.id.clone())
+    } else {
+        None
+    };
+    Ok((out, next))
+}
+
+fn read_detail(
+    conn: &Connection,
+    id: &str,
+    messages: Option<MessagePage>,
+) -> Result<Option<SessionDetail>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT id, name, status, mode, max_turns, initial_prompt, source, source_version, created_at, updated_at,
+               started_at, completed_at, total_messages, total_tokens, total_cost, total_duration, completion_reason,
+               error_message, summary, system_info, metadata
+             FROM conversations WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(SessionDetail {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                status: r.get(2)?,
+                mode: r.get(3)?,
+                max_turns: r.get(4)?,
+                initial_prompt: r.get(5)?,
+                source: r.get(6)?,
+                source_version: r.get(7)?,
+                created_at: format_us(r.get(8)?),
+                updated_at: format_us(r.get(9)?),
+                started_at: format_us(r.get(10)?),
+                completed_at: r.get::<_, Option<i64>>(11)?.map(format_us),
+                total_messages: r.get(12)?,
+                total_tokens: r.get(13)?,
+                total_cost: r.get(14)?,
+                total_duration: r.get(15)?,
+                completion_reason: r.get(16)?,
+                error_message: r.get(17)?,
+                summary: r
+                    .get::<_, Option<String>>(18)?
+                    .and_then(|s| serde_json::from_str(&s).ok()),
+                system_info: r
+                    .get::<_, Option<String>>(19)?
+                    .and_then(|s| serde_json::from_str(&s).ok()),
+                metadata: opt_json(r.get(20)?),
+                participants: Vec::new(),
+                messages: None,
+                next_after: None,
+            })
+        })
+        .optional()?;
+    let Some(mut detail) = row else {
+        return Ok(None);
+    };
+    detail.participants = read_participants(conn, id)?;
+    if let Some(page) = messages {
+        let (msgs, next) = read_messages(conn, id, &page, &detail.participants)?;
+        detail.messages = Some(msgs);
+        detail.next_after = Some(next);
+    }
+    Ok(Some(detail))
+}
+
+fn like_pattern(word: &str) -> String {
+    let mut s = String::from("%");
+    for ch in word.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(ch);
+    }
+    s.push('%');
+    s
+}
+
+fn read_list(conn: &Connection, q: &ListQuery) -> Result<SessionList, StoreError> {
+    let mut conds: Vec<String> = Vec::new();
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    let arg = |v: Box<dyn ToSql>, args: &mut Vec<Box<dyn ToSql>>| {
+        args.push(v);
+        format!("?{}", args.len())
+    };
+    if let Some(s) = &q.status {
+        let p = arg(Box::new(s.clone()), &mut args);
+        conds.push(format!("c.status = {p}"));
+    }
+    if let Some(s) = &q.source {
+        let p = arg(Box::new(s.clone()), &mut args);
+        conds.push(format!("c.source = {p}"));
+    }
+    if let Some(t) = &q.agent_type {
+        let p = arg(Box::new(t.clone()), &mut args);
+        conds.push(format!(
+            "(EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id AND p.agent_type = {p})
+              OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.agent_type = {p}))"
+        ));
+    }
+    if let Some(from) = q.start_from {
+        let p = arg(Box::new(from), &mut args);
+        conds.push(format!("c.started_at >= {p}"));
+    }
+    if let Some(to) = q.start_to {
+        let p = arg(Box::new(to), &mut args);
+        conds.push(format!("c.started_at <= {p}"));
+    }
+    if let Some(text) = &q.q {
+        for word in text.split_whitespace().take(8) {
+            let p = arg(Box::new(like_pattern(word)), &mut args);
+            conds.push(format!(
+                "(c.name LIKE {p} ESCAPE '\\' OR c.initial_prompt LIKE {p} ESCAPE '\\'
+                  OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.content LIKE {p} ESCAPE '\\'))"
+            ));
+        }
+    }
+    let where_sql = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM conversations c {where_sql}"),
+        params_from_iter(args.iter()),
+        |r| r.get(0),
+    )?;
+    let col = match q.sort {
+        SortKey::CreatedAt => "c.created_at",
+        SortKey::StartedAt => "c.started_at",
+        SortKey::TotalCost => "c.total_cost",
+        SortKey::TotalTokens => "c.total_tokens",
+        SortKey::TotalMessages => "c.total_messages",
+    };
+    let dir = if q.desc { "DESC" } else { "ASC" };
+    let offset = (q.page - 1).saturating_mul(q.limit);
+    let lim = arg(Box::new(q.limit), &mut args);
+    let off = arg(Box::new(offset), &mut args);
+    let sql = format!(
+        "SELECT c.id, c.name, c.status, c.mode, c.source, c.created_at, c.started_at, c.completed_at,
+           c.total_messages, c.total_tokens, c.total_cost, c.total_duration
+         FROM conversations c {where_sql} ORDER BY {col} {dir}, c.id {dir} LIMIT {lim} OFFSET {off}"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut data: Vec<SessionListItem> = stmt
+        .query_map(params_from_iter(args.iter()), |r| {
+            Ok(SessionListItem {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                status: r.get(2)?,
+                mode: r.get(3)?,
+                source: r.get(4)?,
+                created_at: format_us(r.get(5)?),
+                started_at: format_us(r.get(6)?),
+                completed_at: r.get::<_, Option<i64>>(7)?.map(format_us),
+                total_messages: r.get(8)?,
+                total_tokens: r.get(9)?,
+                total_cost: r.get(10)?,
+                total_duration: r.get(11)?,
+                participant_count: 0,
+                participant_types: Vec::new(),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut pstmt = conn.prepare_cached(
+        "SELECT agent_type FROM participants WHERE conversation_id = ?1 ORDER BY position",
+    )?;
+    for row in &mut data {
+        let types: Vec<String> = pstmt
+            .query_map([&row.id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        row.participant_count = types.len() as i64;
+        let mut distinct: Vec<String> = Vec::new();
+        for t in types {
+            if !distinct.contains(&t) {
+                distinct.push(t);
+            }
+        }
+        row.participant_types = distinct;
+    }
+    let pages = if total == 0 {
+        0
+    } else {
+        (total + q.limit - 1) / q.limit
+    };
+    Ok(SessionList {
+        data,
+        pagination: Pagination {
+            page: q.page,
+            limit: q.limit,
+            total,
+            pages,
+        },
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ingest(
+        &self,
+        items: Vec<IngestItem>,
+    ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        self.write(move |conn, pubs| {
+            let now = now_us();
+            let mut out = Vec::with_capacity(items.len());
+            for item in &items {
+                conn.execute_batch("SAVEPOINT item")?;
+                let mut local = Vec::new();
+                match apply_item(conn, item, now, &mut local) {
+                    Ok(a) => {
+                        conn.execute_batch("RELEASE item")?;
+                        pubs.append(&mut local);
+                        out.push(Ok(a));
+                    }
+                    Err(e) => {
+                        conn.execute_batch("ROLLBACK TO item; RELEASE item")?;
+                        out.push(Err(e));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, q: ListQuery) -> Result<SessionList, StoreError> {
+        self.read(move |c| read_list(c, &q)).await
+    }
+
+    async fn get_session(
+        &self,
+        id: &str,
+        messages: Option<MessagePage>,
+    ) -> Result<Option<SessionDetail>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| read_detail(c, &id, messages)).await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |conn, _| {
+            let n = conn.execute("DELETE FROM conversations WHERE id = ?1", [&id])?;
+            if n == 0 {
+                return Ok(false);
+            }
+            conn.execute("DELETE FROM messages WHERE conversation_id = ?1", [&id])?;
+            conn.execute("DELETE FROM participants WHERE conversation_id = ?1", [&id])?;
+            conn.execute("DELETE FROM events WHERE conversation_id = ?1", [&id])?;
+            conn.execute(
+                "INSERT OR IGNORE INTO deleted_conversations (id, deleted_at) VALUES (?1, ?2)",
+                params![id, now_us()],
+            )?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        after: i64,
+        conversation_id: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |c| {
+            let map = |r: &rusqlite::Row<'_>| {
+                Ok(StoredEvent {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    conversation_id: r.get(2)?,
+                    ts_us: r.get(3)?,
+                    data: r.get(4)?,
+                })
+            };
+            let rows = match &conversation_id {
+                Some(cid) => c
+                    .prepare_cached(
+                        "SELECT id, type, conversation_id, ts, data FROM events WHERE conversation_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                    )?
+                    .query_map(params![cid, after, limit as i64], map)?
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => c
+                    .prepare_cached(
+                        "SELECT id, type, conversation_id, ts, data FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+                    )?
+                    .query_map(params![after, limit as i64], map)?
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_key(&self, key_hash: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let h = key_hash.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT name, scopes, expires_at, revoked_at FROM api_keys WHERE key_hash = ?1",
+            )?
+            .query_row([h], |r| {
+                Ok(KeyRecord {
+                    name: r.get(0)?,
+                    scopes: r.get(1)?,
+                    expires_at: r.get(2)?,
+                    revoked_at: r.get(3)?,
+                })
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn count_keys(&self) -> Result<i64, StoreError> {
+        self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn insert_key(
+        &self,
+        name: &str,
+        key_hash: &str,
+        scopes: &str,
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let (name, h, s) = (name.to_string(), key_hash.to_string(), scopes.to_string());
+        self.write(move |c, _| {
+            c.execute(
+                "INSERT INTO api_keys (name, key_hash, scopes, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, h, s, now_us(), expires_at],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    StoreError::Conflict("a key with that name exists".into())
+                }
+                other => other.into(),
+            })?;
+            Ok(())
+        })
+        .await
+    }
+}
