@@ -9,6 +9,8 @@ pub mod error;
 pub mod hub;
 pub mod routes;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
