@@ -16,7 +16,11 @@ pub struct ServeConfig {
     pub database_url: Option<String>,
 
     /// API keys with every scope, comma-separated (rotation without downtime, SPEC 6).
-    #[arg(long = "api-key", env = "AGENTPIPE_BRIDGE_API_KEY", hide_env_values = true)]
+    #[arg(
+        long = "api-key",
+        env = "AGENTPIPE_BRIDGE_API_KEY",
+        hide_env_values = true
+    )]
     pub bridge_api_keys: Option<String>,
 
     /// `key` makes API reads and SSE need a `read` key even on loopback (SPEC 6).
@@ -40,6 +44,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SSE_HEARTBEAT_INTERVAL", default_value_t = 30_000)]
     pub sse_heartbeat_interval_ms: u64,
 
+    /// Live events buffered for the SSE hub; a subscriber further behind than this is
+    /// caught up from the event log instead (SPEC 4).
+    #[arg(long, env = "SSE_BUFFER_EVENTS", default_value_t = 4096)]
+    pub sse_buffer_events: usize,
+
     /// Ingest requests per minute per key; 0 turns the limit off (SPEC 6).
     #[arg(long, env = "RATE_LIMIT_INGEST_PER_MINUTE", default_value_t = 100)]
     pub rate_limit_ingest_per_minute: u32,
@@ -57,7 +66,9 @@ impl ServeConfig {
     /// A configuration with every default, listening on `listen`, on the SQLite file `db`.
     pub fn for_tests(db: PathBuf, api_key: &str) -> Self {
         ServeConfig {
-            listen: "127.0.0.1:0".parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
+            listen: "127.0.0.1:0"
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
             database_url: Some(format!("sqlite://{}", db.display())),
             bridge_api_keys: Some(api_key.to_string()),
             read_auth: None,
@@ -65,6 +76,7 @@ impl ServeConfig {
             sse_max_connections: 10_000,
             sse_max_connections_per_ip: 50,
             sse_heartbeat_interval_ms: 30_000,
+            sse_buffer_events: 4096,
             rate_limit_ingest_per_minute: 0,
             rate_limit_upload_per_minute: 0,
             rate_limit_read_per_hour: 0,

@@ -1,10 +1,12 @@
 //! Live fan-out (SPEC 4): the writer publishes each committed event once on a broadcast
-//! channel; every SSE connection holds a receiver with a bounded backlog. A subscriber
-//! that falls behind the backlog is caught up from the event log (see `routes::stream`).
+//! channel (one shared ring of `SSE_BUFFER_EVENTS` entries, each frame serialized once);
+//! every SSE connection holds a receiver into it. A subscriber that falls further behind
+//! than the ring is caught up from the event log (see `routes::stream`), so a stalled
+//! client costs no memory beyond the ring and never delays ingest or other clients.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
@@ -33,13 +35,11 @@ pub fn sse_frame(ev: &StoredEvent, named: bool) -> bytes::Bytes {
     bytes::Bytes::from(s)
 }
 
-/// Events buffered per subscriber before it must catch up from the event log.
-pub const BACKLOG: usize = 4096;
-
 /// The fan-out hub and the SSE connection accounting.
 pub struct Hub {
     tx: broadcast::Sender<Arc<Published>>,
     last_id: AtomicI64,
+    resyncs: AtomicU64,
     connections: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     max_total: usize,
@@ -69,10 +69,11 @@ impl Drop for ConnectionSlot {
 impl Hub {
     /// A hub with the limits of `config` (SPEC 4).
     pub fn new(config: &ServeConfig) -> Self {
-        let (tx, _) = broadcast::channel(BACKLOG);
+        let (tx, _) = broadcast::channel(config.sse_buffer_events.max(16));
         Hub {
             tx,
             last_id: AtomicI64::new(0),
+            resyncs: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             max_total: config.sse_max_connections,
@@ -84,6 +85,16 @@ impl Hub {
     pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Published>>, i64) {
         let rx = self.tx.subscribe();
         (rx, self.last_id.load(Ordering::SeqCst))
+    }
+
+    /// Counts a subscriber that fell behind the buffer and was caught up from the log.
+    pub fn note_resync(&self) {
+        self.resyncs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Catch-ups from the event log so far.
+    pub fn resyncs(&self) -> u64 {
+        self.resyncs.load(Ordering::Relaxed)
     }
 
     /// Open SSE connections.

@@ -21,7 +21,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
             "database": if ok { "ok" } else { "unavailable" },
             "broadcaster": "ok",
         },
-        "sse": { "connections": state.hub.connections() },
+        "sse": { "connections": state.hub.connections(), "resyncs": state.hub.resyncs() },
     });
     let status = if ok {
         StatusCode::OK

@@ -31,6 +31,7 @@ const REPLAY_PAGE: usize = 500;
 
 struct Conn {
     store: DynStore,
+    hub: Arc<crate::hub::Hub>,
     rx: broadcast::Receiver<Arc<Published>>,
     conversation: Option<String>,
     named: bool,
@@ -94,6 +95,7 @@ impl Conn {
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Fell behind the hub's buffer: catch up from the event log.
+                        self.hub.note_resync();
                         self.needs_replay = true;
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
@@ -103,7 +105,10 @@ impl Conn {
     }
 }
 
-fn parse_last_id(headers: &HeaderMap, q: &HashMap<String, String>) -> Result<Option<i64>, ApiError> {
+fn parse_last_id(
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<Option<i64>, ApiError> {
     let raw = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -136,9 +141,10 @@ pub async fn stream(
         Some("1" | "true" | "yes")
     );
     let last_id = parse_last_id(&headers, &q)?;
-    let slot = state.hub.acquire(peer.ip()).ok_or_else(|| {
-        ApiError::Busy("Too many live-stream connections; retry shortly".into())
-    })?;
+    let slot = state
+        .hub
+        .acquire(peer.ip())
+        .ok_or_else(|| ApiError::Busy("Too many live-stream connections; retry shortly".into()))?;
     let (rx, baseline) = state.hub.subscribe();
     let hb = Duration::from_millis(state.config.sse_heartbeat_interval_ms.max(10));
     let mut heartbeat = interval_at(Instant::now() + hb, hb);
@@ -158,6 +164,7 @@ pub async fn stream(
     )));
     let conn = Conn {
         store: state.store.clone(),
+        hub: state.hub.clone(),
         rx,
         conversation,
         named,
@@ -175,8 +182,14 @@ pub async fn stream(
     });
     let mut resp = (StatusCode::OK, Body::from_stream(body)).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-transform"),
+    );
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(resp)
 }
