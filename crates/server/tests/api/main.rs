@@ -5,3 +5,4 @@ mod helpers;
 mod smoke;
 mod sqlcheck;
 mod sse;
+mod order;
