@@ -2,7 +2,7 @@
 
 mod bridge;
 mod helpers;
+mod order;
 mod smoke;
 mod sqlcheck;
 mod sse;
-mod order;

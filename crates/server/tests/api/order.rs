@@ -72,14 +72,18 @@ fn events(cid: &str, completion: Completion) -> Vec<Value> {
             "timestamp": "2025-11-05T09:00:09Z",
             "data": {"conversation_id": cid, "status": "completed"}})),
         Completion::InterruptedThenCompleted => {
-            v.push(json!({"type": "conversation.completed", "timestamp": "2025-11-05T09:00:06Z",
-                "data": {"conversation_id": cid, "status": "interrupted"}}));
+            v.push(
+                json!({"type": "conversation.completed", "timestamp": "2025-11-05T09:00:06Z",
+                "data": {"conversation_id": cid, "status": "interrupted"}}),
+            );
             v.push(completed_with_totals);
         }
         Completion::TieWithError => {
             v.push(completed_with_totals);
-            v.push(json!({"type": "conversation.completed", "timestamp": "2025-11-05T09:00:09Z",
-                "data": {"conversation_id": cid, "status": "error", "total_messages": 1}}));
+            v.push(
+                json!({"type": "conversation.completed", "timestamp": "2025-11-05T09:00:09Z",
+                "data": {"conversation_id": cid, "status": "error", "total_messages": 1}}),
+            );
         }
     }
     v
@@ -188,7 +192,14 @@ async fn in_order_results_follow_the_status_and_totals_rules() {
         (Completion::None, "ERROR", 4, 70, 0.0041, 1650),
         (Completion::WithTotals, "COMPLETED", 4, 5000, 1.25, 9001),
         (Completion::WithoutTotals, "COMPLETED", 4, 70, 0.0041, 1650),
-        (Completion::InterruptedThenCompleted, "COMPLETED", 4, 5000, 1.25, 9001),
+        (
+            Completion::InterruptedThenCompleted,
+            "COMPLETED",
+            4,
+            5000,
+            1.25,
+            9001,
+        ),
         // the error completion wins the tie and gives only total_messages
         (Completion::TieWithError, "ERROR", 1, 70, 0.0041, 1650),
     ];
