@@ -2,12 +2,14 @@
 //! normalization into one internal shape. No I/O.
 //!
 //! * [`timefmt`]: RFC 3339 parsing (offset required, SPEC 2.4) and the six-digit UTC output form.
+//! * [`upload`]: the three bodies of `POST /api/sessions/upload` (SPEC 3).
 //! * [`event`]: [`event::parse_event`] turns one JSON event of either dialect into an
 //!   [`event::Event`], or a [`ValidationError`] naming the offending field.
 
 pub mod api;
 pub mod event;
 pub mod timefmt;
+pub mod upload;
 
 pub use event::{parse_event, Dialect, Event, EventKind};
 
