@@ -1,8 +1,10 @@
 //! Integration tests against a real server on a random port with a fresh SQLite file.
 
 mod bridge;
+mod errors;
 mod helpers;
 mod order;
 mod smoke;
+mod spec;
 mod sqlcheck;
 mod sse;
