@@ -3,8 +3,10 @@
 mod bridge;
 mod errors;
 mod helpers;
+mod list;
 mod order;
 mod smoke;
 mod spec;
 mod sqlcheck;
 mod sse;
+mod text;
