@@ -1,1 +1,700 @@
-fn main() {}
+//! `bench`: the AgentPipe Web benchmark. Starts its own server in-process (through
+//! [`agentpipe_server::serve`], exactly as `agentpipe-web serve` does) on `127.0.0.1:0`
+//! with a fresh temporary SQLite file, drives it over real HTTP from the same process, and
+//! prints figures. It asserts nothing: targets are in SPEC 10.
+//!
+//! Modes (`bench <mode> --help` for the knobs):
+//! - `ingest`: single-event POSTs (bridge `message.created`, unique ids) with 1, 16 and 64
+//!   concurrent keep-alive clients: events/s, p50/p99 latency; then `GET /livez` at the
+//!   same concurrency, the HTTP ceiling of the same server in the same run.
+//! - `batch`: batches of 500 events per POST: events/s, beside the raw SQLite insert rate
+//!   of the same rows into a same-shaped table (one transaction) measured in the same run.
+//! - `upload`: reserved for the time to upload one 10,000-message session (issue 4).
+//! - `fanout`: N SSE subscribers on one server, events at a set rate: delivery latency
+//!   p50/p99/max, delivered/expected, deliveries/s, and memory per idle subscriber.
+//! - `all`: every mode above with its defaults.
+//!
+//! The load generator shares the machine (and here the process and runtime) with the
+//! server, as in SPEC 10's reference measurements.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use agentpipe_server::ServeConfig;
+use clap::{Args, Parser, Subcommand};
+use futures::StreamExt;
+use rand::Rng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+/// Result type of the benchmark: any error ends the run with a message.
+type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+/// The key the in-process server accepts.
+const KEY: &str = "ap_test_bench_0123456789abcdefghijklmnopqrstuvw";
+
+/// About 400 bytes of message text, so that one event is about 600 bytes of JSON (the
+/// size of SPEC 10's HTTP-ceiling reference).
+const FILLER: &str = "The quick brown fox jumps over the lazy dog while the agents debate whether \
+tabs or spaces make better indentation; Claude argues for tabs, Gemini for spaces, and Codex \
+writes a formatter that makes the question moot. Meanwhile the stream carries every message to \
+the server, which commits it durably before answering, and to every browser watching live. \
+Padding padding padding padding padding padding padding padding padding padding padding pad.";
+
+#[derive(Parser)]
+#[command(
+    name = "bench",
+    about = "AgentPipe Web benchmark (prints figures, asserts nothing)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Single-event POST throughput and latency at several concurrencies, and the
+    /// `GET /livez` HTTP ceiling at the same concurrencies.
+    Ingest(IngestArgs),
+    /// Batch ingest (500 events per POST) beside the raw SQLite insert rate.
+    Batch(BatchArgs),
+    /// Upload of one 10,000-message session (issue 4; not available yet).
+    Upload,
+    /// SSE fan-out: delivery latency, delivered/expected, deliveries/s, memory per idle
+    /// subscriber.
+    Fanout(FanoutArgs),
+    /// Every mode with its defaults (durations from `--seconds`).
+    All {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+}
+
+#[derive(Args, Clone)]
+struct IngestArgs {
+    /// Seconds per concurrency level.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Concurrent keep-alive clients, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
+    concurrency: Vec<usize>,
+}
+
+#[derive(Args, Clone)]
+struct BatchArgs {
+    /// Seconds per concurrency level.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Events per batch.
+    #[arg(long, default_value_t = 500)]
+    batch_size: usize,
+    /// Concurrent clients, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4])]
+    concurrency: Vec<usize>,
+}
+
+#[derive(Args, Clone)]
+struct FanoutArgs {
+    /// Live subscribers (each a keep-alive SSE connection).
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    /// Events per second published.
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Seconds of publishing.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Idle connections opened to measure server memory per idle subscriber (0: skip).
+    #[arg(long, default_value_t = 1000)]
+    idle: usize,
+}
+
+/// Microseconds since the benchmark started (a clock shared by publishers and
+/// subscribers in this process).
+fn now_us() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+/// A server running in this process on a fresh temporary database.
+struct Server {
+    base: String,
+    addr: std::net::SocketAddr,
+    db: PathBuf,
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<Result<(), agentpipe_server::ServeError>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the server with bench-friendly limits (no rate limits, SSE limits raised)
+    /// and waits for `/livez`.
+    async fn start() -> BenchResult<Server> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("bench.sqlite");
+        let mut config = ServeConfig::for_tests(db.clone(), KEY);
+        config.sse_max_connections = 1_000_000;
+        config.sse_max_connections_per_ip = 1_000_000;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(agentpipe_server::serve(config, listener, shutdown.clone()));
+        let server = Server {
+            base: format!("http://{addr}"),
+            addr,
+            db,
+            shutdown,
+            handle,
+            _dir: dir,
+        };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(r) = http.get(format!("{}/livez", server.base)).send().await {
+                if r.status().is_success() {
+                    return Ok(server);
+                }
+            }
+            if Instant::now() > deadline {
+                return Err("the server did not answer /livez within 10 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops the server and waits for it.
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.handle.await;
+    }
+}
+
+/// Latencies in microseconds, summarised.
+struct Stats {
+    sorted: Vec<u64>,
+}
+
+impl Stats {
+    fn new(mut v: Vec<u64>) -> Self {
+        v.sort_unstable();
+        Stats { sorted: v }
+    }
+
+    /// The `p`-th percentile, in milliseconds.
+    fn pct_ms(&self, p: f64) -> f64 {
+        if self.sorted.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((p / 100.0) * (self.sorted.len() - 1) as f64).round() as usize;
+        self.sorted[i.min(self.sorted.len() - 1)] as f64 / 1000.0
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.sorted.last().map_or(f64::NAN, |&v| v as f64 / 1000.0)
+    }
+}
+
+/// What one closed-loop run at one concurrency produced.
+struct LoadResult {
+    ok_requests: u64,
+    failed_requests: u64,
+    elapsed: Duration,
+    latency: Stats,
+}
+
+/// The request one closed-loop worker sends next.
+#[derive(Clone, Copy)]
+enum Load {
+    /// One bridge `message.created` per POST.
+    Event,
+    /// `n` events per POST as a JSON array.
+    Batch(usize),
+    /// `GET /livez`.
+    Livez,
+}
+
+/// One event of the benchmark conversation `cid`, with a random message id.
+fn event_json(cid: &str, mid: &str, seq: u64) -> String {
+    format!(
+        r#"{{"type":"message.created","timestamp":"2025-11-09T10:00:00.000001Z","data":{{"conversation_id":"{cid}","message_id":"{mid}","agent_id":"claude-0","agent_type":"claude","agent_name":"Claude","content":"{FILLER}","sequence_number":{seq},"tokens_used":42,"cost":0.0001}}}}"#
+    )
+}
+
+/// A random 128-bit message id, as hex.
+fn random_id() -> String {
+    format!("{:032x}", rand::rng().random::<u128>())
+}
+
+/// `concurrency` workers, each with its own keep-alive connection, send `load` back to
+/// back for `seconds`.
+async fn closed_loop(server: &Server, load: Load, concurrency: usize, seconds: f64) -> LoadResult {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let base = server.base.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .tcp_nodelay(true)
+                .build();
+            let Ok(http) = http else {
+                return (0u64, 1u64, Vec::new());
+            };
+            let cid = format!("bench-{}-{w}", random_id());
+            let (mut ok, mut failed, mut lat) = (0u64, 0u64, Vec::with_capacity(65_536));
+            let mut seq = 0u64;
+            while Instant::now() < deadline {
+                let req = match load {
+                    Load::Livez => http.get(format!("{base}/livez")),
+                    Load::Event => {
+                        seq += 1;
+                        http.post(format!("{base}/api/ingest"))
+                            .bearer_auth(KEY)
+                            .header("content-type", "application/json")
+                            .body(event_json(&cid, &random_id(), seq))
+                    }
+                    Load::Batch(n) => {
+                        let mut body = String::with_capacity(n * 700);
+                        body.push('[');
+                        for i in 0..n {
+                            if i > 0 {
+                                body.push(',');
+                            }
+                            seq += 1;
+                            body.push_str(&event_json(&cid, &random_id(), seq));
+                        }
+                        body.push(']');
+                        http.post(format!("{base}/api/ingest"))
+                            .bearer_auth(KEY)
+                            .header("content-type", "application/json")
+                            .body(body)
+                    }
+                };
+                let t0 = Instant::now();
+                let good = match req.send().await {
+                    Ok(r) if r.status().is_success() => match load {
+                        // Every item of a batch must have been accepted.
+                        Load::Batch(n) => {
+                            r.json::<serde_json::Value>()
+                                .await
+                                .ok()
+                                .and_then(|v| v["accepted"].as_u64())
+                                == Some(n as u64)
+                        }
+                        _ => r.bytes().await.is_ok(),
+                    },
+                    _ => false,
+                };
+                lat.push(t0.elapsed().as_micros() as u64);
+                if good {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+            (ok, failed, lat)
+        }));
+    }
+    let (mut ok, mut failed, mut lat) = (0, 0, Vec::new());
+    for t in tasks {
+        if let Ok((o, f, l)) = t.await {
+            ok += o;
+            failed += f;
+            lat.extend(l);
+        }
+    }
+    LoadResult {
+        ok_requests: ok,
+        failed_requests: failed,
+        elapsed: started.elapsed(),
+        latency: Stats::new(lat),
+    }
+}
+
+/// `bench ingest`.
+async fn ingest(args: &IngestArgs) -> BenchResult<()> {
+    let server = Server::start().await?;
+    println!("== ingest: single-event POST /api/ingest (bridge message.created, ~600 B, durable), {} s per level", args.seconds);
+    println!(
+        "{:>11} {:>12} {:>9} {:>9} {:>9} {:>8}",
+        "concurrency", "events/s", "p50 ms", "p99 ms", "max ms", "failed"
+    );
+    // Warm-up: connections, statement cache, page cache.
+    let _ = closed_loop(&server, Load::Event, 4, 0.5).await;
+    let mut rows = Vec::new();
+    for &c in &args.concurrency {
+        let r = closed_loop(&server, Load::Event, c, args.seconds).await;
+        let rate = r.ok_requests as f64 / r.elapsed.as_secs_f64();
+        println!(
+            "{c:>11} {rate:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>8}",
+            r.latency.pct_ms(50.0),
+            r.latency.pct_ms(99.0),
+            r.latency.max_ms(),
+            r.failed_requests
+        );
+        rows.push(r);
+    }
+    println!(
+        "== HTTP ceiling: GET /livez (no storage) on the same server, {} s per level",
+        args.seconds
+    );
+    println!(
+        "{:>11} {:>12} {:>9} {:>9} {:>9} {:>8}",
+        "concurrency", "requests/s", "p50 ms", "p99 ms", "max ms", "failed"
+    );
+    for &c in &args.concurrency {
+        let r = closed_loop(&server, Load::Livez, c, args.seconds).await;
+        let rate = r.ok_requests as f64 / r.elapsed.as_secs_f64();
+        println!(
+            "{c:>11} {rate:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>8}",
+            r.latency.pct_ms(50.0),
+            r.latency.pct_ms(99.0),
+            r.latency.max_ms(),
+            r.failed_requests
+        );
+    }
+    let stored = count_rows(&server.db, "messages")?;
+    let sent: u64 = rows.iter().map(|r| r.ok_requests).sum();
+    println!("stored messages: {stored} (acknowledged in the measured runs: {sent}, plus warm-up)");
+    server.stop().await;
+    Ok(())
+}
+
+/// Row count of `table` in the server's database (read-only).
+fn count_rows(db: &std::path::Path, table: &str) -> BenchResult<i64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+}
+
+/// The storage ceiling: inserts `rows` message rows (the same columns and values the
+/// server stores for the benchmark events, random message ids) into a fresh table shaped
+/// like the server's `messages` table, with a unique index on (conversation, message id),
+/// in one transaction, WAL mode, `synchronous=NORMAL`. Returns rows/s.
+fn raw_sqlite_rate(rows: usize) -> BenchResult<f64> {
+    let dir = tempfile::tempdir()?;
+    let conn = rusqlite::Connection::open(dir.path().join("raw.sqlite"))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE messages (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+            agent_id TEXT, agent_name TEXT, agent_type TEXT NOT NULL, content TEXT NOT NULL,
+            role TEXT NOT NULL, ts INTEGER NOT NULL, sequence_number INTEGER, total_tokens INTEGER,
+            cost REAL);
+         CREATE UNIQUE INDEX messages_id ON messages (conversation_id, id);",
+    )?;
+    let ids: Vec<String> = (0..rows).map(|_| random_id()).collect();
+    let started = Instant::now();
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut stmt = tx.prepare(
+            "INSERT INTO messages (id, conversation_id, agent_id, agent_name, agent_type, content,
+               role, ts, sequence_number, total_tokens, cost)
+             VALUES (?1, ?2, 'claude-0', 'Claude', 'claude', ?3, 'agent', 1762682400000001, ?4, 42, 0.0001)",
+        )?;
+        for (i, id) in ids.iter().enumerate() {
+            stmt.execute(rusqlite::params![id, "bench-raw", FILLER, i as i64])?;
+        }
+    }
+    tx.commit()?;
+    Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `bench batch`.
+async fn batch(args: &BatchArgs) -> BenchResult<()> {
+    let server = Server::start().await?;
+    let n = args.batch_size.max(1);
+    println!(
+        "== batch: POST /api/ingest with {n} events per JSON array (durable), {} s per level",
+        args.seconds
+    );
+    println!(
+        "{:>11} {:>12} {:>12} {:>12} {:>12} {:>8}",
+        "concurrency", "events/s", "batches/s", "p50 ms", "p99 ms", "failed"
+    );
+    let _ = closed_loop(&server, Load::Batch(n), 1, 0.5).await;
+    let mut best = 0.0f64;
+    for &c in &args.concurrency {
+        let r = closed_loop(&server, Load::Batch(n), c, args.seconds).await;
+        let batches = r.ok_requests as f64 / r.elapsed.as_secs_f64();
+        let rate = batches * n as f64;
+        best = best.max(rate);
+        println!(
+            "{c:>11} {rate:>12.0} {batches:>12.1} {:>12.2} {:>12.2} {:>8}",
+            r.latency.pct_ms(50.0),
+            r.latency.pct_ms(99.0),
+            r.failed_requests
+        );
+    }
+    server.stop().await;
+    let rows = ((best * args.seconds) as usize).clamp(10_000, 500_000);
+    let raw = tokio::task::spawn_blocking(move || raw_sqlite_rate(rows))
+        .await
+        .map_err(|e| format!("raw insert task: {e}"))??;
+    println!("raw SQLite insert, same rows, one transaction, unique index on random ids: {raw:.0} rows/s ({rows} rows)");
+    println!("batch ingest / raw SQLite: {:.0}%", 100.0 * best / raw);
+    Ok(())
+}
+
+/// The server process's resident memory (this process: the server runs in-process), KB.
+fn vm_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Opens an SSE connection over a raw socket (a few hundred bytes of client state) and
+/// waits for the `connected` message; the socket is then left unread.
+async fn raw_sse(addr: std::net::SocketAddr) -> BenchResult<tokio::net::TcpStream> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(
+        format!("GET /api/realtime/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\nAccept: text/event-stream\r\n\r\n")
+            .as_bytes(),
+    )
+    .await?;
+    let mut buf = [0u8; 1024];
+    let mut seen = Vec::new();
+    while !seen.windows(9).any(|w| w == b"connected") {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            return Err("SSE connection closed before `connected`".into());
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    Ok(s)
+}
+
+/// Extracts the publisher's send time from an SSE frame (`bench-t=<us>;` in the content).
+fn sent_at(frame: &[u8]) -> Option<u64> {
+    let pos = frame.windows(8).position(|w| w == b"bench-t=")?;
+    let rest = &frame[pos + 8..];
+    let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+/// `bench fanout`.
+async fn fanout(args: &FanoutArgs) -> BenchResult<()> {
+    let server = Server::start().await?;
+    println!(
+        "== fanout: {} SSE subscribers, {} events/s for {} s (latency from before the POST to receipt)",
+        args.subscribers, args.rate, args.seconds
+    );
+
+    // Memory per idle subscriber: the server's RSS growth for `idle` raw connections.
+    if args.idle > 0 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = vm_rss_kb();
+        let mut idle = Vec::with_capacity(args.idle);
+        for _ in 0..args.idle {
+            idle.push(raw_sse(server.addr).await?);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = vm_rss_kb();
+        match (before, after) {
+            (Some(b), Some(a)) => println!(
+                "memory per idle subscriber: {:.1} KB (VmRSS {b} KB -> {a} KB for {} connections; includes the client side of each socket)",
+                a.saturating_sub(b) as f64 / args.idle as f64,
+                args.idle
+            ),
+            _ => println!("memory per idle subscriber: unavailable (no /proc/self/status)"),
+        }
+        drop(idle);
+    }
+
+    // Live subscribers.
+    let ready = Arc::new(AtomicUsize::new(0));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let last_delivery_us = Arc::new(AtomicU64::new(0));
+    let stop = CancellationToken::new();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let mut subs = Vec::with_capacity(args.subscribers);
+    for _ in 0..args.subscribers {
+        let (http, url) = (http.clone(), format!("{}/api/realtime/stream", server.base));
+        let (ready, delivered, last, stop) = (
+            ready.clone(),
+            delivered.clone(),
+            last_delivery_us.clone(),
+            stop.clone(),
+        );
+        subs.push(tokio::spawn(async move {
+            let mut lat: Vec<u64> = Vec::new();
+            let Ok(resp) = http.get(url).bearer_auth(KEY).send().await else {
+                return lat;
+            };
+            let mut body = resp.bytes_stream();
+            let mut buf: Vec<u8> = Vec::new();
+            let mut counted_ready = false;
+            loop {
+                let chunk = tokio::select! {
+                    c = body.next() => c,
+                    _ = stop.cancelled() => None,
+                };
+                let Some(Ok(chunk)) = chunk else { break };
+                buf.extend_from_slice(&chunk);
+                while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+                    let frame: Vec<u8> = buf.drain(..end + 2).collect();
+                    if !counted_ready {
+                        counted_ready = true;
+                        ready.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Some(t) = sent_at(&frame) {
+                        let now = now_us();
+                        lat.push(now.saturating_sub(t));
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                        last.fetch_max(now, Ordering::Relaxed);
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ready.load(Ordering::Relaxed) < args.subscribers {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "only {} of {} subscribers connected within 60 s",
+                ready.load(Ordering::Relaxed),
+                args.subscribers
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Publisher: one keep-alive client at a fixed rate.
+    let publisher = reqwest::Client::new();
+    let cid = format!("fanout-{}", random_id());
+    let period = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let end = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let first_send_us = now_us();
+    let mut sent = 0u64;
+    let mut seq = 0u64;
+    while Instant::now() < end {
+        tick.tick().await;
+        seq += 1;
+        let body = format!(
+            r#"{{"type":"message.created","timestamp":"2025-11-09T10:00:00Z","data":{{"conversation_id":"{cid}","message_id":"{}","agent_type":"claude","content":"bench-t={}; {FILLER}","sequence_number":{seq}}}}}"#,
+            random_id(),
+            now_us()
+        );
+        let ok = publisher
+            .post(format!("{}/api/ingest", server.base))
+            .bearer_auth(KEY)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ok {
+            sent += 1;
+        }
+    }
+    let expected = sent * args.subscribers as u64;
+    let grace = Instant::now() + Duration::from_secs(10);
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < grace {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    let mut lat = Vec::new();
+    for s in subs {
+        if let Ok(l) = s.await {
+            lat.extend(l);
+        }
+    }
+    let got = delivered.load(Ordering::Relaxed);
+    let span_s = last_delivery_us
+        .load(Ordering::Relaxed)
+        .saturating_sub(first_send_us) as f64
+        / 1e6;
+    let stats = Stats::new(lat);
+    println!(
+        "delivery latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        stats.pct_ms(50.0),
+        stats.pct_ms(99.0),
+        stats.max_ms()
+    );
+    println!(
+        "delivered/expected: {got}/{expected} ({:.2}%), events published: {sent}",
+        if expected > 0 {
+            100.0 * got as f64 / expected as f64
+        } else {
+            0.0
+        }
+    );
+    println!(
+        "deliveries/s: {:.0} (over {span_s:.2} s from first publish to last delivery)",
+        if span_s > 0.0 {
+            got as f64 / span_s
+        } else {
+            0.0
+        }
+    );
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let _ = now_us();
+    let result = match cli.mode {
+        Mode::Ingest(a) => ingest(&a).await,
+        Mode::Batch(a) => batch(&a).await,
+        Mode::Upload => {
+            println!("upload: not available yet (issue 4: POST /api/sessions/upload)");
+            Ok(())
+        }
+        Mode::Fanout(a) => fanout(&a).await,
+        Mode::All { seconds } => {
+            let r = ingest(&IngestArgs {
+                seconds,
+                concurrency: vec![1, 16, 64],
+            })
+            .await;
+            let r = match r {
+                Ok(()) => {
+                    batch(&BatchArgs {
+                        seconds,
+                        batch_size: 500,
+                        concurrency: vec![1, 4],
+                    })
+                    .await
+                }
+                e => e,
+            };
+            match r {
+                Ok(()) => {
+                    fanout(&FanoutArgs {
+                        subscribers: 1000,
+                        rate: 50.0,
+                        seconds,
+                        idle: 1000,
+                    })
+                    .await
+                }
+                e => e,
+            }
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
