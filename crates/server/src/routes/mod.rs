@@ -5,6 +5,7 @@ pub mod health;
 pub mod ingest;
 pub mod sessions;
 pub mod stream;
+pub mod ui;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
@@ -28,13 +29,22 @@ pub fn router(state: AppState) -> Router {
         .route("/api/realtime/stream", get(stream::stream))
         .route("/api/health", get(health::health))
         .route("/livez", get(health::livez))
+        .merge(ui::routes())
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
 /// Enforces the read rule of SPEC 6: open on loopback unless `AGENTPIPE_READ_AUTH=key`.
+/// Browsers signed in through the UI send the key in the `HttpOnly` cookie of
+/// [`ui::KEY_COOKIE`] instead of an `Authorization` header (SPEC 6).
 pub async fn require_read(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if state.reads_need_key {
+        if crate::auth::bearer(headers).is_none() {
+            if let Some(h) = ui::cookie_as_bearer(headers) {
+                state.auth.require(&h, Scope::Read).await?;
+                return Ok(());
+            }
+        }
         state.auth.require(headers, Scope::Read).await?;
     }
     Ok(())

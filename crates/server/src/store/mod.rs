@@ -213,6 +213,47 @@ pub trait Store: Send + Sync + 'static {
     /// Event-log rows with id > `after`, optionally of one conversation, oldest first.
     async fn events_after(&self, after: i64, conversation_id: Option<String>, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// Id of the newest event-log row (0 when the log is empty), or `None` when the
+    /// backend cannot tell cheaply. The web UI subscribes to the live stream from this id,
+    /// so nothing committed between rendering a page and connecting is missed.
+    async fn last_event_id(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
+
+    /// Totals over every stored session, for the dashboard. The default pages through
+    /// [`Store::list_sessions`]; backends override it with one aggregate query.
+    async fn totals(&self) -> Result<Totals, StoreError> {
+        let mut t = Totals::default();
+        let mut page = 1;
+        loop {
+            let list = self
+                .list_sessions(ListQuery {
+                    page,
+                    limit: 100,
+                    status: None,
+                    source: None,
+                    agent_type: None,
+                    start_from: None,
+                    start_to: None,
+                    q: None,
+                    sort: SortKey::CreatedAt,
+                    desc: true,
+                })
+                .await?;
+            for s in &list.data {
+                t.sessions += 1;
+                t.active += i64::from(s.status == "ACTIVE");
+                t.messages += s.total_messages;
+                t.tokens += s.total_tokens;
+                t.cost += s.total_cost;
+            }
+            if page >= list.pagination.pages {
+                return Ok(t);
+            }
+            page += 1;
+        }
+    }
+
     /// Cheap round trip for health checks.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -224,6 +265,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a key hash with a name and scopes.
     async fn insert_key(&self, name: &str, key_hash: &str, scopes: &str, expires_at: Option<i64>) -> Result<(), StoreError>;
+}
+
+/// Totals over every stored session (the dashboard's numbers).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Totals {
+    /// Number of sessions.
+    pub sessions: i64,
+    /// Sessions with status `ACTIVE`.
+    pub active: i64,
+    /// Sum of total messages.
+    pub messages: i64,
+    /// Sum of total tokens.
+    pub tokens: i64,
+    /// Sum of total cost, USD.
+    pub cost: f64,
 }
 
 /// Where a store publishes committed events, in event-log order, after each commit.

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::{
     Applied, DynStore, EventSink, IngestItem, KeyRecord, ListQuery, MessagePage, Outcome, SortKey, Store,
-    StoreError, StoredEvent,
+    StoreError, StoredEvent, Totals,
 };
 
 /// Most jobs committed in one transaction.
@@ -32,7 +32,10 @@ pub const MAX_GROUP: usize = 512;
 const READERS: usize = 4;
 
 /// Embedded migrations, applied in order at start (`migrations/sqlite/`).
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_fts.sql")),
+];
 
 /// Settings of the SQLite store.
 #[derive(Debug, Clone)]
@@ -817,16 +820,15 @@ fn read_detail(
     Ok(Some(detail))
 }
 
-fn like_pattern(word: &str) -> String {
-    let mut s = String::from("%");
-    for ch in word.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            s.push('\\');
-        }
-        s.push(ch);
+/// One search word as an FTS5 prefix query: the word quoted as a phrase (so operators
+/// and punctuation in it are plain text) and matched as a prefix (`transp` finds
+/// `transport`). `None` for a word with no letter or digit, which the tokenizer would
+/// reduce to nothing.
+pub fn fts_prefix_query(word: &str) -> Option<String> {
+    if !word.chars().any(char::is_alphanumeric) {
+        return None;
     }
-    s.push('%');
-    s
+    Some(format!("\"{}\"*", word.replace('"', "\"\"")))
 }
 
 fn read_list(conn: &Connection, q: &ListQuery) -> Result<SessionList, StoreError> {
@@ -860,11 +862,16 @@ fn read_list(conn: &Connection, q: &ListQuery) -> Result<SessionList, StoreError
         conds.push(format!("c.started_at <= {p}"));
     }
     if let Some(text) = &q.q {
-        for word in text.split_whitespace().take(8) {
-            let p = arg(Box::new(like_pattern(word)), &mut args);
+        // Every word must occur somewhere in the conversation (name, prompt or any
+        // message), through the FTS5 indexes of migration 0002.
+        for query in text.split_whitespace().filter_map(fts_prefix_query).take(8) {
+            let p = arg(Box::new(query), &mut args);
             conds.push(format!(
-                "(c.name LIKE {p} ESCAPE '\\' OR c.initial_prompt LIKE {p} ESCAPE '\\'
-                  OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.content LIKE {p} ESCAPE '\\'))"
+                "c.id IN (SELECT m.conversation_id FROM messages_fts JOIN messages m ON m.pk = messages_fts.rowid
+                            WHERE messages_fts MATCH {p}
+                          UNION SELECT s.conversation_id FROM conversations_fts
+                            JOIN conversation_search_ids s ON s.rid = conversations_fts.rowid
+                            WHERE conversations_fts MATCH {p})"
             ));
         }
     }
@@ -1039,6 +1046,35 @@ impl Store for SqliteStore {
                     .collect::<Result<Vec<_>, _>>()?,
             };
             Ok(rows)
+        })
+        .await
+    }
+
+    async fn last_event_id(&self) -> Result<Option<i64>, StoreError> {
+        self.read(|c| {
+            let id: Option<i64> = c.query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))?;
+            Ok(Some(id.unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn totals(&self) -> Result<Totals, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(status = 'ACTIVE'), 0), COALESCE(SUM(total_messages), 0),
+                   COALESCE(SUM(total_tokens), 0), COALESCE(SUM(total_cost), 0.0)
+                 FROM conversations",
+                [],
+                |r| {
+                    Ok(Totals {
+                        sessions: r.get(0)?,
+                        active: r.get(1)?,
+                        messages: r.get(2)?,
+                        tokens: r.get(3)?,
+                        cost: r.get(4)?,
+                    })
+                },
+            )?)
         })
         .await
     }

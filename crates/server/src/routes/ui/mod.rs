@@ -1,0 +1,725 @@
+//! The web UI (SPEC 7): server-rendered pages (`/`, `/sessions`, `/sessions/{id}`), a
+//! message fragment for live Markdown, the dashboard's live numbers, and the embedded
+//! static assets under `/static/`.
+//!
+//! Pages are minijinja templates with HTML auto-escaping, embedded in the binary. Agent
+//! Markdown is rendered and sanitized on the server ([`render::markdown`]); the browser
+//! script (`static/app.js`) builds live elements with `textContent` only and, for a new
+//! message, swaps in the server-rendered fragment of that message once it has fetched it.
+//! Every UI response carries a strict Content-Security-Policy (`script-src 'self'`, no
+//! inline script or style), `X-Content-Type-Options: nosniff`, `Referrer-Policy` and
+//! `X-Frame-Options: DENY`.
+
+pub mod render;
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use minijinja::{context, Environment, Value};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::routes::require_read;
+use crate::routes::sessions::{full_session, parse_list_query};
+use crate::store::{ListQuery, MessagePage, SortKey};
+use crate::AppState;
+
+use render::{AgentStyle, FeedItem};
+
+/// The Content-Security-Policy of every UI response.
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+const APP_JS: &str = include_str!("../../../static/app.js");
+const APP_CSS: &str = include_str!("../../../static/app.css");
+
+/// Short content hash of the static assets; pages link `/static/app.js?v=<this>`, so the
+/// assets can be cached for a long time and still change with the binary.
+pub static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let mut h = Sha256::new();
+    h.update(APP_JS.as_bytes());
+    h.update(APP_CSS.as_bytes());
+    hex::encode(&h.finalize()[..6])
+});
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    let sources = [
+        ("base.html", include_str!("../../../templates/base.html")),
+        (
+            "dashboard.html",
+            include_str!("../../../templates/dashboard.html"),
+        ),
+        (
+            "sessions.html",
+            include_str!("../../../templates/sessions.html"),
+        ),
+        (
+            "session.html",
+            include_str!("../../../templates/session.html"),
+        ),
+        (
+            "message.html",
+            include_str!("../../../templates/message.html"),
+        ),
+        ("error.html", include_str!("../../../templates/error.html")),
+        (
+            "signin.html",
+            include_str!("../../../templates/signin.html"),
+        ),
+    ];
+    for (name, src) in sources {
+        if let Err(e) = env.add_template(name, src) {
+            // A broken embedded template is a build defect; pages then answer 500.
+            tracing::error!(template = name, error = %e, "template does not compile");
+        }
+    }
+    env.add_filter("time", |s: String| render::short_time(&s));
+    env.add_filter("dur", render::duration);
+    env.add_filter("num", render::number);
+    env.add_filter("usd", render::cost);
+    env
+});
+
+/// Routes of the UI, to merge into the application router.
+pub fn routes() -> Router<crate::AppState> {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/sessions", get(sessions_page))
+        .route("/sessions/{id}", get(session_page))
+        .route(
+            "/sessions/{id}/messages/{mid}/fragment",
+            get(message_fragment),
+        )
+        .route("/dashboard/live", get(dashboard_live))
+        .route("/static/{file}", get(static_file))
+        .route("/signin", get(signin_page).post(signin))
+        .route("/signout", axum::routing::post(signout))
+        .layer(middleware::map_response(security_headers))
+}
+
+async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
+}
+
+fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
+    let rendered = TEMPLATES.get_template(name).and_then(|t| t.render(ctx));
+    match rendered {
+        Ok(body) => {
+            let mut r = (status, Html(body)).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "page rendering failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<!doctype html><title>Error</title><p>The page could not be rendered.</p>"),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    page(
+        status,
+        "error.html",
+        context! { v => &*ASSET_VERSION, title => title, message => message, nav => "" },
+    )
+}
+
+/// Maps an API error to an HTML page with the same status; a missing or wrong key
+/// gets the sign-in page.
+fn api_error_page(e: ApiError) -> Response {
+    let (status, body) = e.parts();
+    if status == StatusCode::UNAUTHORIZED {
+        return signin_form(status, None, "/");
+    }
+    let resp = error_page(status, &body.error.replace('_', " "), &body.message);
+    // Keep the auth challenge header of 401 answers.
+    if status == StatusCode::UNAUTHORIZED {
+        let mut r = resp;
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    }
+    resp
+}
+
+/// `GET /static/{file}`: the embedded stylesheet and script. Long-lived cache when asked
+/// with the current `?v=` version, an ETag always.
+async fn static_file(
+    Path(file): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (body, ctype) = match file.as_str() {
+        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        _ => return error_page(StatusCode::NOT_FOUND, "Not found", "No such file."),
+    };
+    let etag = format!("\"{}\"", &*ASSET_VERSION);
+    let cache = if q.get("v").map(String::as_str) == Some(ASSET_VERSION.as_str()) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300"
+    };
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut resp = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, body).into_response()
+    };
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// Newest events for the feed, newest first.
+async fn recent_feed(state: &AppState, last: Option<i64>, n: i64) -> Vec<FeedItem> {
+    let Some(last) = last else {
+        return Vec::new();
+    };
+    match state
+        .store
+        .events_after((last - n).max(0), None, n as usize)
+        .await
+    {
+        Ok(evs) => evs.iter().rev().map(render::feed_item).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "feed read failed");
+            Vec::new()
+        }
+    }
+}
+
+fn active_query(limit: i64) -> ListQuery {
+    ListQuery {
+        page: 1,
+        limit,
+        status: Some("ACTIVE".into()),
+        source: None,
+        agent_type: None,
+        start_from: None,
+        start_to: None,
+        q: None,
+        sort: SortKey::StartedAt,
+        desc: true,
+    }
+}
+
+/// `GET /`: the dashboard.
+async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = require_read(&state, &headers).await {
+        return api_error_page(e);
+    }
+    let result = async {
+        let last = state.store.last_event_id().await?;
+        let totals = state.store.totals().await?;
+        let active = state.store.list_sessions(active_query(12)).await?;
+        let recent = state.store.list_sessions(recent_query()).await?;
+        Ok::<_, ApiError>((last, totals, active, recent))
+    }
+    .await;
+    let (last, totals, active, recent) = match result {
+        Ok(x) => x,
+        Err(e) => return api_error_page(e),
+    };
+    let feed = recent_feed(&state, last, 40).await;
+    page(
+        StatusCode::OK,
+        "dashboard.html",
+        context! {
+            v => &*ASSET_VERSION,
+            nav => "dashboard",
+            totals => totals,
+            active => active.data,
+            recent => recent.data,
+            feed => feed,
+            last_event_id => last,
+        },
+    )
+}
+
+fn recent_query() -> ListQuery {
+    ListQuery {
+        status: None,
+        sort: SortKey::CreatedAt,
+        ..active_query(8)
+    }
+}
+
+#[derive(Serialize)]
+struct LiveNumbers {
+    totals: crate::store::Totals,
+    active: Vec<agentpipe_protocol::api::SessionListItem>,
+}
+
+/// `GET /dashboard/live`: the dashboard's totals and active conversations as JSON (the
+/// page re-reads it, at most about once a second, when events arrive).
+async fn dashboard_live(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let r = async {
+        require_read(&state, &headers).await?;
+        let totals = state.store.totals().await?;
+        let active = state.store.list_sessions(active_query(12)).await?.data;
+        Ok::<_, ApiError>(LiveNumbers { totals, active })
+    }
+    .await;
+    match r {
+        Ok(n) => {
+            let mut resp = Json(n).into_response();
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+const LIST_KEYS: [&str; 9] = [
+    "q",
+    "status",
+    "agentType",
+    "source",
+    "startDate",
+    "endDate",
+    "sort",
+    "order",
+    "limit",
+];
+
+/// Percent-encodes a query component (everything but unreserved characters).
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `/sessions?<the current filters>&page=<page>`: links that keep the filters.
+fn list_url(q: &HashMap<String, String>, page: i64) -> String {
+    let mut parts: Vec<String> = LIST_KEYS
+        .iter()
+        .filter_map(|k| {
+            q.get(*k)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={}", enc(v)))
+        })
+        .collect();
+    if page > 1 {
+        parts.push(format!("page={page}"));
+    }
+    if parts.is_empty() {
+        "/sessions".into()
+    } else {
+        format!("/sessions?{}", parts.join("&"))
+    }
+}
+
+/// `GET /sessions`: filters, full-text search, sort and pagination (SPEC 5 parameters).
+async fn sessions_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(e) = require_read(&state, &headers).await {
+        return api_error_page(e);
+    }
+    let form: HashMap<&str, String> = LIST_KEYS
+        .iter()
+        .map(|k| (*k, q.get(*k).cloned().unwrap_or_default()))
+        .collect();
+    let (list, error, status) = match parse_list_query(&q) {
+        Ok(query) => match state.store.list_sessions(query).await {
+            Ok(l) => (Some(l), None, StatusCode::OK),
+            Err(e) => return api_error_page(e.into()),
+        },
+        Err(e) => {
+            let (status, body) = e.parts();
+            (None, Some(body.message), status)
+        }
+    };
+    let (page_no, pages) = list
+        .as_ref()
+        .map(|l| (l.pagination.page, l.pagination.pages))
+        .unwrap_or((1, 0));
+    let prev = (page_no > 1).then(|| list_url(&q, (page_no - 1).min(pages.max(1))));
+    let next = (page_no < pages).then(|| list_url(&q, page_no + 1));
+    let filtered = LIST_KEYS[..6]
+        .iter()
+        .any(|k| form.get(k).is_some_and(|v| !v.trim().is_empty()));
+    let rows: Vec<Value> = list
+        .as_ref()
+        .map(|l| {
+            l.data
+                .iter()
+                .map(|s| {
+                    let icons: Vec<(String, String)> = s
+                        .participant_types
+                        .iter()
+                        .map(|t| (render::agent_icon(t), t.clone()))
+                        .collect();
+                    context! { s => s, icons => icons }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    page(
+        status,
+        "sessions.html",
+        context! {
+            v => &*ASSET_VERSION,
+            nav => "sessions",
+            form => form,
+            rows => rows,
+            pagination => list.as_ref().map(|l| &l.pagination),
+            prev => prev,
+            next => next,
+            error => error,
+            filtered => filtered,
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct MessageCtx<'a> {
+    m: &'a agentpipe_protocol::api::MessageView,
+    style: AgentStyle,
+    html: Value,
+}
+
+fn message_ctx<'a>(
+    styles: &[(String, AgentStyle)],
+    m: &'a agentpipe_protocol::api::MessageView,
+) -> MessageCtx<'a> {
+    MessageCtx {
+        m,
+        style: render::style_for(styles, m),
+        html: Value::from_safe_string(render::markdown(&m.content)),
+    }
+}
+
+/// `GET /sessions/{id}`: the session with every message, live while `ACTIVE`.
+async fn session_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = require_read(&state, &headers).await {
+        return api_error_page(e);
+    }
+    // The event-log position is read first: the page subscribes from it, so an event
+    // committed while the page renders is replayed (and deduplicated) rather than lost.
+    let last = match state.store.last_event_id().await {
+        Ok(l) => l,
+        Err(e) => return api_error_page(e.into()),
+    };
+    let d = match full_session(&state, &id).await {
+        Ok(d) => d,
+        Err(ApiError::NotFound(_)) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "Session not found",
+                "No session has this id. It may have been deleted.",
+            )
+        }
+        Err(e) => return api_error_page(e),
+    };
+    let styles = render::participant_styles(&d.participants);
+    let msgs = d.messages.as_deref().unwrap_or(&[]);
+    let messages: Vec<MessageCtx<'_>> = msgs.iter().map(|m| message_ctx(&styles, m)).collect();
+    let chart = render::chart_svg(&render::agent_totals(&styles, msgs));
+    let agents: HashMap<&str, &AgentStyle> =
+        styles.iter().map(|(id, s)| (id.as_str(), s)).collect();
+    let agents_json = serde_json::to_string(&agents).unwrap_or_else(|_| "{}".into());
+    let participants: Vec<Value> = d
+        .participants
+        .iter()
+        .zip(styles.iter())
+        .map(|(p, (_, s))| context! { p => p, style => s })
+        .collect();
+    let prompt_html = d
+        .initial_prompt
+        .as_deref()
+        .map(|p| Value::from_safe_string(render::markdown(p)));
+    page(
+        StatusCode::OK,
+        "session.html",
+        context! {
+            v => &*ASSET_VERSION,
+            nav => "sessions",
+            d => &d,
+            messages => messages,
+            participants => participants,
+            chart => Value::from_safe_string(chart),
+            agents_json => agents_json,
+            prompt_html => prompt_html,
+            last_event_id => last,
+        },
+    )
+}
+
+/// `GET /sessions/{id}/messages/{mid}/fragment`: one message as the page renders it
+/// (Markdown rendered and sanitized), for live insertion.
+async fn message_fragment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, mid)): Path<(String, String)>,
+) -> Response {
+    if let Err(e) = require_read(&state, &headers).await {
+        return e.into_response();
+    }
+    let d = match state
+        .store
+        .get_session(
+            &id,
+            Some(MessagePage {
+                limit: 10_000,
+                after: None,
+            }),
+        )
+        .await
+    {
+        Ok(Some(d)) => d,
+        Ok(None) => return ApiError::NotFound(format!("Session '{id}'")).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut found = d
+        .messages
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .find(|m| m.id == mid)
+        .cloned();
+    if found.is_none() {
+        // Past the first page: read the whole session.
+        if let Ok(full) = full_session(&state, &id).await {
+            found = full
+                .messages
+                .unwrap_or_default()
+                .into_iter()
+                .find(|m| m.id == mid);
+        }
+    }
+    let Some(m) = found else {
+        return ApiError::NotFound(format!("Message '{mid}'")).into_response();
+    };
+    let styles = render::participant_styles(&d.participants);
+    let ctx = message_ctx(&styles, &m);
+    let mut resp = page(StatusCode::OK, "message.html", context! { x => ctx });
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=60"),
+    );
+    resp
+}
+
+/// Name of the cookie that carries a signed-in browser's key (`HttpOnly`,
+/// `SameSite=Strict`).
+pub const KEY_COOKIE: &str = "agentpipe_key";
+
+/// The key cookie of a request as an `Authorization: Bearer` header map, if present.
+pub fn cookie_as_bearer(headers: &HeaderMap) -> Option<HeaderMap> {
+    let key = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == KEY_COOKIE)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())?;
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {key}")).ok()?,
+    );
+    Some(h)
+}
+
+/// Only local paths are followed after signing in (no open redirect).
+fn local_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".into(),
+    }
+}
+
+fn signin_form(status: StatusCode, error: Option<&str>, next: &str) -> Response {
+    let mut r = page(
+        status,
+        "signin.html",
+        context! { v => &*ASSET_VERSION, nav => "", error => error, next => next },
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
+/// `GET /signin`: the key sign-in form (used when reads need a key).
+async fn signin_page(Query(q): Query<HashMap<String, String>>) -> Response {
+    signin_form(
+        StatusCode::OK,
+        None,
+        &local_next(q.get("next").map(String::as_str)),
+    )
+}
+
+/// The sign-in form's fields.
+#[derive(serde::Deserialize)]
+pub struct SigninForm {
+    key: String,
+    next: Option<String>,
+}
+
+/// `POST /signin`: checks the key for scope `read`, then stores it in an `HttpOnly`,
+/// `SameSite=Strict` cookie and goes back to `next`.
+async fn signin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<SigninForm>,
+) -> Response {
+    let next = local_next(f.next.as_deref());
+    let key = f.key.trim();
+    let valid = !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_graphic())
+        && match HeaderValue::from_str(&format!("Bearer {key}")) {
+            Ok(v) => {
+                let mut h = HeaderMap::new();
+                h.insert(header::AUTHORIZATION, v);
+                state
+                    .auth
+                    .require(&h, crate::auth::Scope::Read)
+                    .await
+                    .is_ok()
+            }
+            Err(_) => false,
+        };
+    if !valid {
+        return signin_form(
+            StatusCode::UNAUTHORIZED,
+            Some("That key is not valid for reading."),
+            &next,
+        );
+    }
+    // `Secure` only when the browser reached us over HTTPS (directly or through a proxy
+    // that says so): over plain HTTP on a LAN the browser would drop the cookie.
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let secure = if https { "; Secure" } else { "" };
+    let cookie =
+        format!("{KEY_COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000{secure}");
+    let mut r = (StatusCode::SEE_OTHER, "").into_response();
+    if let (Ok(c), Ok(l)) = (HeaderValue::from_str(&cookie), HeaderValue::from_str(&next)) {
+        r.headers_mut().insert(header::SET_COOKIE, c);
+        r.headers_mut().insert(header::LOCATION, l);
+    }
+    r
+}
+
+/// `POST /signout`: forgets the key cookie.
+async fn signout() -> Response {
+    let mut r = (StatusCode::SEE_OTHER, "").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("agentpipe_key=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    r.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("/signin"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_redirects() {
+        assert_eq!(local_next(Some("/sessions?q=a")), "/sessions?q=a");
+        assert_eq!(local_next(Some("//evil.example")), "/");
+        assert_eq!(local_next(Some("https://evil.example")), "/");
+        assert_eq!(local_next(None), "/");
+    }
+
+    #[test]
+    fn cookie_becomes_bearer() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; agentpipe_key=ap_test_x"),
+        );
+        let b = cookie_as_bearer(&h).expect("cookie");
+        assert_eq!(crate::auth::bearer(&b), Some("ap_test_x"));
+    }
+
+    #[test]
+    fn list_links_keep_filters() {
+        let mut q = HashMap::new();
+        q.insert("q".to_string(), "a b&c".to_string());
+        q.insert("status".to_string(), "ACTIVE".to_string());
+        q.insert("page".to_string(), "3".to_string());
+        q.insert("evil".to_string(), "x".to_string());
+        assert_eq!(
+            list_url(&q, 4),
+            "/sessions?q=a%20b%26c&status=ACTIVE&page=4"
+        );
+        assert_eq!(list_url(&HashMap::new(), 1), "/sessions");
+    }
+
+    #[test]
+    fn templates_compile() {
+        for name in [
+            "base.html",
+            "dashboard.html",
+            "sessions.html",
+            "session.html",
+            "message.html",
+            "error.html",
+            "signin.html",
+        ] {
+            assert!(TEMPLATES.get_template(name).is_ok(), "{name}");
+        }
+    }
+}

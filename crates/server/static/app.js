@@ -1,0 +1,465 @@
+// AgentPipe Web: live updates for the server-rendered pages.
+//
+// Rules this file keeps (see routes/ui/mod.rs):
+// - agent content only ever reaches the DOM through textContent or attributes set with
+//   setAttribute/dataset; never innerHTML;
+// - a new message is first shown as plain text, in order, then replaced by the server's
+//   rendered and sanitized fragment of that message (Markdown), fetched from
+//   /sessions/{id}/messages/{mid}/fragment and parsed with DOMParser (inert: nothing in
+//   it runs, and the Content-Security-Policy forbids inline script anyway);
+// - the live stream is /api/realtime/stream (EventSource), resumed from the event-log id
+//   the page was rendered at, so nothing committed in between is missed.
+(function () {
+  'use strict';
+
+  var PALETTE = 8;
+
+  function $(sel, root) { return (root || document).querySelector(sel); }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function num(n) { return Number(n || 0).toLocaleString('en-US'); }
+
+  function usd(c) {
+    c = Number(c) || 0;
+    return '$' + (Math.abs(c) < 1 ? c.toFixed(4) : c.toFixed(2));
+  }
+
+  function dur(ms) {
+    ms = Math.max(0, Number(ms) || 0);
+    if (ms < 1000) return Math.round(ms) + ' ms';
+    if (ms < 60000) return (ms / 1000).toFixed(1) + ' s';
+    if (ms < 3600000) return Math.floor(ms / 60000) + ' min ' + Math.floor((ms % 60000) / 1000) + ' s';
+    return Math.floor(ms / 3600000) + ' h ' + Math.floor((ms % 3600000) / 60000) + ' min';
+  }
+
+  function shortTime(ts) {
+    if (typeof ts !== 'string') return '';
+    var d = new Date(ts);
+    if (isNaN(d.getTime())) return ts;
+    var iso = d.toISOString();
+    return iso.slice(0, 10) + ' ' + iso.slice(11, 19) + ' UTC';
+  }
+
+  function snippet(text, n) {
+    var one = String(text || '').split(/\s+/).filter(Boolean).join(' ');
+    return one.length <= n ? one : one.slice(0, n) + '\u2026';
+  }
+
+  // Kept in step with render::agent_icon.
+  var ICONS = {
+    claude: '\u2733', gemini: '\u2726', codex: '\u25ce', openai: '\u25ce', gpt: '\u25ce',
+    chatgpt: '\u25ce', qwen: '\u25c6', cursor: '\u25b2', amp: '\u03df', factory: '\u2699',
+    droid: '\u2699', copilot: '\u2708', ollama: '\u25c9', user: '\u263a', human: '\u263a',
+    system: '\u00a7', host: '\u00a7'
+  };
+
+  function icon(type) {
+    var t = String(type || '').toLowerCase();
+    if (ICONS[t]) return ICONS[t];
+    var m = t.match(/[\p{L}\p{N}]/u);
+    return m ? m[0].toUpperCase() : '\u2022';
+  }
+
+  // Kept in step with render::hash_colour.
+  function hashColour(id) {
+    var h = 0;
+    id = String(id || '');
+    for (var i = 0; i < id.length; i++) h = (Math.imul(h, 31) + id.charCodeAt(i)) >>> 0;
+    return h % PALETTE;
+  }
+
+  function pick(obj, path) {
+    var cur = obj;
+    for (var i = 0; i < path.length; i++) {
+      if (cur === null || typeof cur !== 'object') return undefined;
+      cur = cur[path[i]];
+    }
+    return cur;
+  }
+
+  function str(v) { return typeof v === 'string' && v !== '' ? v : undefined; }
+  function numv(v) { return typeof v === 'number' && isFinite(v) ? v : undefined; }
+
+  // ---- connection and stream ----
+
+  function setConn(state, text) {
+    var c = $('#conn');
+    if (!c) return;
+    c.dataset.state = state;
+    var t = $('.conn-text', c);
+    if (t) t.textContent = text;
+  }
+
+  // Opens the live stream and keeps it open: EventSource reconnects by itself after a
+  // network error (sending Last-Event-ID); after a refused connection (503) it gives up,
+  // so we open a new one from the last id seen.
+  function openStream(params, onEvent) {
+    var lastId = params.lastEventId;
+    var es = null;
+    var retryTimer = null;
+    function connect() {
+      var q = [];
+      if (params.conversationId) q.push('conversationId=' + encodeURIComponent(params.conversationId));
+      if (lastId !== undefined && lastId !== null && lastId !== '') q.push('lastEventId=' + encodeURIComponent(lastId));
+      es = new EventSource('/api/realtime/stream' + (q.length ? '?' + q.join('&') : ''));
+      setConn('connecting', 'Connecting\u2026');
+      es.onopen = function () { setConn('live', 'Live'); };
+      es.onerror = function () {
+        if (es.readyState === EventSource.CLOSED) {
+          setConn('offline', 'Offline \u2013 retrying');
+          if (!retryTimer) {
+            retryTimer = setTimeout(function () { retryTimer = null; connect(); }, 5000);
+          }
+        } else {
+          setConn('reconnecting', 'Reconnecting\u2026');
+        }
+      };
+      es.onmessage = function (e) {
+        var env;
+        try { env = JSON.parse(e.data); } catch (_) { return; }
+        if (!env || typeof env !== 'object' || env.type === 'connected') return;
+        if (typeof env.id === 'number') lastId = env.id;
+        setConn('live', 'Live');
+        onEvent(env);
+      };
+    }
+    connect();
+  }
+
+  function throttle(fn, ms) {
+    var timer = null;
+    var again = false;
+    return function () {
+      if (timer) { again = true; return; }
+      fn();
+      timer = setTimeout(function () {
+        timer = null;
+        if (again) { again = false; fn(); }
+      }, ms);
+    };
+  }
+
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+      .then(function (r) { if (!r.ok) throw new Error(url + ': ' + r.status); return r.json(); });
+  }
+
+  function setBadge(badge, status) {
+    if (!badge || !status) return;
+    status = String(status).toUpperCase();
+    badge.textContent = status;
+    badge.className = 'badge status-' + status.toLowerCase();
+  }
+
+  // ---- dashboard ----
+
+  // Kept in step with render::feed_item.
+  function feedItem(env) {
+    var d = env.data || {};
+    var cls = 'other', title = String(env.type || 'event'), detail = '';
+    switch (env.type) {
+      case 'conversation.started':
+        cls = 'start'; title = 'Conversation started';
+        detail = snippet(str(d.name) || str(d.initial_prompt) || str(d.initialPrompt) || '', 120);
+        break;
+      case 'message.created':
+        cls = 'message';
+        title = (str(d.agent_name) || str(pick(d, ['message', 'agentName'])) || str(d.agent_type) ||
+          str(pick(d, ['message', 'agentType'])) || 'agent') + ' wrote';
+        detail = snippet(str(d.content) || str(pick(d, ['message', 'content'])) || '', 140);
+        break;
+      case 'conversation.completed':
+        var st = str(d.status) || 'completed';
+        cls = st.toLowerCase() === 'error' ? 'error' : 'done';
+        title = 'Conversation ' + st.toLowerCase();
+        break;
+      case 'conversation.interrupted':
+        cls = 'done'; title = 'Conversation interrupted'; detail = snippet(str(d.reason) || '', 120);
+        break;
+      case 'conversation.error':
+      case 'error.occurred':
+        cls = 'error'; title = 'Error';
+        detail = snippet(str(d.error_message) || str(d.error) || str(d.message) || '', 140);
+        break;
+      case 'session.uploaded':
+        cls = 'upload'; title = 'Session uploaded';
+        detail = snippet(str(d.name) || '', 100) + ' (' + num(d.messagesCreated) + ' messages)';
+        break;
+      case 'log.entry':
+        cls = 'log'; title = 'Log'; detail = snippet(str(d.message) || '', 140);
+        break;
+    }
+    var li = el('li', 'feed-item feed-' + cls);
+    li.dataset.eventId = String(env.id);
+    li.appendChild(el('span', 'feed-icon')).setAttribute('aria-hidden', 'true');
+    var body = li.appendChild(el('div', 'feed-body'));
+    var p = body.appendChild(el('p', 'feed-title'));
+    if (env.conversationId) {
+      var a = p.appendChild(el('a', null, title));
+      a.setAttribute('href', '/sessions/' + encodeURIComponent(env.conversationId));
+    } else {
+      p.appendChild(document.createTextNode(title));
+    }
+    p.appendChild(document.createTextNode(' '));
+    var t = p.appendChild(el('time', null, shortTime(env.timestamp)));
+    t.setAttribute('datetime', String(env.timestamp || ''));
+    if (detail) body.appendChild(el('p', 'feed-detail', detail));
+    return li;
+  }
+
+  function dashboard() {
+    var feed = $('#feed');
+    if (!feed) return;
+    var refresh = throttle(function () {
+      getJSON('/dashboard/live').then(function (n) {
+        var t = n.totals || {};
+        $('#t-sessions').textContent = num(t.sessions);
+        $('#t-active').textContent = num(t.active);
+        $('#t-messages').textContent = num(t.messages);
+        $('#t-tokens').textContent = num(t.tokens);
+        $('#t-cost').textContent = usd(t.cost);
+        var list = $('#active-list');
+        while (list.firstChild) list.removeChild(list.firstChild);
+        (n.active || []).forEach(function (s) {
+          var li = list.appendChild(el('li'));
+          var a = li.appendChild(el('a', null, s.name));
+          a.setAttribute('href', '/sessions/' + encodeURIComponent(s.id));
+          li.appendChild(document.createTextNode(' '));
+          li.appendChild(el('span', 'muted', num(s.totalMessages) + ' messages \u00b7 started ' + shortTime(s.startedAt)));
+        });
+        $('#active-empty').hidden = (n.active || []).length > 0;
+      }).catch(function () { /* keep the last numbers */ });
+    }, 1000);
+    openStream({ lastEventId: feed.dataset.lastEventId }, function (env) {
+      if (feed.querySelector('[data-event-id="' + String(env.id) + '"]')) return;
+      feed.insertBefore(feedItem(env), feed.firstChild);
+      while (feed.children.length > 60) feed.removeChild(feed.lastChild);
+      $('#feed-empty').hidden = true;
+      refresh();
+    });
+  }
+
+  // ---- session detail ----
+
+  function normaliseMessage(env, agents) {
+    var d = env.data || {};
+    var m;
+    if (d.message && typeof d.message === 'object') {
+      var x = d.message, mx = x.metrics || {};
+      m = {
+        id: str(x.id) || str(d.messageId), agentId: str(x.agentId), agentName: str(x.agentName),
+        agentType: str(x.agentType) || 'agent', role: str(x.role) || 'agent', content: typeof x.content === 'string' ? x.content : '',
+        seq: numv(x.sequenceNumber), ts: str(x.timestamp) || env.timestamp,
+        tokens: numv(mx.totalTokens), input: numv(mx.inputTokens), output: numv(mx.outputTokens),
+        cost: numv(mx.cost), duration: numv(mx.duration), model: str(mx.model)
+      };
+      if (m.tokens === undefined && m.input !== undefined && m.output !== undefined) m.tokens = m.input + m.output;
+    } else {
+      m = {
+        id: str(d.message_id), agentId: str(d.agent_id), agentName: str(d.agent_name),
+        agentType: str(d.agent_type) || 'agent', role: str(d.role) || 'agent', content: typeof d.content === 'string' ? d.content : '',
+        seq: numv(d.sequence_number), ts: env.timestamp,
+        tokens: numv(d.tokens_used), input: numv(d.input_tokens), output: numv(d.output_tokens),
+        cost: numv(d.cost), duration: numv(d.duration_ms), model: str(d.model)
+      };
+      if (m.tokens === undefined && m.input !== undefined && m.output !== undefined) m.tokens = m.input + m.output;
+    }
+    if (!m.agentId) {
+      // SPEC 2.4: the first participant of that type, else the type itself.
+      var ids = Object.keys(agents);
+      for (var i = 0; i < ids.length; i++) {
+        if (agents[ids[i]].t === m.agentType) { m.agentId = ids[i]; break; }
+      }
+      if (!m.agentId) m.agentId = m.agentType;
+    }
+    return m;
+  }
+
+  function sortKey(seq, ts, id) {
+    var s = seq === undefined || seq === null || seq === '' ? Infinity : Number(seq);
+    var t = Date.parse(ts);
+    return [isNaN(s) ? Infinity : s, isNaN(t) ? 0 : t, String(id || '')];
+  }
+
+  function before(a, b) {
+    for (var i = 0; i < 3; i++) {
+      if (a[i] < b[i]) return true;
+      if (a[i] > b[i]) return false;
+    }
+    return false;
+  }
+
+  function liKey(li) { return sortKey(li.dataset.seq, li.dataset.ts, li.dataset.id); }
+
+  function buildMessage(m, agents) {
+    var st = agents[m.agentId];
+    var c = st ? st.c : hashColour(m.agentId);
+    var li = el('li', 'msg a' + c + ' role-' + m.role.replace(/[^a-z0-9_-]/gi, ''));
+    if (m.id) { li.id = 'm-' + m.id; li.dataset.id = m.id; }
+    li.dataset.seq = m.seq === undefined ? '' : String(m.seq);
+    li.dataset.ts = String(m.ts || '');
+    li.dataset.agent = m.agentId;
+    var art = li.appendChild(el('article'));
+    var head = art.appendChild(el('header', 'msg-head'));
+    head.appendChild(el('span', 'avatar', st ? st.i : icon(m.role === 'agent' ? m.agentType : m.role))).setAttribute('aria-hidden', 'true');
+    head.appendChild(el('strong', 'who', (st && st.n) || m.agentName || m.agentId));
+    head.appendChild(document.createTextNode(' '));
+    head.appendChild(el('span', 'agent-type', m.agentType));
+    head.appendChild(document.createTextNode(' '));
+    var t = head.appendChild(el('time', null, shortTime(m.ts)));
+    t.setAttribute('datetime', String(m.ts || ''));
+    if (m.seq !== undefined) {
+      head.appendChild(document.createTextNode(' '));
+      head.appendChild(el('span', 'seq', '#' + m.seq));
+    }
+    art.appendChild(el('div', 'content md plain', m.content));
+    var bits = [];
+    if (m.tokens !== undefined) {
+      bits.push(num(m.tokens) + ' tokens' + (m.input !== undefined && m.output !== undefined ? ' (' + num(m.input) + ' in / ' + num(m.output) + ' out)' : ''));
+    }
+    if (m.cost !== undefined) bits.push(usd(m.cost));
+    if (m.duration !== undefined) bits.push(dur(m.duration));
+    if (bits.length || m.model) {
+      var f = art.appendChild(el('footer', 'metrics'));
+      bits.forEach(function (b) { f.appendChild(el('span', null, b)); });
+      if (m.model) f.appendChild(el('span', 'model', m.model));
+    }
+    return li;
+  }
+
+  function isDuplicate(list, m) {
+    if (m.id) return !!document.getElementById('m-' + m.id);
+    for (var i = 0; i < list.children.length; i++) {
+      var li = list.children[i];
+      if (m.seq !== undefined) {
+        if (li.dataset.seq === String(m.seq)) return true;
+      } else if (li.dataset.agent === m.agentId && Date.parse(li.dataset.ts) === Date.parse(m.ts)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function insertOrdered(list, li) {
+    var key = liKey(li);
+    for (var n = list.lastElementChild; n; n = n.previousElementSibling) {
+      if (!before(key, liKey(n))) {
+        n.after(li);
+        return;
+      }
+    }
+    list.insertBefore(li, list.firstChild);
+  }
+
+  function session() {
+    var root = $('#session');
+    var list = $('#messages');
+    if (!root || !list) return;
+    var sid = root.dataset.sessionId;
+    var agents = {};
+    try { agents = JSON.parse(list.dataset.agents || '{}') || {}; } catch (_) { agents = {}; }
+    var badge = $('#status-badge');
+    var newBelow = $('#new-below');
+    var unseen = 0;
+
+    function nearBottom() {
+      return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
+    }
+    var follow = nearBottom();
+    window.addEventListener('scroll', function () {
+      follow = nearBottom();
+      if (follow) { unseen = 0; newBelow.hidden = true; }
+    }, { passive: true });
+    newBelow.addEventListener('click', function () {
+      follow = true; unseen = 0; newBelow.hidden = true;
+      window.scrollTo(0, document.documentElement.scrollHeight);
+    });
+    function afterGrowth(added) {
+      if (follow) {
+        window.scrollTo(0, document.documentElement.scrollHeight);
+      } else if (added) {
+        unseen += 1;
+        newBelow.textContent = unseen + ' new message' + (unseen === 1 ? '' : 's') + ' \u2193';
+        newBelow.hidden = false;
+      }
+    }
+
+    var refresh = throttle(function () {
+      getJSON('/api/sessions/' + encodeURIComponent(sid)).then(function (d) {
+        setBadge(badge, d.status);
+        root.dataset.status = d.status;
+        $('#f-duration').textContent = dur(d.totalDuration);
+        $('#f-messages').textContent = num(d.totalMessages);
+        $('#f-tokens').textContent = num(d.totalTokens);
+        $('#f-cost').textContent = usd(d.totalCost);
+        var reason = $('#f-reason');
+        var r = d.errorMessage ? 'Error: ' + d.errorMessage : (d.completionReason ? 'Reason: ' + d.completionReason : '');
+        reason.textContent = r;
+        reason.hidden = !r;
+        var s = d.summary;
+        if (s && (s.text || s.shortText)) {
+          $('#summary-short').textContent = s.shortText || '';
+          $('#summary-text').textContent = s.text || '';
+          $('#summary').hidden = false;
+        }
+      }).catch(function () { /* the stream will bring the next change */ });
+    }, 700);
+
+    function upgrade(li, id) {
+      fetch('/sessions/' + encodeURIComponent(sid) + '/messages/' + encodeURIComponent(id) + '/fragment',
+        { credentials: 'same-origin' })
+        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.text(); })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, 'text/html');
+          var node = doc.querySelector('li.msg');
+          if (!node || !li.isConnected) return;
+          li.replaceWith(document.importNode(node, true));
+          afterGrowth(false);
+        })
+        .catch(function () { /* keep the plain-text rendering */ });
+    }
+
+    if (root.dataset.status !== 'ACTIVE') return;
+    openStream({ conversationId: sid, lastEventId: root.dataset.lastEventId }, function (env) {
+      if (env.conversationId !== sid) return;
+      switch (env.type) {
+        case 'message.created':
+          var m = normaliseMessage(env, agents);
+          if (isDuplicate(list, m)) return;
+          var li = buildMessage(m, agents);
+          insertOrdered(list, li);
+          $('#messages-empty').hidden = true;
+          afterGrowth(true);
+          if (m.id) upgrade(li, m.id);
+          refresh();
+          break;
+        case 'conversation.completed':
+          var st = str((env.data || {}).status) || 'completed';
+          setBadge(badge, st);
+          refresh();
+          break;
+        case 'conversation.interrupted':
+          setBadge(badge, 'INTERRUPTED');
+          refresh();
+          break;
+        default:
+          refresh();
+      }
+    });
+  }
+
+  function start() {
+    var p = document.body.dataset.page;
+    if (p === 'dashboard') dashboard();
+    else if (p === 'session') session();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();

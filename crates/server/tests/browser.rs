@@ -1,0 +1,763 @@
+//! Browser tests of the web UI (SPEC 7, issue 6) in the system's headless Chromium,
+//! driven over WebDriver (chromedriver, started by each test on a free port) with
+//! fantoccini.
+//!
+//! Without `/usr/bin/chromium` and `/usr/bin/chromedriver` (or the paths in
+//! `AGENTPIPE_CHROMIUM` / `AGENTPIPE_CHROMEDRIVER`) each test prints why and returns,
+//! unless `AGENTPIPE_REQUIRE_BROWSER=1`, when it fails instead (CI sets it).
+//!
+//! `AGENTPIPE_SCREENSHOTS=<dir> cargo test -p agentpipe-server --test browser -- --ignored
+//! screenshots` fills a server with realistic sessions and writes the README's screenshots.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use agentpipe_server::testing::{TestServer, TEST_KEY};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+/// One browser at a time: the machine has two cores, and Chromium is heavy.
+static ONE_BROWSER: LazyLock<tokio::sync::Mutex<()>> =
+    LazyLock::new(|| tokio::sync::Mutex::new(()));
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn browser_paths() -> Option<(PathBuf, PathBuf)> {
+    let chromium = PathBuf::from(
+        std::env::var("AGENTPIPE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+    );
+    let driver = PathBuf::from(
+        std::env::var("AGENTPIPE_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()),
+    );
+    let required = std::env::var("AGENTPIPE_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    for p in [&chromium, &driver] {
+        if !p.exists() {
+            let why = format!(
+                "{} not found (apt-get install -y chromium chromium-driver)",
+                p.display()
+            );
+            if required {
+                panic!("AGENTPIPE_REQUIRE_BROWSER=1 but {why}");
+            }
+            eprintln!("skipping browser test: {why}");
+            return None;
+        }
+    }
+    Some((chromium, driver))
+}
+
+/// A chromedriver process and a WebDriver session in headless Chromium.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start(width: u32, height: u32) -> Option<Browser> {
+        let (chromium, driver_path) = browser_paths()?;
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("addr").port()
+        };
+        let driver = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    format!("--window-size={width},{height}"),
+                ]
+            }
+        });
+        let caps = match caps {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        // chromedriver takes a moment to listen: retry the session until a deadline.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut driver = driver;
+        let client = loop {
+            let attempt =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(caps.clone())
+                    .connect(&format!("http://127.0.0.1:{port}"))
+                    .await;
+            match attempt {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    if let Ok(Some(status)) = driver.try_wait() {
+                        panic!("chromedriver exited early ({status}): {e}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    let _ = driver.kill();
+                    panic!("no WebDriver session within 30 s: {e}");
+                }
+            }
+        };
+        let b = Browser {
+            client,
+            driver,
+            _profile: profile,
+        };
+        b.client
+            .set_window_size(width, height)
+            .await
+            .expect("window size");
+        Some(b)
+    }
+
+    /// Runs `script` (a function body; `arguments[i]` are `args`) in the page.
+    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client.execute(script, args).await.expect("script")
+    }
+
+    /// Polls `script` until `ok` accepts its value; panics with `what` and the last
+    /// value after the deadline.
+    async fn wait_js(&self, what: &str, script: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let v = self
+                .client
+                .execute(script, vec![])
+                .await
+                .unwrap_or(Value::Null);
+            if ok(&v) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; last value: {v}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+struct Api {
+    server: TestServer,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn start() -> Api {
+        Api {
+            server: TestServer::start().await,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    async fn ingest(&self, ev: Value) {
+        let r = self
+            .http
+            .post(self.url("/api/ingest"))
+            .bearer_auth(TEST_KEY)
+            .json(&ev)
+            .send()
+            .await
+            .expect("ingest");
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        assert!(status.is_success(), "ingest {status}: {body} for {ev}");
+    }
+
+    async fn start_conversation(&self, id: &str, name_prompt: &str, ts: &str) {
+        self.ingest(json!({
+            "type": "conversation.started",
+            "timestamp": ts,
+            "data": {
+                "conversation_id": id,
+                "mode": "round-robin",
+                "initial_prompt": name_prompt,
+                "max_turns": 6,
+                "participants": [
+                    {"agent_id": "claude-0", "agent_type": "claude", "name": "Claude", "model": "claude-sonnet-4-5", "cli_version": "2.0.1"},
+                    {"agent_id": "gemini-0", "agent_type": "gemini", "name": "Gemini", "model": "gemini-2.5-pro", "cli_version": "0.11.3"}
+                ],
+                "system_info": {"agentpipe_version": "0.7.2", "os": "linux", "architecture": "amd64"}
+            }
+        }))
+        .await;
+    }
+
+    async fn message(&self, cid: &str, mid: &str, seq: i64, agent: &str, content: &str) {
+        let (agent_id, name) = if agent == "claude" {
+            ("claude-0", "Claude")
+        } else {
+            ("gemini-0", "Gemini")
+        };
+        self.ingest(json!({
+            "type": "message.created",
+            "timestamp": format!("2025-11-04T10:{:02}:{:02}.250Z", 1 + seq / 60, seq % 60),
+            "data": {
+                "conversation_id": cid, "message_id": mid, "agent_id": agent_id,
+                "agent_type": agent, "agent_name": name, "content": content,
+                "sequence_number": seq, "turn_number": (seq + 1) / 2,
+                "input_tokens": 900 + seq * 10, "output_tokens": 200 + seq * 7,
+                "cost": 0.0042 * seq as f64, "model": "m", "duration_ms": 1500 + seq * 100
+            }
+        }))
+        .await;
+    }
+
+    async fn complete(&self, cid: &str) {
+        self.ingest(json!({
+            "type": "conversation.completed",
+            "timestamp": "2025-11-04T10:30:00Z",
+            "data": {"conversation_id": cid, "status": "completed", "duration_seconds": 1740.5}
+        }))
+        .await;
+    }
+}
+
+const SEQS_SCRIPT: &str = "return Array.from(document.querySelectorAll('#messages > li.msg')).map(li => li.dataset.seq).join(',');";
+
+#[tokio::test]
+async fn dashboard_and_session_open_and_update_live() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    api.start_conversation(
+        "conv-dash",
+        "Compare SSE and WebSockets",
+        "2025-11-04T10:00:00Z",
+    )
+    .await;
+    api.message(
+        "conv-dash",
+        "d-1",
+        1,
+        "claude",
+        "SSE is one-way and simple.",
+    )
+    .await;
+
+    // Security headers of a page.
+    let r = api.http.get(api.url("/")).send().await.expect("GET /");
+    assert_eq!(r.status(), 200);
+    let h = r.headers();
+    let csp = h
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(
+        h.get("x-content-type-options").map(|v| v.as_bytes()),
+        Some(&b"nosniff"[..])
+    );
+    assert_eq!(
+        h.get("x-frame-options").map(|v| v.as_bytes()),
+        Some(&b"DENY"[..])
+    );
+    assert!(h.get("referrer-policy").is_some());
+    let html = r.text().await.expect("body");
+    assert!(!html.contains("<script>"), "no inline script in the page");
+    assert!(!html.contains("style="), "no inline style in the page");
+
+    b.client.goto(&api.url("/")).await.expect("open dashboard");
+    b.wait_js(
+        "dashboard connected",
+        "return document.getElementById('conn').dataset.state;",
+        |v| v == "live",
+    )
+    .await;
+    let msgs = b
+        .js(
+            "return document.getElementById('t-messages').textContent;",
+            vec![],
+        )
+        .await;
+    assert_eq!(msgs, "1");
+
+    // A new message while the dashboard is open: a feed line and the totals.
+    api.message(
+        "conv-dash",
+        "d-2",
+        2,
+        "gemini",
+        "WebSockets need sticky proxies.",
+    )
+    .await;
+    b.wait_js(
+        "the new message in the live feed",
+        "return document.querySelector('#feed li').textContent;",
+        |v| {
+            v.as_str()
+                .is_some_and(|s| s.contains("WebSockets need sticky proxies."))
+        },
+    )
+    .await;
+    b.wait_js(
+        "message total updated live",
+        "return document.getElementById('t-messages').textContent;",
+        |v| v == "2",
+    )
+    .await;
+
+    // The session page.
+    b.client
+        .goto(&api.url("/sessions/conv-dash"))
+        .await
+        .expect("open session");
+    let title = b.client.find(Locator::Css("h1")).await.expect("h1");
+    let name = title.text().await.expect("h1 text");
+    assert!(name.starts_with("Conversation "), "{name}");
+    assert_eq!(b.js(SEQS_SCRIPT, vec![]).await, "1,2");
+    let participants = b
+        .js(
+            "return document.querySelectorAll('.participants li').length;",
+            vec![],
+        )
+        .await;
+    assert_eq!(participants, 2);
+    let bars = b
+        .js(
+            "return document.querySelectorAll('svg.chart rect.bar').length;",
+            vec![],
+        )
+        .await;
+    assert_eq!(bars, 6, "3 panels x 2 agents");
+    b.close().await;
+    api.server.stop().await;
+}
+
+#[tokio::test]
+async fn live_messages_in_order_then_status_changes() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    api.start_conversation("conv-live", "Design a retry policy", "2025-11-04T10:00:00Z")
+        .await;
+    b.client
+        .goto(&api.url("/sessions/conv-live"))
+        .await
+        .expect("open session");
+    assert_eq!(
+        b.js(
+            "return document.getElementById('status-badge').textContent;",
+            vec![]
+        )
+        .await,
+        "ACTIVE"
+    );
+    b.wait_js(
+        "live connection",
+        "return document.getElementById('conn').dataset.state;",
+        |v| v == "live",
+    )
+    .await;
+
+    // In order, out of order, and repeated: the page shows each once, by sequence.
+    api.message(
+        "conv-live",
+        "l-1",
+        1,
+        "claude",
+        "First: **exponential** backoff.",
+    )
+    .await;
+    api.message("conv-live", "l-3", 3, "claude", "Third: cap the delay.")
+        .await;
+    api.message("conv-live", "l-2", 2, "gemini", "Second: add jitter.")
+        .await;
+    api.message(
+        "conv-live",
+        "l-1",
+        1,
+        "claude",
+        "First: **exponential** backoff.",
+    )
+    .await;
+    api.message(
+        "conv-live",
+        "l-4",
+        4,
+        "gemini",
+        "Fourth: honour `Retry-After`.",
+    )
+    .await;
+    b.wait_js("four messages in order", SEQS_SCRIPT, |v| v == "1,2,3,4")
+        .await;
+    // Markdown arrives through the server-rendered fragment.
+    b.wait_js(
+        "rendered Markdown of message 1",
+        "const s = document.querySelector('#m-l-1 .content strong'); return s ? s.textContent : null;",
+        |v| v == "exponential",
+    )
+    .await;
+    b.wait_js(
+        "totals updated live",
+        "return document.getElementById('f-messages').textContent;",
+        |v| v == "4",
+    )
+    .await;
+
+    api.complete("conv-live").await;
+    b.wait_js(
+        "status badge COMPLETED",
+        "return document.getElementById('status-badge').textContent;",
+        |v| v == "COMPLETED",
+    )
+    .await;
+    let class = b
+        .js(
+            "return document.getElementById('status-badge').className;",
+            vec![],
+        )
+        .await;
+    assert!(
+        class
+            .as_str()
+            .is_some_and(|c| c.contains("status-completed")),
+        "{class}"
+    );
+    assert_eq!(
+        b.js(SEQS_SCRIPT, vec![]).await,
+        "1,2,3,4",
+        "still once each"
+    );
+    b.close().await;
+    api.server.stop().await;
+}
+
+#[tokio::test]
+async fn script_message_shows_as_text_and_never_runs() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    let payload = "<script>alert(1)</script>";
+    api.start_conversation("conv-xss", "Escaping test", "2025-11-04T10:00:00Z")
+        .await;
+    api.message("conv-xss", "x-1", 1, "claude", payload).await;
+    b.client
+        .goto(&api.url("/sessions/conv-xss"))
+        .await
+        .expect("open session");
+    // Any alert would leave a dialog open; and record calls made in this page.
+    assert!(b.client.get_alert_text().await.is_err(), "a dialog is open");
+    b.js(
+        "window.__alerts = 0; window.alert = function () { window.__alerts += 1; }; return true;",
+        vec![],
+    )
+    .await;
+    b.wait_js(
+        "live connection",
+        "return document.getElementById('conn').dataset.state;",
+        |v| v == "live",
+    )
+    .await;
+    // The same content streamed live, plain and inside Markdown.
+    api.message("conv-xss", "x-2", 2, "gemini", payload).await;
+    api.message(
+        "conv-xss",
+        "x-3",
+        3,
+        "claude",
+        "Look: <img src=x onerror=alert(2)> and *emphasis*",
+    )
+    .await;
+    b.wait_js("three messages", SEQS_SCRIPT, |v| v == "1,2,3")
+        .await;
+    // Wait for the fragment of message 3 (the emphasis is rendered by the server).
+    b.wait_js(
+        "fragment of message 3",
+        "const e = document.querySelector('#m-x-3 .content em'); return e ? e.textContent : null;",
+        |v| v == "emphasis",
+    )
+    .await;
+    for id in ["m-x-1", "m-x-2"] {
+        let text = b
+            .js(
+                "return document.getElementById(arguments[0]).querySelector('.content').textContent.trim();",
+                vec![json!(id)],
+            )
+            .await;
+        assert_eq!(text, payload, "{id}");
+    }
+    let scripts = b
+        .js(
+            "return document.querySelectorAll('#messages script, #messages img').length;",
+            vec![],
+        )
+        .await;
+    assert_eq!(scripts, 0, "no script or img element from agent content");
+    let alerts = b.js("return window.__alerts;", vec![]).await;
+    assert_eq!(alerts, 0, "alert was called");
+    assert!(b.client.get_alert_text().await.is_err(), "a dialog is open");
+    b.close().await;
+    api.server.stop().await;
+}
+
+#[tokio::test]
+async fn search_finds_a_session_by_a_word_from_a_message() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    api.start_conversation("conv-a", "Talk about caches", "2025-11-04T10:00:00Z")
+        .await;
+    api.start_conversation("conv-b", "Talk about queues", "2025-11-04T11:00:00Z")
+        .await;
+    api.message(
+        "conv-a",
+        "a-1",
+        1,
+        "claude",
+        "We could name it the quokkaparser layer.",
+    )
+    .await;
+    api.message("conv-b", "b-1", 1, "gemini", "Queues need back-pressure.")
+        .await;
+
+    b.client
+        .goto(&api.url("/sessions"))
+        .await
+        .expect("open list");
+    let rows = b
+        .js(
+            "return document.querySelectorAll('table.sessions tbody tr').length;",
+            vec![],
+        )
+        .await;
+    assert_eq!(rows, 2);
+    let input = b.client.find(Locator::Id("f-q")).await.expect("search box");
+    input.send_keys("quokkaparser").await.expect("type");
+    b.client
+        .find(Locator::Css("form.filters button[type=submit]"))
+        .await
+        .expect("apply")
+        .click()
+        .await
+        .expect("submit");
+    let links = b
+        .wait_js(
+            "one search result",
+            "return Array.from(document.querySelectorAll('table.sessions a.session-link')).map(a => a.getAttribute('href')).join(' ');",
+            |v| v == "/sessions/conv-a",
+        )
+        .await;
+    assert_eq!(links, "/sessions/conv-a");
+    let url = b.client.current_url().await.expect("url");
+    assert!(url.as_str().contains("q=quokkaparser"), "{url}");
+    // A prefix finds it too, and the result links keep working.
+    b.client
+        .goto(&api.url("/sessions?q=quokka"))
+        .await
+        .expect("prefix search");
+    let n = b
+        .js(
+            "return document.querySelectorAll('table.sessions tbody tr').length;",
+            vec![],
+        )
+        .await;
+    assert_eq!(n, 1);
+    b.client
+        .find(Locator::Css("a.session-link"))
+        .await
+        .expect("result link")
+        .click()
+        .await
+        .expect("open result");
+    b.wait_js(
+        "the found session",
+        "return document.getElementById('session') && document.getElementById('session').dataset.sessionId;",
+        |v| v == "conv-a",
+    )
+    .await;
+    b.close().await;
+    api.server.stop().await;
+}
+
+/// Realistic sessions for the README's screenshots.
+async fn fill_realistic(api: &Api) {
+    let conversations = [
+        (
+            "s-transport",
+            "Pick the transport for live transcripts: Server-Sent Events or WebSockets?",
+            "2025-11-03T09:12:00Z",
+            "completed",
+            6,
+        ),
+        (
+            "s-schema",
+            "Design the storage schema for multi-agent conversations, with an audit trail.",
+            "2025-11-03T14:40:00Z",
+            "completed",
+            8,
+        ),
+        (
+            "s-retry",
+            "Agree on a retry and backoff policy for the streaming client.",
+            "2025-11-04T08:05:00Z",
+            "interrupted",
+            3,
+        ),
+        (
+            "s-i18n",
+            "Review the dashboard copy for internationalisation issues.",
+            "2025-11-04T11:30:00Z",
+            "error",
+            2,
+        ),
+        (
+            "s-rate",
+            "How should rate limits be shared across several server instances?",
+            "2025-11-05T16:20:00Z",
+            "completed",
+            5,
+        ),
+    ];
+    let lines = [
+        ("claude", "SSE fits the traffic shape: the browser only listens. We get **automatic reconnection** and `Last-Event-ID` for free."),
+        ("gemini", "Agreed, with one caveat: HTTP/1.1 browsers cap connections per host at six, so the UI must share one `EventSource` across tabs or use HTTP/2."),
+        ("claude", "Then the plan:\n\n1. one stream per tab, filtered by `conversationId`\n2. resume from the event log on reconnect\n3. heartbeats every 30 s so proxies keep the line open"),
+        ("gemini", "Let's also bound the fan-out buffer. A slow client should be caught up from the log, never slow the writer."),
+        ("claude", "```rust\nlet (rx, baseline) = hub.subscribe();\nreplay(store.events_after(last_id)).chain(live(rx))\n```\nReplay first, then live, dropping ids at or below the cursor."),
+        ("gemini", "Looks right. I'll write the acceptance case for resume with both the header and `?lastEventId=`."),
+        ("claude", "One more: the stream must never be compressed, or proxies buffer it."),
+        ("gemini", "Noted — `X-Accel-Buffering: no` and `Cache-Control: no-transform` on the response."),
+    ];
+    for (i, (id, prompt, ts, end, n)) in conversations.iter().enumerate() {
+        api.start_conversation(id, prompt, ts).await;
+        for k in 0..*n {
+            let (agent, text) = lines[k % lines.len()];
+            api.message(id, &format!("{id}-m{k}"), k as i64 + 1, agent, text)
+                .await;
+        }
+        let (kind, data) = match *end {
+            "interrupted" => (
+                "conversation.interrupted",
+                json!({"conversation_id": id, "reason": "user pressed Ctrl-C"}),
+            ),
+            "error" => (
+                "conversation.error",
+                json!({"conversation_id": id, "error": "gemini: quota exceeded"}),
+            ),
+            _ => (
+                "conversation.completed",
+                json!({
+                    "conversation_id": id, "status": "completed", "duration_seconds": 95.0 + 40.0 * i as f64,
+                    "summary": {"short_text": "Chose SSE with event-log resume.", "text": "The agents chose Server-Sent Events: one-way traffic, automatic reconnection and resume by Last-Event-ID. The server replays from its event log, then streams live events."}
+                }),
+            ),
+        };
+        api.ingest(json!({"type": kind, "timestamp": format!("{}", ts.replace(":00Z", ":59Z")), "data": data})).await;
+    }
+    api.start_conversation(
+        "s-live",
+        "Should the UI render agent Markdown on the server or in the browser?",
+        "2025-11-06T10:00:00Z",
+    )
+    .await;
+    for k in 0..4 {
+        let (agent, text) = lines[k];
+        api.message("s-live", &format!("live-m{k}"), k as i64 + 1, agent, text)
+            .await;
+    }
+}
+
+/// Writes docs/screenshots/*.png: `AGENTPIPE_SCREENSHOTS=docs/screenshots cargo test -p
+/// agentpipe-server --test browser -- --ignored screenshots`.
+#[tokio::test]
+#[ignore = "writes the README's screenshots; run on demand"]
+async fn screenshots() {
+    let Ok(dir) = std::env::var("AGENTPIPE_SCREENSHOTS") else {
+        eprintln!("set AGENTPIPE_SCREENSHOTS=<dir> to write screenshots");
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let _one = ONE_BROWSER.lock().await;
+    let api = Api::start().await;
+    fill_realistic(&api).await;
+    for (label, w, h) in [("desktop", 1280u32, 860u32), ("phone", 390, 844)] {
+        let Some(b) = Browser::start(w, h).await else {
+            return;
+        };
+        b.client.goto(&api.url("/")).await.expect("dashboard");
+        b.wait_js(
+            "live",
+            "return document.getElementById('conn').dataset.state;",
+            |v| v == "live",
+        )
+        .await;
+        let png = b.client.screenshot().await.expect("shot");
+        std::fs::write(dir.join(format!("dashboard-{label}.png")), png).expect("write");
+
+        b.client
+            .goto(&api.url("/sessions?sort=totalTokens"))
+            .await
+            .expect("list");
+        let png = b.client.screenshot().await.expect("shot");
+        std::fs::write(dir.join(format!("sessions-{label}.png")), png).expect("write");
+
+        b.client
+            .goto(&api.url("/sessions/s-live"))
+            .await
+            .expect("session");
+        b.wait_js(
+            "live",
+            "return document.getElementById('conn').dataset.state;",
+            |v| v == "live",
+        )
+        .await;
+        let n = b
+            .js(
+                "return document.querySelectorAll('#messages > li').length;",
+                vec![],
+            )
+            .await;
+        let next = n.as_i64().unwrap_or(4);
+        let (agent, text) = if next % 2 == 0 {
+            ("claude", "On the server: render with pulldown-cmark, then sanitize with ammonia. The browser only ever inserts text, or a fragment the server already cleaned. A `<script>` from an agent shows up as text.")
+        } else {
+            (
+                "gemini",
+                "Agreed. And the CSP stays strict: `script-src 'self'`, no inline code at all.",
+            )
+        };
+        api.message("s-live", &format!("live-m{next}"), next + 1, agent, text)
+            .await;
+        b.wait_js(
+            "streamed message",
+            "return document.querySelectorAll('#messages > li').length;",
+            |v| v.as_i64() == Some(next + 1),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let png = b.client.screenshot().await.expect("shot");
+        std::fs::write(dir.join(format!("session-live-{label}.png")), png).expect("write");
+        b.close().await;
+    }
+    api.server.stop().await;
+}
