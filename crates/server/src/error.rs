@@ -32,6 +32,14 @@ pub enum ApiError {
     /// 413: body over the limit (bytes).
     #[error("payload too large")]
     TooLarge(&'static str, usize),
+    /// 413: an upload with more messages than allowed (SPEC 3).
+    #[error("too many messages")]
+    TooManyMessages {
+        /// Messages in the upload.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// 401: missing or wrong key.
     #[error("unauthorized")]
     Unauthorized(&'static str),
@@ -97,6 +105,14 @@ impl ApiError {
                 body(
                     "payload_too_large",
                     format!("The {what} is larger than the limit of {limit} bytes"),
+                    None,
+                ),
+            ),
+            ApiError::TooManyMessages { count, limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                body(
+                    "payload_too_large",
+                    format!("The upload has {count} messages; the limit is {limit} per upload"),
                     None,
                 ),
             ),

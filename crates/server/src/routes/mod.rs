@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod sessions;
 pub mod stream;
 pub mod ui;
+pub mod upload;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
@@ -21,6 +22,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/ingest", post(ingest::ingest))
         .route("/api/sessions", get(sessions::list))
+        .route("/api/sessions/upload", post(upload::upload))
         .route(
             "/api/sessions/{id}",
             get(sessions::detail).delete(sessions::delete),

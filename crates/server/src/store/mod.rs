@@ -7,12 +7,15 @@
 //! the live hub in event-log order (SPEC 2.4 "publish after commit").
 
 pub mod sqlite;
+pub mod upload;
 
 use std::sync::Arc;
 
 use agentpipe_protocol::api::{SessionDetail, SessionList};
 use agentpipe_protocol::Event;
 use async_trait::async_trait;
+
+pub use upload::{UploadPlan, UploadResult};
 
 /// Storage failures. Mapped to HTTP in exactly one place (`crate::error`).
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +202,18 @@ pub trait Store: Send + Sync + 'static {
     /// Returns once committed; one result per item in order. A per-item error leaves the
     /// other items applied.
     async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<Result<Applied, StoreError>>, StoreError>;
+
+    /// Stores one historical upload (SPEC 3) in one transaction: all of it or nothing.
+    /// Returns once committed; events it appended are published after the commit.
+    ///
+    /// The default refuses (a backend without upload support answers 500 and stores
+    /// nothing); the SQLite store implements it.
+    async fn upload(&self, plan: UploadPlan) -> Result<UploadResult, StoreError> {
+        drop(plan);
+        Err(StoreError::Other(
+            "historical uploads are not implemented by this storage backend".into(),
+        ))
+    }
 
     /// One page of sessions.
     async fn list_sessions(&self, q: ListQuery) -> Result<SessionList, StoreError>;

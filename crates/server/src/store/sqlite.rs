@@ -22,10 +22,14 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use super::upload::{UploadPlan, UploadResult};
+
 use super::{
     Applied, DynStore, EventSink, IngestItem, KeyRecord, ListQuery, MessagePage, Outcome, SortKey, Store,
     StoreError, StoredEvent, Totals,
 };
+
+pub mod upload;
 
 /// Most jobs committed in one transaction.
 pub const MAX_GROUP: usize = 512;
@@ -35,6 +39,7 @@ const READERS: usize = 4;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_fts.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_uploads.sql")),
 ];
 
 /// Settings of the SQLite store.
@@ -273,7 +278,7 @@ fn writer_loop(
     }
 }
 
-fn sha256_hex(parts: &[&str]) -> String {
+pub(crate) fn sha256_hex(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
@@ -293,11 +298,23 @@ pub fn apply_item(
     now: i64,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<Applied, StoreError> {
+    apply_item_as(conn, item, None, now, pubs)
+}
+
+/// [`apply_item`] with the conversation `source` overridden (`Some("cli-upload")` for an
+/// uploaded event log, SPEC 3); `None` keeps the dialect's source (SPEC 2.4).
+pub fn apply_item_as(
+    conn: &Connection,
+    item: &IngestItem,
+    source: Option<&str>,
+    now: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<Applied, StoreError> {
     let ev = &item.event;
-    let source = match ev.dialect {
+    let source = source.unwrap_or(match ev.dialect {
         Dialect::Bridge => "cli-stream",
         Dialect::Spec => "api",
-    };
+    });
     let data_text = ev.data.to_string();
     let applied = |outcome, cid: Option<String>, eid| Applied {
         outcome,
@@ -981,6 +998,11 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn upload(&self, plan: UploadPlan) -> Result<UploadResult, StoreError> {
+        self.write(move |conn, pubs| upload::apply_upload(conn, plan, now_us(), pubs))
+            .await
     }
 
     async fn list_sessions(&self, q: ListQuery) -> Result<SessionList, StoreError> {

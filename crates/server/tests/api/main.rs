@@ -10,3 +10,4 @@ mod spec;
 mod sqlcheck;
 mod sse;
 mod text;
+mod upload;

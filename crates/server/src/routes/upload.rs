@@ -1,0 +1,176 @@
+//! `POST /api/sessions/upload` (SPEC 3): finished sessions in bulk, one transaction each.
+//!
+//! Bodies (parsed by [`agentpipe_protocol::upload`]):
+//! 1. `application/json` `{session, participants, messages}` (spec shape, camelCase);
+//! 2. `application/json` `{conversation, agents, messages}` (AgentPipe Web shape, snake_case);
+//! 3. `application/x-ndjson`: an AgentPipe CLI event log (`~/.agentpipe/events/*.jsonl`).
+//!
+//! Responses:
+//! - shapes 1 and 2, first upload: 201 `{success, conversationId, messagesCreated,
+//!   participantsCreated, totalMessages, totalTokens, totalCost}`; the same session again:
+//!   200 `{success, duplicate: true, conversationId}`, storing nothing;
+//! - event log: 201 when at least one event was applied, else 200, with `{success,
+//!   conversationId, eventsApplied, eventsAlreadyPresent, messagesCreated, warnings,
+//!   totalMessages?, totalTokens?, totalCost?}`;
+//! - 400 naming the field or line, 413 over 50 MB or 10,000 messages, 415 other types.
+
+use agentpipe_protocol::upload::{
+    parse_event_log, parse_session_upload, UploadError, MAX_UPLOAD_BYTES,
+};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::ingest::{body_kind, parse_json, read_body, BodyKind};
+use crate::auth::Scope;
+use crate::error::ApiError;
+use crate::store::{IngestItem, StoreError, UploadPlan, UploadResult};
+use crate::AppState;
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::Invalid(v) => ApiError::Validation(v),
+            UploadError::TooManyMessages { count, limit } => {
+                ApiError::TooManyMessages { count, limit }
+            }
+        }
+    }
+}
+
+/// Parses and validates a body into what the store applies, plus the warnings to report.
+fn plan(
+    kind: BodyKind,
+    bytes: &[u8],
+    key_hash: &str,
+) -> Result<(UploadPlan, Vec<String>), ApiError> {
+    match kind {
+        BodyKind::Json => {
+            let value = parse_json(bytes)?;
+            let upload = parse_session_upload(&value)?;
+            Ok((UploadPlan::Session(Box::new(upload)), Vec::new()))
+        }
+        BodyKind::Ndjson => {
+            let log = parse_event_log(bytes)?;
+            if log.events.is_empty() {
+                return Err(super::ingest::validation(
+                    "body",
+                    "the event log holds no complete event",
+                ));
+            }
+            let items = log
+                .events
+                .into_iter()
+                .map(|(line, event)| {
+                    (
+                        line,
+                        IngestItem {
+                            event,
+                            key_hash: key_hash.to_string(),
+                            idempotency_key: None,
+                        },
+                    )
+                })
+                .collect();
+            Ok((UploadPlan::EventLog(items), log.warnings))
+        }
+    }
+}
+
+/// `POST /api/sessions/upload`: auth (scope `upload`), content type, size (50 MB), then
+/// parse, validate and store in one transaction (SPEC 3).
+pub async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let principal = state.auth.require(&headers, Scope::Upload).await?;
+    let kind = body_kind(&headers)?;
+    let bytes = read_body(&headers, body, MAX_UPLOAD_BYTES, "upload").await?;
+    // Parsing up to 50 MB is CPU work: keep it off the async workers.
+    let key_hash = principal.key_hash;
+    let (plan, warnings) = tokio::task::spawn_blocking(move || plan(kind, &bytes, &key_hash))
+        .await
+        .map_err(|e| ApiError::Store(StoreError::Other(format!("upload parser failed: {e}"))))??;
+    let result = state.store.upload(plan).await?;
+    Ok(respond(result, warnings))
+}
+
+fn respond(result: UploadResult, warnings: Vec<String>) -> Response {
+    let (status, body) = match result {
+        UploadResult::Created {
+            conversation_id,
+            messages_created,
+            participants_created,
+            total_messages,
+            total_tokens,
+            total_cost,
+            event_id,
+        } => (
+            StatusCode::CREATED,
+            json!({
+                "success": true,
+                "conversationId": conversation_id,
+                "messagesCreated": messages_created,
+                "participantsCreated": participants_created,
+                "totalMessages": total_messages,
+                "totalTokens": total_tokens,
+                "totalCost": total_cost,
+                "eventId": event_id,
+            }),
+        ),
+        UploadResult::Duplicate { conversation_id } => (
+            StatusCode::OK,
+            json!({"success": true, "duplicate": true, "conversationId": conversation_id}),
+        ),
+        UploadResult::Deleted { conversation_id } => (
+            StatusCode::OK,
+            json!({
+                "success": true,
+                "duplicate": false,
+                "status": "deleted",
+                "conversationId": conversation_id,
+            }),
+        ),
+        UploadResult::Merged {
+            conversation_id,
+            conversation_ids,
+            events_applied,
+            events_already_present,
+            messages_created,
+            total_tokens,
+            total_cost,
+            total_messages,
+        } => {
+            let mut m = Map::new();
+            m.insert("success".into(), json!(true));
+            m.insert("conversationId".into(), json!(conversation_id));
+            if conversation_ids.len() > 1 {
+                m.insert("conversationIds".into(), json!(conversation_ids));
+            }
+            m.insert("eventsApplied".into(), json!(events_applied));
+            m.insert("eventsAlreadyPresent".into(), json!(events_already_present));
+            m.insert("messagesCreated".into(), json!(messages_created));
+            if let Some(t) = total_messages {
+                m.insert("totalMessages".into(), json!(t));
+            }
+            if let Some(t) = total_tokens {
+                m.insert("totalTokens".into(), json!(t));
+            }
+            if let Some(c) = total_cost {
+                m.insert("totalCost".into(), json!(c));
+            }
+            m.insert("warnings".into(), json!(warnings));
+            let status = if events_applied > 0 {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (status, Value::Object(m))
+        }
+    };
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,298 @@
+//! SQLite side of historical uploads (SPEC 3). Runs inside the writer's transaction
+//! ([`super::SqliteStore::write`]): an `Err` rolls back everything the upload did.
+//!
+//! Shapes 1 and 2 are written in bulk: the conversation row and participants once, the
+//! messages through one cached prepared statement, the computed sums with one aggregate
+//! query at the end, one `session.uploaded` event. An event log goes through
+//! [`super::apply_item_as`], the live ingest path, so its identities and merging are
+//! exactly those of live ingest.
+
+use agentpipe_protocol::event::Message;
+use agentpipe_protocol::upload::{SessionUpload, UploadIdentity};
+use agentpipe_protocol::EventKind;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{
+    append_event, apply_item_as, apply_start, ensure_conversation, message_dedup_key, recompute,
+    sha256_hex,
+};
+use crate::store::upload::{UploadPlan, UploadResult};
+use crate::store::{IngestItem, Outcome, StoreError, StoredEvent};
+
+/// The `source` of everything an upload stores (SPEC 2.4).
+pub const UPLOAD_SOURCE: &str = "cli-upload";
+
+/// Applies one upload inside the open transaction. `now` is µs since the epoch.
+///
+/// Errors: storage errors, and for event logs an item error naming its line
+/// (`StoreError::Invalid { field: "line N: ..." }`); either way the caller rolls back.
+pub fn apply_upload(
+    conn: &Connection,
+    plan: UploadPlan,
+    now: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<UploadResult, StoreError> {
+    match plan {
+        UploadPlan::Session(s) => apply_session(conn, *s, now, pubs),
+        UploadPlan::EventLog(items) => apply_event_log(conn, &items, now, pubs),
+    }
+}
+
+fn exists(conn: &Connection, sql: &str, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn stored_totals(conn: &Connection, cid: &str) -> Result<Option<(i64, i64, f64)>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT total_messages, total_tokens, total_cost FROM conversations WHERE id = ?1",
+        )?
+        .query_row([cid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
+}
+
+fn apply_session(
+    conn: &Connection,
+    mut s: SessionUpload,
+    now: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<UploadResult, StoreError> {
+    // Identity (SPEC 3): the conversation id itself, or a remembered upload key.
+    let identity_hash = s.identity.key().map(|k| sha256_hex(&[&k]));
+    let cid = match &s.identity {
+        UploadIdentity::ConversationId(id) => {
+            if exists(
+                conn,
+                "SELECT 1 FROM deleted_conversations WHERE id = ?1",
+                id,
+            )? {
+                return Ok(UploadResult::Deleted {
+                    conversation_id: id.clone(),
+                });
+            }
+            if exists(conn, "SELECT 1 FROM conversations WHERE id = ?1", id)? {
+                return Ok(UploadResult::Duplicate {
+                    conversation_id: id.clone(),
+                });
+            }
+            id.clone()
+        }
+        _ => {
+            let prior: Option<String> = conn
+                .prepare_cached("SELECT conversation_id FROM uploads WHERE identity = ?1")?
+                .query_row([&identity_hash], |r| r.get(0))
+                .optional()?;
+            if let Some(p) = prior {
+                if exists(conn, "SELECT 1 FROM conversations WHERE id = ?1", &p)? {
+                    return Ok(UploadResult::Duplicate { conversation_id: p });
+                }
+            }
+            uuid::Uuid::new_v4().to_string()
+        }
+    };
+
+    // The conversation row and its participants, as a first start would set them.
+    let started_at = s.started_at_us;
+    ensure_conversation(conn, &cid, started_at, UPLOAD_SOURCE, now)?;
+    s.started.conversation_id = Some(cid.clone());
+    apply_start(conn, &cid, &s.started, started_at, UPLOAD_SOURCE)?;
+    let participants_created = s.started.participants.len() as i64;
+    let metadata_version = s
+        .started
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("cliVersion"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let (comp_status, comp_rank) = match s.final_status {
+        Some(f) => (Some(f.as_str()), Some(f as i64)),
+        None => (None, None),
+    };
+    conn.prepare_cached(
+        "UPDATE conversations SET comp_status = ?2, comp_ts = ?3, comp_rank = ?4,
+           comp_hash = CASE WHEN ?2 IS NULL THEN NULL ELSE 'upload' END,
+           comp_total_messages = ?5, comp_total_tokens = ?6, comp_total_cost = ?7,
+           comp_total_duration = ?8, completion_reason = ?9, summary = ?10, error_message = ?11,
+           source_version = COALESCE(source_version, ?12)
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        cid,
+        comp_status,
+        s.completed_at_us,
+        comp_rank,
+        s.total_messages,
+        s.total_tokens,
+        s.total_cost,
+        s.total_duration_ms,
+        s.completion_reason,
+        s.summary
+            .as_ref()
+            .and_then(|x| serde_json::to_string(x).ok()),
+        s.error_message,
+        metadata_version,
+    ])?;
+
+    // Messages in bulk: no per-message conversation update; sums computed once below.
+    // Without any sequence numbers the upload order is the display order.
+    let any_seq = s.messages.iter().any(|m| m.sequence_number.is_some());
+    let mut messages_created = 0i64;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO messages (id, conversation_id, dedup_key, agent_id, agent_name, agent_type, agent_version,
+           content, role, ts, sort_seq, sequence_number, turn_number, duration_ms, input_tokens,
+           output_tokens, total_tokens, model, cost)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+         ON CONFLICT DO NOTHING",
+    )?;
+    for (i, m) in s.messages.iter_mut().enumerate() {
+        m.conversation_id.clone_from(&cid);
+        let sort_seq = match m.sequence_number {
+            Some(n) => n,
+            None if !any_seq => i as i64 + 1,
+            None => i64::MAX,
+        };
+        messages_created += insert_row(&mut stmt, m, sort_seq)? as i64;
+    }
+    drop(stmt);
+    conn.prepare_cached(
+        "UPDATE conversations SET (msg_count, msg_tokens, msg_cost, msg_duration) =
+           (SELECT COUNT(*), COALESCE(SUM(total_tokens), 0), COALESCE(SUM(cost), 0.0),
+                   COALESCE(SUM(duration_ms), 0)
+              FROM messages WHERE conversation_id = ?1)
+         WHERE id = ?1",
+    )?
+    .execute([&cid])?;
+    recompute(conn, &cid, now)?;
+
+    if let Some(h) = &identity_hash {
+        conn.prepare_cached(
+            "INSERT INTO uploads (identity, conversation_id, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (identity) DO UPDATE SET conversation_id = excluded.conversation_id,
+               created_at = excluded.created_at",
+        )?
+        .execute(params![h, cid, now])?;
+    }
+
+    let name: String = conn
+        .prepare_cached("SELECT name FROM conversations WHERE id = ?1")?
+        .query_row([&cid], |r| r.get(0))?;
+    let data = serde_json::json!({
+        "conversationId": cid,
+        "name": name,
+        "messagesCreated": messages_created,
+        "source": UPLOAD_SOURCE,
+    })
+    .to_string();
+    let event_id = append_event(
+        conn,
+        EventKind::SessionUploaded,
+        Some(&cid),
+        now,
+        &data,
+        None,
+        now,
+        pubs,
+    )?;
+    let (total_messages, total_tokens, total_cost) = stored_totals(conn, &cid)?
+        .ok_or_else(|| StoreError::Other("uploaded conversation vanished".into()))?;
+    Ok(UploadResult::Created {
+        conversation_id: cid,
+        messages_created,
+        participants_created,
+        total_messages,
+        total_tokens,
+        total_cost,
+        event_id,
+    })
+}
+
+/// Inserts one message row; `true` when stored, `false` when its identity (SPEC 2.4)
+/// is already stored.
+fn insert_row(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    m: &Message,
+    sort_seq: i64,
+) -> Result<bool, StoreError> {
+    let id = m
+        .message_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let n = stmt.execute(params![
+        id,
+        m.conversation_id,
+        message_dedup_key(m),
+        m.agent_id,
+        m.agent_name,
+        m.agent_type,
+        m.agent_version,
+        m.content,
+        m.role,
+        m.timestamp_us,
+        sort_seq,
+        m.sequence_number,
+        m.turn_number,
+        m.duration_ms,
+        m.input_tokens,
+        m.output_tokens,
+        m.total_tokens,
+        m.model,
+        m.cost,
+    ])?;
+    Ok(n > 0)
+}
+
+fn apply_event_log(
+    conn: &Connection,
+    items: &[(usize, IngestItem)],
+    now: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<UploadResult, StoreError> {
+    let mut applied_n = 0i64;
+    let mut present_n = 0i64;
+    let mut messages_created = 0i64;
+    let mut ids: Vec<String> = Vec::new();
+    for (line, item) in items {
+        let a = apply_item_as(conn, item, Some(UPLOAD_SOURCE), now, pubs).map_err(|e| match e {
+            StoreError::Invalid { field, message } => StoreError::Invalid {
+                field: format!("line {line}: {field}"),
+                message,
+            },
+            other => other,
+        })?;
+        match a.outcome {
+            Outcome::StartCreated(_) | Outcome::Accepted => applied_n += 1,
+            Outcome::MessageCreated(_) => {
+                applied_n += 1;
+                messages_created += 1;
+            }
+            Outcome::StartExists(_)
+            | Outcome::MessageDuplicate(_)
+            | Outcome::Repeat
+            | Outcome::Deleted => present_n += 1,
+        }
+        if let Some(c) = a.conversation_id {
+            if !ids.contains(&c) {
+                ids.push(c);
+            }
+        }
+    }
+    let first = ids.first().cloned();
+    let totals = match &first {
+        Some(c) => stored_totals(conn, c)?,
+        None => None,
+    };
+    Ok(UploadResult::Merged {
+        conversation_id: first,
+        conversation_ids: ids,
+        events_applied: applied_n,
+        events_already_present: present_n,
+        messages_created,
+        total_messages: totals.map(|t| t.0),
+        total_tokens: totals.map(|t| t.1),
+        total_cost: totals.map(|t| t.2),
+    })
+}

@@ -1,0 +1,69 @@
+//! What a historical upload (SPEC 3, `POST /api/sessions/upload`) asks the store to do,
+//! and what it did. The bodies are parsed and validated by
+//! [`agentpipe_protocol::upload`]; the store applies one upload in one transaction.
+
+use agentpipe_protocol::upload::SessionUpload;
+
+use super::IngestItem;
+
+/// One validated upload, ready to store (all of it or nothing).
+#[derive(Debug, Clone)]
+pub enum UploadPlan {
+    /// Shape 1 or 2: a finished session, stored as a new conversation with source
+    /// `cli-upload` unless its identity is already stored.
+    Session(Box<SessionUpload>),
+    /// Shape 3: the events of an AgentPipe CLI event log with their 1-based line numbers,
+    /// merged event by event exactly as live ingest would apply them (source `cli-upload`).
+    EventLog(Vec<(usize, IngestItem)>),
+}
+
+/// The outcome of [`UploadPlan`] (SPEC 3 responses).
+#[derive(Debug, Clone, PartialEq)]
+pub enum UploadResult {
+    /// A new conversation (201).
+    Created {
+        /// Its id (shape 2 `conversation.id`, else generated).
+        conversation_id: String,
+        /// Messages stored.
+        messages_created: i64,
+        /// Participants stored.
+        participants_created: i64,
+        /// The stored total message count (SPEC 2.4 rule).
+        total_messages: i64,
+        /// The stored token total.
+        total_tokens: i64,
+        /// The stored cost total, USD.
+        total_cost: f64,
+        /// Event-log id of the `session.uploaded` event.
+        event_id: i64,
+    },
+    /// The same session was uploaded before (200 `duplicate: true`); nothing stored.
+    Duplicate {
+        /// The stored conversation.
+        conversation_id: String,
+    },
+    /// Shape 2 naming a deleted conversation (SPEC 2.4 "Deleted"): stored nowhere (200).
+    Deleted {
+        /// The deleted conversation's id.
+        conversation_id: String,
+    },
+    /// An event log merged event by event (201 when `events_applied > 0`, else 200).
+    Merged {
+        /// The conversation of the log (the first one named, in line order).
+        conversation_id: Option<String>,
+        /// Every conversation the log names, in order of first appearance.
+        conversation_ids: Vec<String>,
+        /// Events newly applied (and appended to the event log).
+        events_applied: i64,
+        /// Events already stored (repeats, duplicates, events of deleted conversations).
+        events_already_present: i64,
+        /// Messages newly stored.
+        messages_created: i64,
+        /// The stored token total of `conversation_id`.
+        total_tokens: Option<i64>,
+        /// The stored cost total of `conversation_id`, USD.
+        total_cost: Option<f64>,
+        /// The stored message count of `conversation_id`.
+        total_messages: Option<i64>,
+    },
+}
