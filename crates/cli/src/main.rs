@@ -1,13 +1,31 @@
 //! `agentpipe-web`: the AgentPipe Web server and its command-line tools.
 
+mod common;
+mod demo;
+mod sessions;
+mod stream;
+mod tail;
+mod upload;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
+use crate::common::CliError;
+
 #[derive(Parser)]
-#[command(name = "agentpipe-web", version, about = "Stream, store and watch AgentPipe multi-agent conversations")]
+#[command(
+    name = "agentpipe-web",
+    version,
+    about = "Stream, store and watch AgentPipe multi-agent conversations"
+)]
 struct Cli {
-    /// Log format: `text` (human) or `json`. Level from RUST_LOG (default info).
-    #[arg(long, global = true, env = "AGENTPIPE_LOG_FORMAT", default_value = "text")]
+    /// Log format: `text` (human) or `json`. Level from RUST_LOG (default: info for `serve`, warn otherwise).
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTPIPE_LOG_FORMAT",
+        default_value = "text"
+    )]
     log_format: LogFormat,
 
     #[command(subcommand)]
@@ -24,11 +42,42 @@ enum LogFormat {
 enum Command {
     /// Run the server (API, live stream, storage).
     Serve(agentpipe_server::ServeConfig),
+    /// Forward JSON-lines events as they arrive (e.g. `agentpipe run --json ... | agentpipe-web stream`);
+    /// during an outage they are spooled on disk and delivered when the server is back.
+    Stream(stream::StreamArgs),
+    /// Deliver the events spooled by `stream` while the server was unreachable.
+    Flush(stream::FlushArgs),
+    /// Upload event logs, AgentPipe CLI state files, sessions (shapes 1 and 2) or directories of them.
+    Upload(upload::UploadArgs),
+    /// Print live events as they are stored; resumes after disconnects without loss or repeats.
+    Tail(tail::TailArgs),
+    /// List, show and export stored conversations.
+    Sessions(sessions::SessionsArgs),
+    /// Check the server URL and the API key (like `agentpipe bridge test`).
+    Ping(demo::PingArgs),
+    /// Stream a bundled multi-agent conversation to the server at a realistic pace.
+    Demo(demo::DemoArgs),
 }
 
-fn init_logging(format: LogFormat) {
+/// Runs a client-side command and turns its outcome into an exit status.
+async fn client_command(
+    f: impl std::future::Future<Output = Result<(), CliError>>,
+) -> std::process::ExitCode {
+    match f.await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Logs go to standard error; the server logs at `info`, the client-side commands at `warn`
+/// (their output is their report), unless `RUST_LOG` says otherwise.
+fn init_logging(format: LogFormat, server: bool) {
+    let default = if server { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -65,8 +114,15 @@ async fn shutdown_signal(token: CancellationToken) {
 async fn main() -> std::process::ExitCode {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, matches!(cli.command, Command::Serve(_)));
     match cli.command {
+        Command::Stream(a) => client_command(stream::stream(a)).await,
+        Command::Flush(a) => client_command(stream::flush(a)).await,
+        Command::Upload(a) => client_command(upload::upload(a)).await,
+        Command::Tail(a) => client_command(tail::tail(a)).await,
+        Command::Sessions(a) => client_command(sessions::sessions(a)).await,
+        Command::Ping(a) => client_command(demo::ping(a)).await,
+        Command::Demo(a) => client_command(demo::demo(a)).await,
         Command::Serve(config) => {
             let listener = match tokio::net::TcpListener::bind(config.listen).await {
                 Ok(l) => l,

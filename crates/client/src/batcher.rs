@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::error::is_retryable_status;
 use crate::event::Event;
-use crate::spool::{SpoolRecord, Spool};
+use crate::spool::{Spool, SpoolRecord};
 use crate::{is_retryable, Backoff, Client, Error};
 
 /// Settings of a [`Batcher`].
@@ -330,8 +330,7 @@ impl State {
                 if !self.spool_pending {
                     self.spool_pending = true;
                     self.probe_attempt = 0;
-                    self.next_probe =
-                        Some(Instant::now() + self.config.spool_retry.delay(0));
+                    self.next_probe = Some(Instant::now() + self.config.spool_retry.delay(0));
                 }
             }
             Err(e) => {
@@ -372,8 +371,7 @@ impl State {
             }
         }
         self.probe_attempt = self.probe_attempt.saturating_add(1);
-        self.next_probe =
-            Some(Instant::now() + self.config.spool_retry.delay(self.probe_attempt));
+        self.next_probe = Some(Instant::now() + self.config.spool_retry.delay(self.probe_attempt));
     }
 }
 

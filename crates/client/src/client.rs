@@ -227,7 +227,10 @@ impl std::fmt::Debug for Client {
         // never print the key
         f.debug_struct("Client")
             .field("base_url", &self.inner.config.base_url)
-            .field("api_key", &self.inner.config.api_key.as_ref().map(|_| "***"))
+            .field(
+                "api_key",
+                &self.inner.config.api_key.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -466,10 +469,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(filename_from_disposition);
         let url = self.url(&path);
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| network_error(&url, &e))?;
+        let bytes = resp.bytes().await.map_err(|e| network_error(&url, &e))?;
         Ok((bytes, name))
     }
 
@@ -483,7 +483,9 @@ impl Client {
             p.push(if p.contains('?') { '&' } else { '?' });
             p.push_str(&qs.join("&"));
         }
-        let (_, bytes) = self.execute(Method::GET, &p, None, HeaderMap::new()).await?;
+        let (_, bytes) = self
+            .execute(Method::GET, &p, None, HeaderMap::new())
+            .await?;
         self.parse_json(&p, &bytes)
     }
 
@@ -505,10 +507,7 @@ impl Client {
         let resp = self.execute_raw(method, path, body, headers).await?;
         let status = resp.status().as_u16();
         let url = self.url(path);
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| network_error(&url, &e))?;
+        let bytes = resp.bytes().await.map_err(|e| network_error(&url, &e))?;
         Ok((status, bytes))
     }
 
@@ -594,8 +593,10 @@ pub(crate) async fn http_error(url: &str, resp: reqwest::Response) -> Error {
         Some(b) => {
             let mut m = b.message.clone();
             if let Some(d) = &b.details {
-                let fields: Vec<String> =
-                    d.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+                let fields: Vec<String> = d
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect();
                 if !fields.is_empty() {
                     m.push_str(" (");
                     m.push_str(&fields.join("; "));
@@ -679,7 +680,10 @@ mod tests {
             ("http://localhost:3000/", "http://localhost:3000"),
             ("http://localhost:3000/api/ingest", "http://localhost:3000"),
             ("http://localhost:3000/api/ingest/", "http://localhost:3000"),
-            (" https://x.example/base//api/ingest ", "https://x.example/base"),
+            (
+                " https://x.example/base//api/ingest ",
+                "https://x.example/base",
+            ),
         ] {
             assert_eq!(normalize_base_url(given).unwrap(), want, "{given}");
         }

@@ -253,12 +253,18 @@ impl Spool {
         while i < records.len() {
             let r = &records[i];
             if r.event.is_spec_start() {
-                match client.send_with_key(&r.event, r.idempotency_key.as_deref()).await {
+                match client
+                    .send_with_key(&r.event, r.idempotency_key.as_deref())
+                    .await
+                {
                     Ok(o) => {
                         report.delivered += 1;
                         report.repeats += usize::from(o.is_repeat());
                     }
-                    Err(e) if e.status().is_some_and(|s| s != 401 && s != 403) && !is_retryable(&e) => {
+                    Err(e)
+                        if e.status().is_some_and(|s| s != 401 && s != 403)
+                            && !is_retryable(&e) =>
+                    {
                         report.rejected.push(format!("{}: {e}", r.event.kind));
                     }
                     Err(e) => {
@@ -344,8 +350,10 @@ mod tests {
     use serde_json::json;
 
     fn ev(n: u32) -> Event {
-        Event::from_value(json!({"type": "log.entry", "timestamp": "2025-01-01T00:00:00Z",
-            "data": {"conversation_id": "c", "level": "info", "content": format!("n{n}")}}))
+        Event::from_value(
+            json!({"type": "log.entry", "timestamp": "2025-01-01T00:00:00Z",
+            "data": {"conversation_id": "c", "level": "info", "content": format!("n{n}")}}),
+        )
         .unwrap()
     }
 
@@ -353,7 +361,11 @@ mod tests {
     fn append_read_rewrite_keeps_order() {
         let dir = tempfile::tempdir().unwrap();
         let s = Spool::open(dir.path(), "http://127.0.0.1:3000").unwrap();
-        assert!(s.path().ends_with("http_127.0.0.1_3000.jsonl"), "{:?}", s.path());
+        assert!(
+            s.path().ends_with("http_127.0.0.1_3000.jsonl"),
+            "{:?}",
+            s.path()
+        );
         assert_eq!(s.len_blocking().unwrap(), 0);
         s.append_blocking(&[SpoolRecord::new(ev(1)), SpoolRecord::new(ev(2))])
             .unwrap();
@@ -382,13 +394,14 @@ mod tests {
 
     #[test]
     fn spec_start_records_keep_an_idempotency_key() {
-        let e = Event::from_value(json!({"type": "conversation.started", "timestamp": "2025-01-01T00:00:00Z",
-            "data": {"mode": "free-form", "initialPrompt": "x", "participants": []}}))
+        let e = Event::from_value(
+            json!({"type": "conversation.started", "timestamp": "2025-01-01T00:00:00Z",
+            "data": {"mode": "free-form", "initialPrompt": "x", "participants": []}}),
+        )
         .unwrap();
         let r = SpoolRecord::new(e);
         assert!(r.idempotency_key.is_some());
-        let back: SpoolRecord =
-            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        let back: SpoolRecord = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
         assert!(SpoolRecord::new(ev(1)).idempotency_key.is_none());
     }

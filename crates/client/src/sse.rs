@@ -255,7 +255,11 @@ impl Parser {
                 break; // maybe CRLF split across chunks
             }
             let line: Vec<u8> = self.buf.drain(..pos).collect();
-            let skip = if cr && self.buf.get(1) == Some(&b'\n') { 2 } else { 1 };
+            let skip = if cr && self.buf.get(1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
             self.buf.drain(..skip);
             self.line(&String::from_utf8_lossy(&line));
         }

@@ -30,16 +30,19 @@ pub fn is_state_file(v: &Value) -> bool {
 /// Case-tolerant lookup: Go writes `AgentID`, but hand-edited files may differ in case.
 fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     let o = v.as_object()?;
-    o.get(key).or_else(|| {
-        o.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
-    .filter(|v| !v.is_null())
+    o.get(key)
+        .or_else(|| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
+        .filter(|v| !v.is_null())
 }
 
 fn get_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    get(v, key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    get(v, key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 fn get_i64(v: &Value, key: &str) -> Option<i64> {
@@ -336,7 +339,10 @@ mod tests {
         assert!(is_state_file(&st));
         let up = to_upload(&st, "conversation-20251104-101500").unwrap();
         let text = up.to_string();
-        assert!(!text.contains("SECRET"), "the bridge key must never be sent");
+        assert!(
+            !text.contains("SECRET"),
+            "the bridge key must never be sent"
+        );
         assert!(!text.contains("localhost:3000"));
         let parsed = parse_session_upload(&up).expect("server-side validation accepts it");
         drop(parsed);

@@ -1,0 +1,296 @@
+//! `sessions list|show|export` (SPEC 5).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::common::{ellipsize, print_table, CliError, ClientArgs, Style};
+
+/// `agentpipe-web sessions`.
+#[derive(clap::Args, Debug)]
+pub struct SessionsArgs {
+    #[command(subcommand)]
+    pub command: SessionsCommand,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// The `sessions` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum SessionsCommand {
+    /// List conversations, newest first (filters of SPEC 5).
+    List(ListArgs),
+    /// Show one conversation: fields, participants and (with --messages) messages.
+    Show(ShowArgs),
+    /// Download a conversation as JSON, Markdown or HTML.
+    Export(ExportArgs),
+}
+
+/// `sessions list`.
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// `ACTIVE`, `COMPLETED`, `INTERRUPTED` or `ERROR`.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// `cli-stream`, `cli-upload` or `api`.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only conversations with a participant of this agent type (e.g. `claude`).
+    #[arg(long)]
+    pub agent_type: Option<String>,
+    /// Started at or after (RFC 3339, or a bare date `YYYY-MM-DD` = from that UTC day).
+    #[arg(long)]
+    pub start_date: Option<String>,
+    /// Started at or before (RFC 3339, or a bare date = through that UTC day).
+    #[arg(long)]
+    pub end_date: Option<String>,
+    /// Full-text search over names, prompts and message content.
+    #[arg(long, short)]
+    pub q: Option<String>,
+    /// `createdAt`, `startedAt`, `totalCost`, `totalTokens` or `totalMessages`.
+    #[arg(long, default_value = "createdAt")]
+    pub sort: String,
+    /// `desc` or `asc`.
+    #[arg(long, default_value = "desc")]
+    pub order: String,
+    /// Page number (1-based).
+    #[arg(long, default_value_t = 1)]
+    pub page: u32,
+    /// Rows per page (at most 100).
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print the server's JSON answer instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sessions show`.
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    /// Conversation id.
+    pub id: String,
+    /// Also print the messages (every page).
+    #[arg(long)]
+    pub messages: bool,
+    /// Messages fetched per request.
+    #[arg(long, default_value_t = 100)]
+    pub message_limit: u32,
+    /// Print the server's JSON answer (with --messages: the first page of messages).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sessions export`.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Conversation id.
+    pub id: String,
+    /// `json`, `markdown` or `html`.
+    #[arg(long, default_value = "markdown")]
+    pub format: String,
+    /// Write to this file (`-`: standard output) [default: the name the server suggests].
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs a `sessions` subcommand.
+pub async fn sessions(args: SessionsArgs) -> Result<(), CliError> {
+    let client = args.client.client()?;
+    match args.command {
+        SessionsCommand::List(a) => {
+            let mut q: Vec<(&str, String)> = vec![
+                ("page", a.page.to_string()),
+                ("limit", a.limit.to_string()),
+                ("sort", a.sort.clone()),
+                ("order", a.order.clone()),
+            ];
+            for (k, v) in [
+                ("status", &a.status),
+                ("source", &a.source),
+                ("agentType", &a.agent_type),
+                ("startDate", &a.start_date),
+                ("endDate", &a.end_date),
+                ("q", &a.q),
+            ] {
+                if let Some(v) = v {
+                    q.push((k, v.clone()));
+                }
+            }
+            let list = client.list_sessions(&q).await?;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .data
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.id.clone(),
+                        s.status.clone(),
+                        s.started_at
+                            .get(..16)
+                            .unwrap_or(&s.started_at)
+                            .replace('T', " "),
+                        s.total_messages.to_string(),
+                        s.total_tokens.to_string(),
+                        format!("${:.4}", s.total_cost),
+                        s.participant_types.join(","),
+                        ellipsize(&s.name, 48),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "ID",
+                    "STATUS",
+                    "STARTED (UTC)",
+                    "MSGS",
+                    "TOKENS",
+                    "COST",
+                    "AGENTS",
+                    "NAME",
+                ],
+                &rows,
+            );
+            let p = &list.pagination;
+            println!("page {} of {} ({} conversations)", p.page, p.pages, p.total);
+            Ok(())
+        }
+        SessionsCommand::Show(a) => {
+            let limit = a.message_limit.clamp(1, 1000).to_string();
+            let mut q: Vec<(&str, String)> = Vec::new();
+            if a.messages {
+                q.push(("includeMessages", "true".into()));
+                q.push(("messageLimit", limit.clone()));
+            }
+            if a.json {
+                let v = client.session_json(&a.id, &q).await?;
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                return Ok(());
+            }
+            let d = client.session(&a.id, &q).await?;
+            let style = Style::stdout();
+            println!("{}  {}", style.paint("1", &d.name), d.id);
+            println!(
+                "status {}  mode {}  source {}",
+                d.status,
+                d.mode.as_deref().unwrap_or("-"),
+                d.source
+            );
+            println!(
+                "started {}  completed {}",
+                d.started_at,
+                d.completed_at.as_deref().unwrap_or("-")
+            );
+            println!(
+                "{} messages, {} tokens, ${:.4}, {} ms",
+                d.total_messages, d.total_tokens, d.total_cost, d.total_duration
+            );
+            if let Some(p) = &d.initial_prompt {
+                println!("prompt: {}", ellipsize(p, 200));
+            }
+            println!("participants:");
+            for p in &d.participants {
+                println!(
+                    "  {} {} ({}{})",
+                    p.agent_id,
+                    p.agent_name.as_deref().unwrap_or(""),
+                    p.agent_type,
+                    p.model
+                        .as_deref()
+                        .map(|m| format!(", {m}"))
+                        .unwrap_or_default()
+                );
+            }
+            if let Some(s) = &d.summary {
+                if let Some(t) = s.short_text.as_ref().or(s.text.as_ref()) {
+                    println!("summary: {t}");
+                }
+            }
+            if a.messages {
+                let mut page = d.messages.clone().unwrap_or_default();
+                let mut next = d.next_after.clone().flatten();
+                loop {
+                    for m in &page {
+                        let who = m.agent_name.clone().unwrap_or_else(|| m.agent_type.clone());
+                        println!(
+                            "\n{} {} [{}]",
+                            style.paint("2", &m.timestamp),
+                            style.by_name(&m.agent_type, &who),
+                            m.role
+                        );
+                        println!("{}", m.content);
+                    }
+                    let Some(after) = next.take() else { break };
+                    let q2 = vec![
+                        ("includeMessages", "true".to_string()),
+                        ("messageLimit", limit.clone()),
+                        ("after", after),
+                    ];
+                    let more = client.session(&a.id, &q2).await?;
+                    page = more.messages.unwrap_or_default();
+                    next = more.next_after.flatten();
+                }
+            }
+            Ok(())
+        }
+        SessionsCommand::Export(a) => {
+            let (bytes, suggested) = client.export(&a.id, &a.format).await?;
+            match a.output {
+                Some(p) if p.as_os_str() == "-" => {
+                    let mut so = std::io::stdout().lock();
+                    so.write_all(&bytes)
+                        .and_then(|_| so.flush())
+                        .map_err(|source| CliError::Io {
+                            path: "<stdout>".into(),
+                            source,
+                        })?;
+                }
+                other => {
+                    let path = other.unwrap_or_else(|| {
+                        PathBuf::from(
+                            suggested
+                                .as_deref()
+                                .map(sanitize_file_name)
+                                .unwrap_or_else(|| format!("{}.{}", a.id, extension(&a.format))),
+                        )
+                    });
+                    std::fs::write(&path, &bytes).map_err(|source| CliError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    println!("wrote {} ({} bytes)", path.display(), bytes.len());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn extension(format: &str) -> &str {
+    match format {
+        "markdown" | "md" => "md",
+        "html" => "html",
+        _ => "json",
+    }
+}
+
+/// Keeps a server-suggested name inside the current directory.
+fn sanitize_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let clean: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_string();
+    if clean.is_empty() {
+        "export".into()
+    } else {
+        clean
+    }
+}

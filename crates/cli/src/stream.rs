@@ -1,0 +1,171 @@
+//! `stream` (forward JSON-lines events as they arrive, spooling during outages) and
+//! `flush` (deliver the spool).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use agentpipe_client::{Batcher, BatcherConfig, Event};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+
+use crate::common::{CliError, ClientArgs, SpoolArgs};
+
+/// `agentpipe-web stream`.
+#[derive(clap::Args, Debug)]
+pub struct StreamArgs {
+    /// File of JSON-lines events (`{"type","timestamp","data"}` one per line); `-` or none
+    /// reads standard input as it arrives, e.g. `agentpipe run --json ... | agentpipe-web stream`.
+    pub file: Option<PathBuf>,
+
+    /// Most events per request.
+    #[arg(long, env = "AGENTPIPE_STREAM_BATCH_SIZE", default_value_t = 100)]
+    pub batch_size: usize,
+
+    /// Longest an event waits for its batch to fill, in milliseconds.
+    #[arg(long, env = "AGENTPIPE_STREAM_BATCH_DELAY_MS", default_value_t = 200)]
+    pub batch_delay_ms: u64,
+
+    /// Shortest delay between attempts to deliver the spool while streaming, in
+    /// milliseconds (doubles up to --spool-retry-max-ms).
+    #[arg(long, env = "AGENTPIPE_SPOOL_RETRY_MS", default_value_t = 500)]
+    pub spool_retry_ms: u64,
+
+    /// Longest delay between attempts to deliver the spool while streaming, in milliseconds.
+    #[arg(long, env = "AGENTPIPE_SPOOL_RETRY_MAX_MS", default_value_t = 5_000)]
+    pub spool_retry_max_ms: u64,
+
+    #[command(flatten)]
+    pub spool: SpoolArgs,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `agentpipe-web flush`.
+#[derive(clap::Args, Debug)]
+pub struct FlushArgs {
+    #[command(flatten)]
+    pub spool: SpoolArgs,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Runs `stream`; the summary goes to standard error. Exits non-zero only when events
+/// remain undelivered (in the spool, whose path is printed).
+pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
+    let client = args.client.client()?;
+    let spool = args.spool.spool(&client)?;
+    let config = BatcherConfig {
+        max_events: args.batch_size.max(1),
+        max_delay: Duration::from_millis(args.batch_delay_ms),
+        spool: Some(spool.clone()),
+        spool_retry: agentpipe_client::Backoff::new(
+            Duration::from_millis(args.spool_retry_ms.max(1)),
+            Duration::from_millis(args.spool_retry_max_ms.max(args.spool_retry_ms.max(1))),
+        ),
+    };
+    let batcher = Batcher::spawn(client, config);
+    let input: Box<dyn AsyncRead + Unpin + Send> = match &args.file {
+        None => Box::new(tokio::io::stdin()),
+        Some(p) if p.as_os_str() == "-" => Box::new(tokio::io::stdin()),
+        Some(p) => Box::new(
+            tokio::fs::File::open(p)
+                .await
+                .map_err(|source| CliError::Io {
+                    path: p.display().to_string(),
+                    source,
+                })?,
+        ),
+    };
+    let mut reader = BufReader::new(input);
+    let mut line = Vec::new();
+    let (mut n, mut events, mut skipped) = (0u64, 0u64, 0u64);
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(|source| CliError::Io {
+                path: args
+                    .file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "<stdin>".into()),
+                source,
+            })?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = serde_json::from_slice::<serde_json::Value>(&line)
+            .map_err(|e| e.to_string())
+            .and_then(|v| Event::from_value(v).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(ev) => {
+                events += 1;
+                batcher.push(ev).await?;
+            }
+            Err(e) => {
+                skipped += 1;
+                eprintln!("stream: line {n}: not an event, skipped ({e})");
+            }
+        }
+    }
+    let report = batcher.close().await;
+    eprintln!(
+        "stream: {events} events read; {} delivered ({} already stored); {} rejected; {skipped} lines skipped",
+        report.delivered, report.repeats, report.rejected
+    );
+    for why in &report.rejections {
+        eprintln!("  rejected: {why}");
+    }
+    if report.failed > 0 {
+        return Err(CliError::Incomplete(format!(
+            "{} events could not be delivered nor spooled: {}",
+            report.failed,
+            report.last_error.unwrap_or_default()
+        )));
+    }
+    if report.remaining > 0 {
+        return Err(CliError::Incomplete(format!(
+            "{} events are not delivered yet; they are kept in {} ({}). Run `agentpipe-web flush` when the server is reachable.",
+            report.remaining,
+            spool.path().display(),
+            report.last_error.unwrap_or_else(|| "server unreachable".into())
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `flush`: delivers the spool of the configured server, in order.
+pub async fn flush(args: FlushArgs) -> Result<(), CliError> {
+    let client = args.client.client()?;
+    let spool = args.spool.spool(&client)?;
+    let r = spool.drain(&client).await?;
+    println!(
+        "flush: {} events delivered ({} already stored), {} rejected, {} remaining in {}",
+        r.delivered,
+        r.repeats,
+        r.rejected.len(),
+        r.remaining,
+        spool.path().display()
+    );
+    for why in &r.rejected {
+        eprintln!("  rejected: {why}");
+    }
+    if r.corrupt > 0 {
+        eprintln!("  {} unreadable spool lines dropped", r.corrupt);
+    }
+    if r.remaining > 0 {
+        return Err(CliError::Incomplete(format!(
+            "{} events remain in {}: {}",
+            r.remaining,
+            spool.path().display(),
+            r.error.map(|e| e.to_string()).unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
