@@ -661,7 +661,7 @@ async fn fill_realistic(api: &Api) {
             ),
             "error" => (
                 "conversation.error",
-                json!({"conversation_id": id, "error": "gemini: quota exceeded"}),
+                json!({"conversation_id": id, "error_message": "gemini: quota exceeded", "error_type": "rate_limit"}),
             ),
             _ => (
                 "conversation.completed",
@@ -757,6 +757,11 @@ async fn screenshots() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         let png = b.client.screenshot().await.expect("shot");
         std::fs::write(dir.join(format!("session-live-{label}.png")), png).expect("write");
+        // Following the conversation: the newest messages, as the reader sees them live.
+        b.js("document.getElementById('new-below').hidden || document.getElementById('new-below').click(); window.scrollTo(0, document.documentElement.scrollHeight); return true;", vec![]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let png = b.client.screenshot().await.expect("shot");
+        std::fs::write(dir.join(format!("session-follow-{label}.png")), png).expect("write");
         b.close().await;
     }
     api.server.stop().await;

@@ -371,11 +371,11 @@ pub fn chart_svg(totals: &[AgentTotals]) -> String {
     if totals.is_empty() {
         return String::new();
     }
-    const W: f64 = 640.0;
-    const LABEL_W: f64 = 150.0;
-    const VALUE_W: f64 = 110.0;
+    const W: f64 = 320.0;
+    const LABEL_W: f64 = 78.0;
+    const VALUE_W: f64 = 74.0;
     const ROW: f64 = 22.0;
-    const HEAD: f64 = 26.0;
+    const HEAD: f64 = 24.0;
     const GAP: f64 = 14.0;
     let panels: [(&str, Box<dyn Fn(&AgentTotals) -> (f64, String)>); 3] = [
         (
@@ -412,7 +412,7 @@ pub fn chart_svg(totals: &[AgentTotals]) -> String {
             } else {
                 0.0
             };
-            let name = snippet(&t.name, 18);
+            let name = snippet(&t.name, 10);
             let _ = write!(
                 svg,
                 r#"<text class="chart-label" x="0" y="{:.1}">{}</text><rect class="bar a{}" x="{LABEL_W}" y="{:.1}" width="{:.1}" height="{:.1}" rx="3"><title>{}: {}</title></rect><text class="chart-value" x="{:.1}" y="{:.1}">{}</text>"#,
