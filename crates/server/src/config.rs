@@ -27,6 +27,11 @@ pub struct ServeConfig {
     #[arg(long, env = "AGENTPIPE_READ_AUTH")]
     pub read_auth: Option<String>,
 
+    /// Most pooled PostgreSQL connections per instance (SPEC 8); one is held by the
+    /// event-log listener. Ignored on SQLite.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10)]
+    pub database_pool_size: u32,
+
     /// SQLite durability: `normal` (survives a process crash) or `full` (fsync every
     /// commit, survives power loss).
     #[arg(long, env = "AGENTPIPE_SQLITE_SYNC", default_value = "normal")]
@@ -72,6 +77,7 @@ impl ServeConfig {
             database_url: Some(format!("sqlite://{}", db.display())),
             bridge_api_keys: Some(api_key.to_string()),
             read_auth: None,
+            database_pool_size: 10,
             sqlite_sync: "normal".into(),
             sse_max_connections: 10_000,
             sse_max_connections_per_ip: 50,

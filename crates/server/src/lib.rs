@@ -24,6 +24,7 @@ pub use config::ServeConfig;
 
 use crate::auth::Authenticator;
 use crate::hub::Hub;
+use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
 use crate::store::DynStore;
 
@@ -69,22 +70,17 @@ pub async fn build_state(
 ) -> Result<AppState, ServeError> {
     let hub = Arc::new(Hub::new(&config));
     let url = config.database_url.clone().unwrap_or_default();
-    if url.starts_with("postgres") {
-        return Err(ServeError::Config(
-            "PostgreSQL is not supported by this build yet; use sqlite:///path".into(),
-        ));
-    }
-    let sync_full = match config.sqlite_sync.to_ascii_lowercase().as_str() {
-        "normal" | "" => false,
-        "full" => true,
-        other => {
-            return Err(ServeError::Config(format!(
-                "AGENTPIPE_SQLITE_SYNC must be normal or full, not '{other}'"
-            )))
-        }
+    let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let opts = PgOptions {
+            url,
+            pool_size: config.database_pool_size,
+        };
+        PgStore::open(&opts, hub.clone(), shutdown.clone())
+            .await?
+            .into_dyn()
+    } else {
+        open_sqlite(&config, hub.clone())?
     };
-    let path = config.sqlite_path();
-    let store = SqliteStore::open(&SqliteOptions { path, sync_full }, hub.clone())?.into_dyn();
     let read_auth = config.read_auth.as_deref().unwrap_or("").to_ascii_lowercase();
     let reads_need_key = read_auth == "key" || !listen.ip().is_loopback();
     let env_keys = config.env_keys();
@@ -105,6 +101,21 @@ pub async fn build_state(
         started: Instant::now(),
         shutdown,
     })
+}
+
+/// Opens the SQLite store of `config` (the default backend).
+fn open_sqlite(config: &ServeConfig, hub: Arc<Hub>) -> Result<DynStore, ServeError> {
+    let sync_full = match config.sqlite_sync.to_ascii_lowercase().as_str() {
+        "normal" | "" => false,
+        "full" => true,
+        other => {
+            return Err(ServeError::Config(format!(
+                "AGENTPIPE_SQLITE_SYNC must be normal or full, not '{other}'"
+            )))
+        }
+    };
+    let path = config.sqlite_path();
+    Ok(SqliteStore::open(&SqliteOptions { path, sync_full }, hub)?.into_dyn())
 }
 
 /// The whole HTTP application for `state`.

@@ -6,6 +6,7 @@
 //! transaction (group commit) and only then returns; committed events are published to
 //! the live hub in event-log order (SPEC 2.4 "publish after commit").
 
+pub mod postgres;
 pub mod sqlite;
 pub mod upload;
 
@@ -53,6 +54,46 @@ impl From<rusqlite::Error> for StoreError {
             {
                 StoreError::Unavailable(e.to_string())
             }
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::Database(d) => match d.code().as_deref() {
+                // connection exceptions, insufficient resources, operator intervention,
+                // serialization failure, deadlock, lock timeout
+                Some(c)
+                    if c.starts_with("08")
+                        || c.starts_with("53")
+                        || c.starts_with("57")
+                        || c == "40001"
+                        || c == "40P01"
+                        || c == "55P03" =>
+                {
+                    StoreError::Unavailable(e.to_string())
+                }
+                // invalid byte sequence / untranslatable character: a value PostgreSQL
+                // cannot hold (SPEC 6: 400, never 500)
+                Some("22021") | Some("22P05") => StoreError::Invalid {
+                    field: "data".into(),
+                    message: "contains text the database cannot store".into(),
+                },
+                // program limit exceeded (e.g. text too long for the search index)
+                Some("54000") => StoreError::Invalid {
+                    field: "data".into(),
+                    message: "too large for the database".into(),
+                },
+                _ => StoreError::Other(e.to_string()),
+            },
             _ => StoreError::Other(e.to_string()),
         }
     }

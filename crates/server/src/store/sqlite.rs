@@ -85,6 +85,11 @@ fn open_conn(path: &Path, sync_full: bool) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", if sync_full { "FULL" } else { "NORMAL" })?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // The writer wraps every job and item in a SAVEPOINT; SQLite copies each page a
+    // savepoint touches into a statement sub-journal, a temporary *file* by default.
+    // In memory, that costs a memcpy instead of a pwrite per page (it was ~45% of the
+    // writer's time). Durability is unchanged: the WAL is still the only commit record.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

@@ -1,10 +1,12 @@
 //! Integration tests against a real server on a random port with a fresh SQLite file.
 
+mod backends;
 mod bridge;
 mod errors;
 mod helpers;
 mod list;
 mod order;
+mod scaleout;
 mod smoke;
 mod spec;
 mod sqlcheck;

@@ -1,0 +1,1456 @@
+//! PostgreSQL implementation of [`Store`] (SPEC 8): the same semantics as
+//! [`super::sqlite`], for N instances sharing one database.
+//!
+//! **Write path.** Like SQLite, each instance has one writer task doing group commit:
+//! requests send jobs over a channel; the writer takes every job waiting (up to
+//! [`MAX_GROUP`]), runs them in one transaction, each in its own savepoint, commits, then
+//! answers every job. Every write transaction starts with
+//! `pg_advisory_xact_lock(`[`WRITE_LOCK`]`)`, so across all instances one write
+//! transaction at a time holds the right to append to the event log. Two things follow:
+//! event-log ids (handed out by an identity sequence in insert order) become visible
+//! strictly in increasing order — a reader that has seen id N will never later find a new
+//! row below N, so SSE resume from any instance has no gap; and the merge logic's few
+//! read-then-write steps (first start wins, completion winner) cannot race. Inserts still
+//! use `ON CONFLICT` against the unique constraints.
+//!
+//! **Fan-out.** The write transaction ends with `pg_notify('agentpipe_events', <max id>)`
+//! (delivered at commit). Every instance LISTENs and, on a notification (and on a short
+//! poll as a safety net for a dropped listener connection), reads the event-log rows
+//! after the last id it published, in id order, and publishes them to its own hub
+//! ([`EventSink`]). An instance's own commits are published the same way, without reading
+//! them back when nothing from other instances came before them. All publishing goes
+//! through one [`Tailer`] per instance, so its hub sees every event once, in id order.
+//!
+//! **NUL.** PostgreSQL `text` cannot hold U+0000. Every user-supplied text column stores
+//! text through [`nul::enc`] and is read back through [`nul::dec`]: a reversible escape
+//! (U+0000 becomes U+E000 `0`, U+E000 becomes U+E000 U+E000), so text round-trips exactly
+//! as sent, as it does on SQLite. JSON columns and the event log hold serialized JSON,
+//! where NUL is already the escape `\u0000`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentpipe_protocol::api::{
+    MessageMetrics, MessageView, Pagination, ParticipantView, SessionDetail, SessionList,
+    SessionListItem,
+};
+use agentpipe_protocol::event::{Body, Completion, Dialect, ErrorInfo, Message, Started};
+use agentpipe_protocol::timefmt::{default_name, format_us, now_us};
+use agentpipe_protocol::EventKind;
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use sha2::{Digest, Sha256};
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgRow};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Applied, DynStore, EventSink, IngestItem, KeyRecord, ListQuery, MessagePage, Outcome, SortKey,
+    Store, StoreError, StoredEvent,
+};
+
+/// Most jobs committed in one transaction.
+pub const MAX_GROUP: usize = 512;
+/// The advisory lock every write transaction takes first (one writer per database).
+pub const WRITE_LOCK: i64 = 0x4147_5054_5750_4c31; // "AGPTWPL1"
+/// The NOTIFY channel carrying the newest committed event-log id.
+pub const CHANNEL: &str = "agentpipe_events";
+/// How often an instance polls the event log even without notifications.
+const POLL: Duration = Duration::from_secs(2);
+/// Rows read per catch-up query.
+const PAGE: i64 = 1000;
+
+/// Migrations embedded at build time (`migrations/postgres/`), applied at start.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Settings of the PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// `postgres://user@host:port/db?options=-c%20search_path%3Dschema` etc.
+    pub url: String,
+    /// Most pooled connections (`DATABASE_POOL_SIZE`). One is held by the listener.
+    pub pool_size: u32,
+}
+
+/// Reversible escape of U+0000 for PostgreSQL `text` (see the module docs).
+pub mod nul {
+    use std::borrow::Cow;
+
+    const ESC: char = '\u{E000}';
+
+    /// Encodes `s` for storage: NUL becomes ESC `0`, ESC becomes ESC ESC.
+    pub fn enc(s: &str) -> Cow<'_, str> {
+        if !s.contains(['\0', ESC]) {
+            return Cow::Borrowed(s);
+        }
+        let mut out = String::with_capacity(s.len() + 8);
+        for ch in s.chars() {
+            match ch {
+                '\0' => {
+                    out.push(ESC);
+                    out.push('0');
+                }
+                ESC => {
+                    out.push(ESC);
+                    out.push(ESC);
+                }
+                c => out.push(c),
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// Decodes stored text (inverse of [`enc`]). A lone ESC is kept as is.
+    pub fn dec(s: String) -> String {
+        if !s.contains(ESC) {
+            return s;
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut it = s.chars().peekable();
+        while let Some(ch) = it.next() {
+            if ch == ESC {
+                match it.peek() {
+                    Some('0') => {
+                        it.next();
+                        out.push('\0');
+                    }
+                    Some(&ESC) => {
+                        it.next();
+                        out.push(ESC);
+                    }
+                    _ => out.push(ESC),
+                }
+            } else {
+                out.push(ch);
+            }
+        }
+        out
+    }
+
+    /// [`enc`] of an optional value, owned.
+    pub fn enc_opt(s: &Option<String>) -> Option<String> {
+        s.as_deref().map(|v| enc(v).into_owned())
+    }
+
+    /// [`dec`] of an optional value.
+    pub fn dec_opt(s: Option<String>) -> Option<String> {
+        s.map(dec)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trips() {
+            for s in [
+                "",
+                "plain",
+                "a\0b",
+                "\0",
+                "\u{E000}",
+                "\u{E000}0",
+                "x\u{E000}\0\u{E000}\u{E000}0\0",
+                "🦀\0中",
+            ] {
+                let e = enc(s);
+                assert!(!e.contains('\0'), "{s:?}");
+                assert_eq!(dec(e.into_owned()), s);
+            }
+        }
+    }
+}
+
+use nul::{dec, dec_opt, enc, enc_opt};
+
+/// Publishes committed event-log rows to this instance's hub, once each, in id order.
+pub struct Tailer {
+    pool: PgPool,
+    sink: Arc<dyn EventSink>,
+    last: Mutex<i64>,
+}
+
+impl Tailer {
+    /// Publishes every row after the last published id (all of them, page by page).
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        let mut last = self.last.lock().await;
+        self.catch_up_locked(&mut last).await
+    }
+
+    async fn catch_up_locked(&self, last: &mut i64) -> Result<(), StoreError> {
+        loop {
+            let rows = events_after_on(&self.pool, *last, None, PAGE).await?;
+            let n = rows.len() as i64;
+            for ev in rows {
+                if ev.id > *last {
+                    *last = ev.id;
+                    self.sink.publish(ev);
+                }
+            }
+            if n < PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    /// After a local commit: `prev_max` was the highest id when the transaction took the
+    /// write lock; `evs` are the rows it appended (all above `prev_max`).
+    async fn publish_local(&self, prev_max: i64, evs: Vec<StoredEvent>) {
+        let mut last = self.last.lock().await;
+        if prev_max > *last {
+            // Rows of other instances (or not yet read) come first.
+            if let Err(e) = self.catch_up_locked(&mut last).await {
+                tracing::warn!(error = %e, "event-log catch-up failed; the poll will retry");
+                return;
+            }
+        }
+        for ev in evs {
+            if ev.id > *last {
+                *last = ev.id;
+                self.sink.publish(ev);
+            }
+        }
+    }
+
+    async fn notified(&self, id: i64) {
+        if id <= *self.last.lock().await {
+            return;
+        }
+        if let Err(e) = self.catch_up().await {
+            tracing::warn!(error = %e, "event-log catch-up failed; the poll will retry");
+        }
+    }
+}
+
+/// Keeps LISTENing on [`CHANNEL`] (reconnecting as needed) and polls every [`POLL`].
+async fn listen_loop(tailer: Arc<Tailer>, shutdown: CancellationToken) {
+    loop {
+        let mut listener = match PgListener::connect_with(&tailer.pool).await {
+            Ok(mut l) => match l.listen(CHANNEL).await {
+                Ok(()) => Some(l),
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN failed; polling");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "listener connection failed; polling");
+                None
+            }
+        };
+        // Whatever was committed before LISTEN took effect.
+        let _ = tailer.catch_up().await;
+        loop {
+            let poll = tokio::time::sleep(POLL);
+            match listener.as_mut() {
+                Some(l) => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        n = l.try_recv() => match n {
+                            Ok(Some(n)) => {
+                                let id = n.payload().trim().parse::<i64>().unwrap_or(i64::MAX);
+                                tailer.notified(id).await;
+                            }
+                            // Connection lost (reconnects on the next call): catch up.
+                            Ok(None) => { let _ = tailer.catch_up().await; }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "listener failed; reconnecting");
+                                break;
+                            }
+                        },
+                        _ = poll => { let _ = tailer.catch_up().await; }
+                    }
+                }
+                None => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = poll => {
+                            let _ = tailer.catch_up().await;
+                            break; // try listening again
+                        }
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// A unit of work inside the group-commit transaction. It runs in its own savepoint;
+/// an `Err` rolls back what it did. It returns the finisher to call once the commit
+/// outcome is known.
+type Job = Box<
+    dyn for<'c> FnOnce(&'c mut PgConnection, &'c mut Vec<StoredEvent>) -> BoxFuture<'c, JobResult>
+        + Send,
+>;
+/// `(keep, finisher)`: when `keep` is false the job's savepoint is rolled back.
+type JobResult = (bool, Box<dyn FnOnce(Result<(), StoreError>) + Send>);
+
+/// The PostgreSQL store. Cheap to clone (all shared).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl PgStore {
+    /// Connects, applies migrations, starts the writer and the listener. Committed events
+    /// of every instance are sent on `publish`, in event-log order. Background tasks end
+    /// on `shutdown`.
+    ///
+    /// Errors: `Unavailable` when the database cannot be reached, `Other` when a
+    /// migration fails.
+    pub async fn open(
+        opts: &PgOptions,
+        publish: Arc<dyn EventSink>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StoreError> {
+        let connect: PgConnectOptions = opts
+            .url
+            .parse()
+            .map_err(|e| StoreError::Unavailable(format!("invalid DATABASE_URL: {e}")))?;
+        let connect = connect.application_name("agentpipe-web");
+        let pool = PoolOptions::<Postgres>::new()
+            .max_connections(opts.pool_size.max(3))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(connect)
+            .await?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        let start: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+            .fetch_one(&pool)
+            .await?;
+        let tailer = Arc::new(Tailer {
+            pool: pool.clone(),
+            sink: publish,
+            last: Mutex::new(start),
+        });
+        tokio::spawn(listen_loop(tailer.clone(), shutdown.clone()));
+        let (tx, rx) = mpsc::unbounded_channel::<Job>();
+        tokio::spawn(writer_loop(pool.clone(), rx, tailer, shutdown));
+        Ok(PgStore { pool, tx })
+    }
+
+    /// Wraps the store for handlers.
+    pub fn into_dyn(self) -> DynStore {
+        Arc::new(self)
+    }
+
+    /// The connection pool (reads).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Runs `f` inside the group-commit transaction (holding the write lock) and returns
+    /// its value once committed. An `Err` from `f` rolls back everything `f` did. Events
+    /// `f` pushes are published after the commit.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut PgConnection,
+                &'c mut Vec<StoredEvent>,
+            ) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn, pubs| {
+            Box::pin(async move {
+                match f(conn, pubs).await {
+                    Ok(v) => (
+                        true,
+                        Box::new(move |commit: Result<(), StoreError>| {
+                            let _ = reply_tx.send(commit.map(|_| v));
+                        }) as Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+                    ),
+                    Err(e) => (
+                        false,
+                        Box::new(move |_commit: Result<(), StoreError>| {
+                            let _ = reply_tx.send(Err(e));
+                        }) as Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+                    ),
+                }
+            })
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        reply_rx
+            .await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+    }
+}
+
+async fn exec(conn: &mut PgConnection, sql: &'static str) -> Result<(), StoreError> {
+    sqlx::query(sql).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Runs one group: BEGIN, write lock, every job in a savepoint, NOTIFY, COMMIT.
+/// Returns the highest id before the group and whether the commit succeeded.
+async fn run_group(
+    conn: &mut PgConnection,
+    jobs: &mut Vec<Job>,
+    fins: &mut Vec<Box<dyn FnOnce(Result<(), StoreError>) + Send>>,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<i64, StoreError> {
+    exec(conn, "BEGIN").await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WRITE_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    let prev_max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+        .fetch_one(&mut *conn)
+        .await?;
+    for job in jobs.drain(..) {
+        exec(conn, "SAVEPOINT job").await?;
+        let mut local = Vec::new();
+        let (keep, fin) = job(conn, &mut local).await;
+        fins.push(fin);
+        if keep {
+            exec(conn, "RELEASE SAVEPOINT job").await?;
+            pubs.append(&mut local);
+        } else {
+            exec(conn, "ROLLBACK TO SAVEPOINT job").await?;
+            exec(conn, "RELEASE SAVEPOINT job").await?;
+        }
+    }
+    if let Some(max) = pubs.iter().map(|e| e.id).max() {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(max.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    exec(conn, "COMMIT").await?;
+    Ok(prev_max)
+}
+
+async fn writer_loop(
+    pool: PgPool,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    tailer: Arc<Tailer>,
+    shutdown: CancellationToken,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    let mut conn: Option<sqlx::pool::PoolConnection<Postgres>> = None;
+    loop {
+        let first = tokio::select! {
+            j = rx.recv() => j,
+            _ = shutdown.cancelled() => {
+                // Finish what is queued, then stop.
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else { break };
+        jobs.push(first);
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        if conn.is_none() {
+            match pool.acquire().await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    let err = StoreError::from(e);
+                    tracing::error!(error = %err, "cannot get a write connection");
+                    // Dropping the jobs answers their callers with "unavailable".
+                    jobs.clear();
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let mut fins = Vec::with_capacity(jobs.len());
+        let mut pubs = Vec::new();
+        match run_group(c, &mut jobs, &mut fins, &mut pubs).await {
+            Ok(prev_max) => {
+                for fin in fins {
+                    fin(Ok(()));
+                }
+                if !pubs.is_empty() {
+                    tailer.publish_local(prev_max, pubs).await;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "write transaction failed");
+                jobs.clear();
+                // The connection may be broken or mid-transaction: drop it.
+                if let Some(mut bad) = conn.take() {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *bad).await;
+                    let _ = bad.close().await;
+                }
+                for fin in fins {
+                    fin(Err(StoreError::Unavailable("commit failed".into())));
+                }
+            }
+        }
+    }
+}
+
+fn sha256_hex(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
+}
+
+fn json_opt<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref().and_then(|x| serde_json::to_string(x).ok())
+}
+
+fn opt_json(s: Option<String>) -> Option<serde_json::Value> {
+    s.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn col<'r, T>(row: &'r PgRow, i: usize) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(i).map_err(StoreError::from)
+}
+
+/// Applies one validated event inside the open write transaction (SPEC 2.4); the same
+/// steps as [`super::sqlite::apply_item`].
+pub async fn apply_item(
+    conn: &mut PgConnection,
+    item: &IngestItem,
+    now: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<Applied, StoreError> {
+    let ev = &item.event;
+    let source = match ev.dialect {
+        Dialect::Bridge => "cli-stream",
+        Dialect::Spec => "api",
+    };
+    let data_text = ev.data.to_string();
+    let applied = |outcome, cid: Option<String>, eid| Applied {
+        outcome,
+        conversation_id: cid,
+        event_id: eid,
+    };
+
+    let mut conv_id = ev.conversation_id().map(str::to_string);
+    let mut idem_to_store = None;
+    if let Body::Started(_) = &ev.body {
+        if conv_id.is_none() {
+            if let Some(k) = &item.idempotency_key {
+                let prior: Option<String> = sqlx::query_scalar(
+                    "SELECT conversation_id FROM idempotency_keys WHERE key_hash = $1 AND idem_key = $2",
+                )
+                .bind(&item.key_hash)
+                .bind(enc(k))
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Some(p) = prior.map(dec) {
+                    return Ok(applied(Outcome::StartExists(p.clone()), Some(p), None));
+                }
+                idem_to_store = Some(k.clone());
+            }
+            conv_id = Some(uuid::Uuid::new_v4().to_string());
+        }
+    }
+    if let Some(cid) = &conv_id {
+        let deleted: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM deleted_conversations WHERE id = $1")
+                .bind(enc(cid))
+                .fetch_optional(&mut *conn)
+                .await?;
+        if deleted.is_some() {
+            return Ok(applied(Outcome::Deleted, conv_id, None));
+        }
+    }
+
+    match &ev.body {
+        Body::Started(s) => {
+            let cid = conv_id.unwrap_or_default();
+            let has_start: Option<bool> =
+                sqlx::query_scalar("SELECT has_start FROM conversations WHERE id = $1")
+                    .bind(enc(&cid))
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if has_start == Some(true) {
+                return Ok(applied(Outcome::StartExists(cid.clone()), Some(cid), None));
+            }
+            ensure_conversation(conn, &cid, ev.timestamp_us, source, now).await?;
+            if !apply_start(conn, &cid, s, ev.timestamp_us, source).await? {
+                return Ok(applied(Outcome::StartExists(cid.clone()), Some(cid), None));
+            }
+            if let Some(k) = idem_to_store {
+                sqlx::query(
+                    "INSERT INTO idempotency_keys (key_hash, idem_key, conversation_id, created_at)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(&item.key_hash)
+                .bind(enc(&k))
+                .bind(enc(&cid))
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+            recompute(conn, &cid, now).await?;
+            let eid = append_event(
+                conn,
+                ev.kind,
+                Some(&cid),
+                ev.timestamp_us,
+                &data_text,
+                None,
+                now,
+                pubs,
+            )
+            .await?;
+            Ok(applied(
+                Outcome::StartCreated(cid.clone()),
+                Some(cid),
+                Some(eid),
+            ))
+        }
+        Body::Message(m) => {
+            let cid = m.conversation_id.clone();
+            ensure_conversation(conn, &cid, ev.timestamp_us, source, now).await?;
+            match insert_message(conn, m).await? {
+                Err(existing) => Ok(applied(
+                    Outcome::MessageDuplicate(existing),
+                    Some(cid),
+                    None,
+                )),
+                Ok(mid) => {
+                    recompute(conn, &cid, now).await?;
+                    let eid = append_event(
+                        conn,
+                        ev.kind,
+                        Some(&cid),
+                        ev.timestamp_us,
+                        &data_text,
+                        None,
+                        now,
+                        pubs,
+                    )
+                    .await?;
+                    Ok(applied(Outcome::MessageCreated(mid), Some(cid), Some(eid)))
+                }
+            }
+        }
+        body => {
+            let dedup = sha256_hex(&[
+                ev.kind.as_str(),
+                conv_id.as_deref().unwrap_or(""),
+                &ev.timestamp_us.to_string(),
+                &data_text,
+            ]);
+            let seen: Option<i32> = sqlx::query_scalar("SELECT 1 FROM events WHERE dedup = $1")
+                .bind(&dedup)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if seen.is_some() {
+                return Ok(applied(Outcome::Repeat, conv_id, None));
+            }
+            if let Some(cid) = &conv_id {
+                ensure_conversation(conn, cid, ev.timestamp_us, source, now).await?;
+                match body {
+                    Body::Completion(c) => {
+                        apply_completion(conn, cid, c, ev.timestamp_us, &dedup).await?
+                    }
+                    Body::Error(e) => apply_error(conn, cid, e, ev.timestamp_us).await?,
+                    _ => {}
+                }
+                recompute(conn, cid, now).await?;
+            }
+            let eid = append_event(
+                conn,
+                ev.kind,
+                conv_id.as_deref(),
+                ev.timestamp_us,
+                &data_text,
+                Some(&dedup),
+                now,
+                pubs,
+            )
+            .await?;
+            Ok(applied(Outcome::Accepted, conv_id, Some(eid)))
+        }
+    }
+}
+
+/// Creates the placeholder row of SPEC 2.4 if absent, and folds `ts` into the earliest
+/// event time.
+pub async fn ensure_conversation(
+    conn: &mut PgConnection,
+    cid: &str,
+    ts: i64,
+    source: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let placeholder: String = cid.chars().take(8).collect();
+    sqlx::query(
+        "INSERT INTO conversations (id, name, status, source, started_at, created_at, updated_at, min_event_ts)
+         VALUES ($1, $2, 'ACTIVE', $3, $4, $5, $5, $4)
+         ON CONFLICT (id) DO UPDATE SET min_event_ts = LEAST(conversations.min_event_ts, EXCLUDED.min_event_ts)",
+    )
+    .bind(enc(cid))
+    .bind(enc(&format!("Conversation {placeholder}")))
+    .bind(source)
+    .bind(ts)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Fills in the start's fields and inserts its participants, unless a start was already
+/// applied (`false` then).
+pub async fn apply_start(
+    conn: &mut PgConnection,
+    cid: &str,
+    s: &Started,
+    ts: i64,
+    source: &str,
+) -> Result<bool, StoreError> {
+    let name = s.name.clone().unwrap_or_else(|| default_name(ts));
+    let source_version = s
+        .system_info
+        .as_ref()
+        .and_then(|si| si.agentpipe_version.clone());
+    let n = sqlx::query(
+        "UPDATE conversations SET has_start = TRUE, start_ts = $2, given_name = $3, name = $4, mode = $5,
+           max_turns = $6, initial_prompt = $7, source = $8, source_version = $9, system_info = $10, metadata = $11
+         WHERE id = $1 AND NOT has_start",
+    )
+    .bind(enc(cid))
+    .bind(ts)
+    .bind(enc_opt(&s.name))
+    .bind(enc(&name))
+    .bind(enc_opt(&s.mode))
+    .bind(s.max_turns)
+    .bind(enc_opt(&s.initial_prompt))
+    .bind(source)
+    .bind(enc_opt(&source_version))
+    .bind(json_opt(&s.system_info))
+    .bind(json_opt(&s.metadata))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    for (i, p) in s.participants.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO participants (conversation_id, agent_id, position, agent_type, agent_name,
+               agent_version, model, prompt, announcement, cli_version, settings)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        )
+        .bind(enc(cid))
+        .bind(enc(&p.agent_id))
+        .bind(i as i64)
+        .bind(enc(&p.agent_type))
+        .bind(enc_opt(&p.agent_name))
+        .bind(enc_opt(&p.agent_version))
+        .bind(enc_opt(&p.model))
+        .bind(enc_opt(&p.prompt))
+        .bind(enc_opt(&p.announcement))
+        .bind(enc_opt(&p.cli_version))
+        .bind(json_opt(&p.settings))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Inserts a message unless its identity is already stored. `Ok(Ok(id))` when inserted
+/// (and the conversation's computed sums updated), `Ok(Err(existing_id))` for a duplicate.
+pub async fn insert_message(
+    conn: &mut PgConnection,
+    m: &Message,
+) -> Result<Result<String, String>, StoreError> {
+    let dedup = super::sqlite::message_dedup_key(m);
+    let mid = m
+        .message_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let n = sqlx::query(
+        "INSERT INTO messages (id, conversation_id, dedup_key, agent_id, agent_name, agent_type, agent_version,
+           content, role, ts, sort_seq, sequence_number, turn_number, duration_ms, input_tokens,
+           output_tokens, total_tokens, model, cost)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(enc(&mid))
+    .bind(enc(&m.conversation_id))
+    .bind(enc(&dedup))
+    .bind(enc_opt(&m.agent_id))
+    .bind(enc_opt(&m.agent_name))
+    .bind(enc(&m.agent_type))
+    .bind(enc_opt(&m.agent_version))
+    .bind(enc(&m.content))
+    .bind(enc(&m.role))
+    .bind(m.timestamp_us)
+    .bind(m.sequence_number.unwrap_or(i64::MAX))
+    .bind(m.sequence_number)
+    .bind(m.turn_number)
+    .bind(m.duration_ms)
+    .bind(m.input_tokens)
+    .bind(m.output_tokens)
+    .bind(m.total_tokens)
+    .bind(enc_opt(&m.model))
+    .bind(m.cost)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE conversation_id = $1 AND (dedup_key = $2 OR id = $3) LIMIT 1",
+        )
+        .bind(enc(&m.conversation_id))
+        .bind(enc(&dedup))
+        .bind(enc(&mid))
+        .fetch_optional(&mut *conn)
+        .await?;
+        return Ok(Err(existing.map(dec).unwrap_or(mid)));
+    }
+    sqlx::query(
+        "UPDATE conversations SET msg_count = msg_count + 1, msg_tokens = msg_tokens + $2,
+           msg_cost = msg_cost + $3, msg_duration = msg_duration + $4 WHERE id = $1",
+    )
+    .bind(enc(&m.conversation_id))
+    .bind(m.total_tokens.unwrap_or(0))
+    .bind(m.cost.unwrap_or(0.0))
+    .bind(m.duration_ms.unwrap_or(0))
+    .execute(&mut *conn)
+    .await?;
+    Ok(Ok(mid))
+}
+
+/// Records `c` as the conversation's completion when it beats the stored one by
+/// (timestamp, rank, hash): one conditional UPDATE.
+async fn apply_completion(
+    conn: &mut PgConnection,
+    cid: &str,
+    c: &Completion,
+    ts: i64,
+    hash: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE conversations SET comp_status = $2, comp_ts = $3, comp_rank = $4, comp_hash = $5,
+           comp_total_messages = $6, comp_total_tokens = $7, comp_total_cost = $8, comp_total_duration = $9,
+           completion_reason = $10, summary = $11
+         WHERE id = $1 AND (comp_ts IS NULL OR comp_rank IS NULL
+           OR ($3::BIGINT, $4::BIGINT, $5::TEXT COLLATE \"C\") > (comp_ts, comp_rank, COALESCE(comp_hash, '') COLLATE \"C\"))",
+    )
+    .bind(enc(cid))
+    .bind(c.status.as_str())
+    .bind(ts)
+    .bind(c.status as i64)
+    .bind(hash)
+    .bind(c.total_messages)
+    .bind(c.total_tokens)
+    .bind(c.total_cost)
+    .bind(c.total_duration_ms)
+    .bind(enc_opt(&c.completion_reason))
+    .bind(json_opt(&c.summary))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn apply_error(
+    conn: &mut PgConnection,
+    cid: &str,
+    e: &ErrorInfo,
+    ts: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE conversations SET err_ts = $2, error_message = $3
+         WHERE id = $1 AND (err_ts IS NULL OR err_ts < $2
+           OR (err_ts = $2 AND COALESCE(error_message, '') COLLATE \"C\" < $3::TEXT COLLATE \"C\"))",
+    )
+    .bind(enc(cid))
+    .bind(ts)
+    .bind(enc(&e.message))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Re-derives the effective status, start, completion and totals (SPEC 2.4) from the
+/// stored facts, as [`super::sqlite::recompute`].
+pub async fn recompute(conn: &mut PgConnection, cid: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE conversations SET
+           status = CASE WHEN comp_status IS NOT NULL THEN comp_status
+                         WHEN err_ts IS NOT NULL THEN 'ERROR' ELSE 'ACTIVE' END,
+           started_at = CASE WHEN has_start THEN start_ts ELSE min_event_ts END,
+           completed_at = comp_ts,
+           total_messages = COALESCE(comp_total_messages, msg_count),
+           total_tokens = COALESCE(comp_total_tokens, msg_tokens),
+           total_cost = COALESCE(comp_total_cost, msg_cost),
+           total_duration = COALESCE(comp_total_duration, msg_duration),
+           updated_at = $2
+         WHERE id = $1",
+    )
+    .bind(enc(cid))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends one row to the event log and queues it for publishing after commit.
+#[allow(clippy::too_many_arguments)]
+pub async fn append_event(
+    conn: &mut PgConnection,
+    kind: EventKind,
+    cid: Option<&str>,
+    ts: i64,
+    data: &str,
+    dedup: Option<&str>,
+    now: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<i64, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO events (type, conversation_id, ts, data, dedup, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(kind.as_str())
+    .bind(cid.map(|c| enc(c).into_owned()))
+    .bind(ts)
+    .bind(data)
+    .bind(dedup)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    pubs.push(StoredEvent {
+        id,
+        kind: kind.as_str().to_string(),
+        conversation_id: cid.map(str::to_string),
+        ts_us: ts,
+        data: data.to_string(),
+    });
+    Ok(id)
+}
+
+async fn events_after_on<'e, E>(
+    ex: E,
+    after: i64,
+    conversation_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let rows = match conversation_id {
+        Some(cid) => {
+            sqlx::query(
+                "SELECT id, type, conversation_id, ts, data FROM events
+                 WHERE conversation_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(enc(cid).into_owned())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(ex)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT id, type, conversation_id, ts, data FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(ex)
+            .await?
+        }
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(StoredEvent {
+                id: col(r, 0)?,
+                kind: col(r, 1)?,
+                conversation_id: dec_opt(col(r, 2)?),
+                ts_us: col(r, 3)?,
+                data: col(r, 4)?,
+            })
+        })
+        .collect()
+}
+
+async fn read_participants(pool: &PgPool, cid: &str) -> Result<Vec<ParticipantView>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT agent_id, agent_type, agent_name, agent_version, model, prompt, announcement, cli_version, settings
+         FROM participants WHERE conversation_id = $1 ORDER BY position, agent_id COLLATE \"C\"",
+    )
+    .bind(enc(cid))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ParticipantView {
+                agent_id: dec(col(r, 0)?),
+                agent_type: dec(col(r, 1)?),
+                agent_name: dec_opt(col(r, 2)?),
+                agent_version: dec_opt(col(r, 3)?),
+                model: dec_opt(col(r, 4)?),
+                prompt: dec_opt(col(r, 5)?),
+                announcement: dec_opt(col(r, 6)?),
+                cli_version: dec_opt(col(r, 7)?),
+                settings: opt_json(col(r, 8)?),
+            })
+        })
+        .collect()
+}
+
+async fn read_messages(
+    pool: &PgPool,
+    cid: &str,
+    page: &MessagePage,
+    participants: &[ParticipantView],
+) -> Result<(Vec<MessageView>, Option<String>), StoreError> {
+    let limit = page.limit.clamp(1, 10_000);
+    let cols = "SELECT id, agent_id, agent_name, agent_type, agent_version, content, role, ts, sequence_number,
+                turn_number, duration_ms, input_tokens, output_tokens, total_tokens, model, cost FROM messages";
+    let rows = match &page.after {
+        Some(after) => {
+            let sql = format!(
+                "{cols} WHERE conversation_id = $1 AND (sort_seq, ts, id COLLATE \"C\") >
+                   (SELECT sort_seq, ts, id COLLATE \"C\" FROM messages WHERE conversation_id = $1 AND id = $3)
+                 ORDER BY sort_seq, ts, id COLLATE \"C\" LIMIT $2"
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(enc(cid).into_owned())
+                .bind(limit + 1)
+                .bind(enc(after).into_owned())
+                .fetch_all(pool)
+                .await?
+        }
+        None => {
+            let sql = format!(
+                "{cols} WHERE conversation_id = $1 ORDER BY sort_seq, ts, id COLLATE \"C\" LIMIT $2"
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(enc(cid).into_owned())
+                .bind(limit + 1)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let agent_id: Option<String> = dec_opt(col(r, 1)?);
+        let agent_name: Option<String> = dec_opt(col(r, 2)?);
+        let agent_type: String = dec(col(r, 3)?);
+        let by_type = participants.iter().find(|p| p.agent_type == agent_type);
+        let resolved = agent_id
+            .clone()
+            .or_else(|| by_type.map(|p| p.agent_id.clone()))
+            .unwrap_or_else(|| agent_type.clone());
+        let name = agent_name.or_else(|| {
+            participants
+                .iter()
+                .find(|p| p.agent_id == resolved)
+                .and_then(|p| p.agent_name.clone())
+        });
+        let metrics = MessageMetrics {
+            duration: col(r, 10)?,
+            input_tokens: col(r, 11)?,
+            output_tokens: col(r, 12)?,
+            total_tokens: col(r, 13)?,
+            model: dec_opt(col(r, 14)?),
+            cost: col(r, 15)?,
+        };
+        let has_metrics = metrics.duration.is_some()
+            || metrics.input_tokens.is_some()
+            || metrics.output_tokens.is_some()
+            || metrics.total_tokens.is_some()
+            || metrics.model.is_some()
+            || metrics.cost.is_some();
+        out.push(MessageView {
+            id: dec(col(r, 0)?),
+            agent_id: resolved,
+            agent_name: name,
+            agent_type,
+            agent_version: dec_opt(col(r, 4)?),
+            content: dec(col(r, 5)?),
+            role: dec(col(r, 6)?),
+            timestamp: format_us(col(r, 7)?),
+            sequence_number: col(r, 8)?,
+            turn_number: col(r, 9)?,
+            metrics: has_metrics.then_some(metrics),
+        });
+    }
+    let next = if out.len() as i64 > limit {
+        out.truncate(limit as usize);
+        out.last().map(|m| m.id.clone())
+    } else {
+        None
+    };
+    Ok((out, next))
+}
+
+async fn read_detail(
+    pool: &PgPool,
+    id: &str,
+    messages: Option<MessagePage>,
+) -> Result<Option<SessionDetail>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, name, status, mode, max_turns, initial_prompt, source, source_version, created_at, updated_at,
+           started_at, completed_at, total_messages, total_tokens, total_cost, total_duration, completion_reason,
+           error_message, summary, system_info, metadata
+         FROM conversations WHERE id = $1",
+    )
+    .bind(enc(id))
+    .fetch_optional(pool)
+    .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let mut detail = SessionDetail {
+        id: dec(col(&r, 0)?),
+        name: dec(col(&r, 1)?),
+        status: col(&r, 2)?,
+        mode: dec_opt(col(&r, 3)?),
+        max_turns: col(&r, 4)?,
+        initial_prompt: dec_opt(col(&r, 5)?),
+        source: col(&r, 6)?,
+        source_version: dec_opt(col(&r, 7)?),
+        created_at: format_us(col(&r, 8)?),
+        updated_at: format_us(col(&r, 9)?),
+        started_at: format_us(col(&r, 10)?),
+        completed_at: col::<Option<i64>>(&r, 11)?.map(format_us),
+        total_messages: col(&r, 12)?,
+        total_tokens: col(&r, 13)?,
+        total_cost: col(&r, 14)?,
+        total_duration: col(&r, 15)?,
+        completion_reason: dec_opt(col(&r, 16)?),
+        error_message: dec_opt(col(&r, 17)?),
+        summary: col::<Option<String>>(&r, 18)?.and_then(|s| serde_json::from_str(&s).ok()),
+        system_info: col::<Option<String>>(&r, 19)?.and_then(|s| serde_json::from_str(&s).ok()),
+        metadata: opt_json(col(&r, 20)?),
+        participants: Vec::new(),
+        messages: None,
+        next_after: None,
+    };
+    detail.participants = read_participants(pool, id).await?;
+    if let Some(page) = messages {
+        let (msgs, next) = read_messages(pool, id, &page, &detail.participants).await?;
+        detail.messages = Some(msgs);
+        detail.next_after = Some(next);
+    }
+    Ok(Some(detail))
+}
+
+/// One search word as a PostgreSQL prefix phrase query, the counterpart of
+/// [`super::sqlite::fts_prefix_query`]: the word's runs of letters and digits, in
+/// order (`<->`), the last matched as a prefix (`transp` finds `transport`). `None` for
+/// a word with no letter or digit (ignored, as on SQLite).
+pub fn ts_prefix_query(word: &str) -> Option<String> {
+    let tokens: Vec<String> = word
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("'{}'", t.to_lowercase()))
+        .collect();
+    if tokens.is_empty() {
+        return None;
+    }
+    Some(format!("{}:*", tokens.join(" <-> ")))
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+async fn read_list(pool: &PgPool, q: &ListQuery) -> Result<SessionList, StoreError> {
+    let mut conds: Vec<String> = Vec::new();
+    let mut args: Vec<Arg> = Vec::new();
+    let arg = |v: Arg, args: &mut Vec<Arg>| {
+        args.push(v);
+        format!("${}", args.len())
+    };
+    if let Some(s) = &q.status {
+        let p = arg(Arg::Text(s.clone()), &mut args);
+        conds.push(format!("c.status = {p}"));
+    }
+    if let Some(s) = &q.source {
+        let p = arg(Arg::Text(s.clone()), &mut args);
+        conds.push(format!("c.source = {p}"));
+    }
+    if let Some(t) = &q.agent_type {
+        let p = arg(Arg::Text(enc(t).into_owned()), &mut args);
+        conds.push(format!(
+            "(EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id AND p.agent_type = {p})
+              OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.agent_type = {p}))"
+        ));
+    }
+    if let Some(from) = q.start_from {
+        let p = arg(Arg::Int(from), &mut args);
+        conds.push(format!("c.started_at >= {p}"));
+    }
+    if let Some(to) = q.start_to {
+        let p = arg(Arg::Int(to), &mut args);
+        conds.push(format!("c.started_at <= {p}"));
+    }
+    if let Some(text) = &q.q {
+        // Every word must occur somewhere in the conversation (name, prompt or any
+        // message): PostgreSQL full-text search ('simple' configuration, GIN indexed).
+        for query in text.split_whitespace().filter_map(ts_prefix_query).take(8) {
+            let w = arg(Arg::Text(query), &mut args);
+            conds.push(format!(
+                "(c.search @@ to_tsquery('simple', {w})
+                  OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id
+                             AND m.search @@ to_tsquery('simple', {w})))"
+            ));
+        }
+    }
+    let where_sql = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    let bind_all = |sql: String, args: &[Arg]| {
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for a in args {
+            query = match a {
+                Arg::Text(s) => query.bind(s.clone()),
+                Arg::Int(i) => query.bind(*i),
+            };
+        }
+        query
+    };
+    let total: i64 = col(
+        &bind_all(
+            format!("SELECT COUNT(*) FROM conversations c {where_sql}"),
+            &args,
+        )
+        .fetch_one(pool)
+        .await?,
+        0,
+    )?;
+    let sort_col = match q.sort {
+        SortKey::CreatedAt => "c.created_at",
+        SortKey::StartedAt => "c.started_at",
+        SortKey::TotalCost => "c.total_cost",
+        SortKey::TotalTokens => "c.total_tokens",
+        SortKey::TotalMessages => "c.total_messages",
+    };
+    let dir = if q.desc { "DESC" } else { "ASC" };
+    let offset = (q.page - 1).saturating_mul(q.limit);
+    let lim = arg(Arg::Int(q.limit), &mut args);
+    let off = arg(Arg::Int(offset), &mut args);
+    let sql = format!(
+        "SELECT c.id, c.name, c.status, c.mode, c.source, c.created_at, c.started_at, c.completed_at,
+           c.total_messages, c.total_tokens, c.total_cost, c.total_duration
+         FROM conversations c {where_sql}
+         ORDER BY {sort_col} {dir}, c.id COLLATE \"C\" {dir} LIMIT {lim} OFFSET {off}"
+    );
+    let rows = bind_all(sql, &args).fetch_all(pool).await?;
+    let mut ids: Vec<String> = Vec::with_capacity(rows.len());
+    let mut data: Vec<SessionListItem> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let raw_id: String = col(r, 0)?;
+        ids.push(raw_id.clone());
+        data.push(SessionListItem {
+            id: dec(raw_id),
+            name: dec(col(r, 1)?),
+            status: col(r, 2)?,
+            mode: dec_opt(col(r, 3)?),
+            source: col(r, 4)?,
+            created_at: format_us(col(r, 5)?),
+            started_at: format_us(col(r, 6)?),
+            completed_at: col::<Option<i64>>(r, 7)?.map(format_us),
+            total_messages: col(r, 8)?,
+            total_tokens: col(r, 9)?,
+            total_cost: col(r, 10)?,
+            total_duration: col(r, 11)?,
+            participant_count: 0,
+            participant_types: Vec::new(),
+        });
+    }
+    if !ids.is_empty() {
+        let prows = sqlx::query(
+            "SELECT conversation_id, agent_type FROM participants WHERE conversation_id = ANY($1)
+             ORDER BY conversation_id, position",
+        )
+        .bind(&ids)
+        .fetch_all(pool)
+        .await?;
+        for pr in &prows {
+            let cid: String = col(pr, 0)?;
+            let t = dec(col(pr, 1)?);
+            if let Some(i) = ids.iter().position(|x| *x == cid) {
+                let row = &mut data[i];
+                row.participant_count += 1;
+                if !row.participant_types.contains(&t) {
+                    row.participant_types.push(t);
+                }
+            }
+        }
+    }
+    let pages = if total == 0 {
+        0
+    } else {
+        (total + q.limit - 1) / q.limit
+    };
+    Ok(SessionList {
+        data,
+        pagination: Pagination {
+            page: q.page,
+            limit: q.limit,
+            total,
+            pages,
+        },
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ingest(
+        &self,
+        items: Vec<IngestItem>,
+    ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        self.write(move |conn, pubs| {
+            Box::pin(async move {
+                let now = now_us();
+                let mut out = Vec::with_capacity(items.len());
+                for item in &items {
+                    exec(conn, "SAVEPOINT item").await?;
+                    let mut local = Vec::new();
+                    match apply_item(conn, item, now, &mut local).await {
+                        Ok(a) => {
+                            exec(conn, "RELEASE SAVEPOINT item").await?;
+                            pubs.append(&mut local);
+                            out.push(Ok(a));
+                        }
+                        Err(e) => {
+                            exec(conn, "ROLLBACK TO SAVEPOINT item").await?;
+                            exec(conn, "RELEASE SAVEPOINT item").await?;
+                            out.push(Err(e));
+                        }
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, q: ListQuery) -> Result<SessionList, StoreError> {
+        read_list(&self.pool, &q).await
+    }
+
+    async fn get_session(
+        &self,
+        id: &str,
+        messages: Option<MessagePage>,
+    ) -> Result<Option<SessionDetail>, StoreError> {
+        read_detail(&self.pool, id, messages).await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
+        let id = enc(id).into_owned();
+        self.write(move |conn, _| {
+            Box::pin(async move {
+                let n = sqlx::query("DELETE FROM conversations WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Ok(false);
+                }
+                for sql in [
+                    "DELETE FROM messages WHERE conversation_id = $1",
+                    "DELETE FROM participants WHERE conversation_id = $1",
+                    "DELETE FROM events WHERE conversation_id = $1",
+                ] {
+                    sqlx::query(sql).bind(&id).execute(&mut *conn).await?;
+                }
+                sqlx::query(
+                    "INSERT INTO deleted_conversations (id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(&id)
+                .bind(now_us())
+                .execute(&mut *conn)
+                .await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        after: i64,
+        conversation_id: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        events_after_on(&self.pool, after, conversation_id.as_deref(), limit).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn find_key(&self, key_hash: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, scopes, expires_at, revoked_at FROM api_keys WHERE key_hash = $1",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(KeyRecord {
+                name: dec(col(&r, 0)?),
+                scopes: col(&r, 1)?,
+                expires_at: col(&r, 2)?,
+                revoked_at: col(&r, 3)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn count_keys(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn insert_key(
+        &self,
+        name: &str,
+        key_hash: &str,
+        scopes: &str,
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO api_keys (name, key_hash, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(enc(name))
+        .bind(key_hash)
+        .bind(scopes)
+        .bind(now_us())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                Err(StoreError::Conflict("a key with that name exists".into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
