@@ -48,7 +48,9 @@ async fn start() -> App {
 
 async fn detail(app: &App, id: &str) -> Value {
     let (s, d) = app
-        .get(&format!("/api/sessions/{id}?includeMessages=true&messageLimit=1000"))
+        .get(&format!(
+            "/api/sessions/{id}?includeMessages=true&messageLimit=1000"
+        ))
         .await;
     assert_eq!(s, 200, "{d}");
     d
@@ -126,12 +128,18 @@ async fn spec_shape_is_stored_and_a_repeat_is_a_duplicate() {
     let body = spec_session("state-file-001", "alpha");
     let (s, r) = app.post(UPLOAD, &body).await;
     assert_eq!(s, 201, "{r}");
-    let cid = r["conversationId"].as_str().expect("conversationId").to_string();
+    let cid = r["conversationId"]
+        .as_str()
+        .expect("conversationId")
+        .to_string();
     assert_eq!(r["success"], true);
     assert_eq!(r["messagesCreated"], 4);
     assert_eq!(r["participantsCreated"], 2);
     assert_eq!(r["totalTokens"], 420);
-    assert!((r["totalCost"].as_f64().unwrap_or(0.0) - 0.00375).abs() < 1e-12, "{r}");
+    assert!(
+        (r["totalCost"].as_f64().unwrap_or(0.0) - 0.00375).abs() < 1e-12,
+        "{r}"
+    );
 
     let d = detail(&app, &cid).await;
     assert_eq!(d["name"], "Schema review alpha");
@@ -143,7 +151,10 @@ async fn spec_shape_is_stored_and_a_repeat_is_a_duplicate() {
     assert_eq!(d["completedAt"], "2025-10-20T14:32:00.000000Z");
     assert_eq!(d["totalMessages"], 4);
     assert_eq!(d["totalTokens"], 420);
-    assert_eq!(d["totalDuration"], 114500, "given totalDuration wins over the sum");
+    assert_eq!(
+        d["totalDuration"], 114500,
+        "given totalDuration wins over the sum"
+    );
     assert_eq!(d["summary"]["shortText"], "Agreed.");
     assert_eq!(d["metadata"]["originalId"], "state-file-001");
     let ids: Vec<&str> = d["participants"]
@@ -152,7 +163,11 @@ async fn spec_shape_is_stored_and_a_repeat_is_a_duplicate() {
         .iter()
         .filter_map(|p| p["agentId"].as_str())
         .collect();
-    assert_eq!(ids, ["claude-a", "codex-1"], "absent agentId is <type>-<index>");
+    assert_eq!(
+        ids,
+        ["claude-a", "codex-1"],
+        "absent agentId is <type>-<index>"
+    );
     let msgs = d["messages"].as_array().expect("messages");
     assert_eq!(msgs.len(), 4);
     assert_eq!(msgs[0]["role"], "system");
@@ -167,7 +182,11 @@ async fn spec_shape_is_stored_and_a_repeat_is_a_duplicate() {
 
     // One session.uploaded event, not one per message.
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM events WHERE conversation_id = ?1", &cid),
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM events WHERE conversation_id = ?1",
+            &cid
+        ),
         1
     );
     assert_eq!(
@@ -183,7 +202,10 @@ async fn spec_shape_is_stored_and_a_repeat_is_a_duplicate() {
     let before = all_rows(&app);
     let (s, r) = app.post(UPLOAD, &body).await;
     assert_eq!(s, 200, "{r}");
-    assert_eq!(r, json!({"success": true, "duplicate": true, "conversationId": cid}));
+    assert_eq!(
+        r,
+        json!({"success": true, "duplicate": true, "conversationId": cid})
+    );
     assert_eq!(all_rows(&app), before);
 
     // Without originalId the identity is name + start time + initial prompt.
@@ -252,7 +274,10 @@ async fn agentpipe_web_shape_keeps_its_id_and_matches_agents_by_name_and_type() 
         .collect();
     assert_eq!(parts, ["gemini-0", "gemini-1", "qwen-2"]);
     let msgs = d["messages"].as_array().expect("messages");
-    assert_eq!(msgs[1]["agentId"], "gemini-1", "matched by agent_name + agent_type");
+    assert_eq!(
+        msgs[1]["agentId"], "gemini-1",
+        "matched by agent_name + agent_type"
+    );
     assert_eq!(msgs[1]["metrics"]["totalTokens"], 300, "tokens_used");
     assert_eq!(msgs[2]["agentId"], "qwen-2");
     assert_eq!(msgs[2]["metrics"]["totalTokens"], 15);
@@ -266,8 +291,10 @@ async fn agentpipe_web_shape_keeps_its_id_and_matches_agents_by_name_and_type() 
 
     // An id that live ingest already stored is a duplicate too.
     let (s, _) = app
-        .ingest(&json!({"type":"message.created","timestamp":"2025-10-21T10:00:00Z",
-            "data":{"conversation_id":"live-1","agent_type":"claude","content":"hi"}}))
+        .ingest(
+            &json!({"type":"message.created","timestamp":"2025-10-21T10:00:00Z",
+            "data":{"conversation_id":"live-1","agent_type":"claude","content":"hi"}}),
+        )
         .await;
     assert_eq!(s, 201);
     let (s, r) = app.post(UPLOAD, &web_session("live-1")).await;
@@ -352,11 +379,29 @@ fn bridge_log(cid: &str) -> Vec<Value> {
             "agents":[{"agent_id":"claude-0","agent_type":"claude","name":"Claude","model":"claude-sonnet-4-5","cli_version":"2.0.31"},
                       {"agent_id":"","agent_type":"codex","name":"Codex"}],
             "system_info":{"agentpipe_version":"0.7.2","os":"darwin","os_version":"15.1","go_version":"go1.25.3","architecture":"arm64"}}}),
-        msg(1, "claude-0", "claude", "2025-10-22T08:00:10Z", "One transaction per upload."),
+        msg(
+            1,
+            "claude-0",
+            "claude",
+            "2025-10-22T08:00:10Z",
+            "One transaction per upload.",
+        ),
         json!({"type":"log.entry","timestamp":"2025-10-22T08:00:11Z",
             "data":{"conversation_id":cid,"level":"info","content":"turn 1 done","role":"system"}}),
-        msg(2, "", "codex", "2025-10-22T08:00:20Z", "Prepared statements \u{003c}cached\u{003e}."),
-        msg(3, "claude-0", "claude", "2025-10-22T08:00:30Z", "Totals once at the end."),
+        msg(
+            2,
+            "",
+            "codex",
+            "2025-10-22T08:00:20Z",
+            "Prepared statements \u{003c}cached\u{003e}.",
+        ),
+        msg(
+            3,
+            "claude-0",
+            "claude",
+            "2025-10-22T08:00:30Z",
+            "Totals once at the end.",
+        ),
         msg(4, "codex-1", "codex", "2025-10-22T08:00:40Z", "Agreed."),
         json!({"type":"conversation.completed","timestamp":"2025-10-22T08:00:50.25Z",
             "data":{"conversation_id":cid,"status":"completed","total_messages":4,"total_turns":2,"duration_seconds":48.75,
@@ -392,16 +437,32 @@ async fn event_log_in_order_and_out_of_order_give_the_same_conversation() {
     assert_eq!(da["source"], "cli-upload");
     assert_eq!(da["name"], "Conversation 2025-10-22 08:00 UTC");
     assert_eq!(da["totalDuration"], 48750);
-    assert_eq!(da["totalCost"].as_f64().map(|c| (c - 0.01).abs() < 1e-12), Some(true));
-    assert_eq!(da["messages"][1]["agentId"], "codex-1", "empty agent_id resolves by type");
-    assert_eq!(da["messages"][1]["content"], "Prepared statements <cached>.");
+    assert_eq!(
+        da["totalCost"].as_f64().map(|c| (c - 0.01).abs() < 1e-12),
+        Some(true)
+    );
+    assert_eq!(
+        da["messages"][1]["agentId"], "codex-1",
+        "empty agent_id resolves by type"
+    );
+    assert_eq!(
+        da["messages"][1]["content"],
+        "Prepared statements <cached>."
+    );
 
     // Each applied event is in the event log, as live ingest would append it.
     assert_eq!(
-        db_count(&a, "SELECT COUNT(*) FROM events WHERE conversation_id = ?1", "log-conv-1"),
+        db_count(
+            &a,
+            "SELECT COUNT(*) FROM events WHERE conversation_id = ?1",
+            "log-conv-1"
+        ),
         7
     );
-    assert_eq!(db_count(&a, "SELECT COUNT(*) FROM events WHERE ?1 = ?1", "x"), 8);
+    assert_eq!(
+        db_count(&a, "SELECT COUNT(*) FROM events WHERE ?1 = ?1", "x"),
+        8
+    );
 
     // Uploading it again applies nothing.
     let before = all_rows(&a);
@@ -436,7 +497,10 @@ async fn event_log_cut_off_last_line_is_ignored_and_reported_bad_line_rejects_al
         .map(|d| d.remove("conversation_id"));
     let (s, r) = upload_log(&app, &schema).await;
     assert_eq!(s, 400, "{r}");
-    assert_eq!(r["details"][0]["field"], "line 4: data.conversation_id", "{r}");
+    assert_eq!(
+        r["details"][0]["field"], "line 4: data.conversation_id",
+        "{r}"
+    );
     assert_eq!(all_rows(&app), empty);
     let (s, _) = app.get("/api/sessions/log-conv-2").await;
     assert_eq!(s, 404);
@@ -530,11 +594,19 @@ async fn ten_thousand_messages_upload_in_one_transaction() {
     assert_eq!(r["totalTokens"], 70_000);
     let cid = r["conversationId"].as_str().expect("id").to_string();
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1", &cid),
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1",
+            &cid
+        ),
         10_000
     );
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM events WHERE conversation_id = ?1", &cid),
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM events WHERE conversation_id = ?1",
+            &cid
+        ),
         1
     );
     let (s, d) = app.get(&format!("/api/sessions/{cid}")).await;
@@ -564,7 +636,11 @@ async fn a_batch_keeps_valid_items_around_an_invalid_one() {
     assert_eq!(results[4]["httpStatus"], 200);
     assert_eq!(results[4]["status"], "duplicate");
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1", "batch-1"),
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1",
+            "batch-1"
+        ),
         2
     );
 
@@ -576,7 +652,11 @@ async fn a_batch_keeps_valid_items_around_an_invalid_one() {
     assert_eq!(r["accepted"], 2);
     assert_eq!(r["rejected"], 1);
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1", "batch-1"),
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1",
+            "batch-1"
+        ),
         4
     );
 }
