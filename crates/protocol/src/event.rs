@@ -370,7 +370,10 @@ impl<'a> Obj<'a> {
     /// An optional non-negative integer.
     pub fn opt_count(&self, key: &str) -> Result<Option<i64>, ValidationError> {
         match self.opt_i64(key)? {
-            Some(i) if i < 0 => Err(ValidationError::new(self.field(key), "must not be negative")),
+            Some(i) if i < 0 => Err(ValidationError::new(
+                self.field(key),
+                "must not be negative",
+            )),
             other => Ok(other),
         }
     }
@@ -381,7 +384,10 @@ impl<'a> Obj<'a> {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_f64() {
                 Some(f) if f.is_finite() => Ok(Some(f)),
-                _ => Err(ValidationError::new(self.field(key), "must be a finite number")),
+                _ => Err(ValidationError::new(
+                    self.field(key),
+                    "must be a finite number",
+                )),
             },
             Some(_) => Err(ValidationError::new(self.field(key), "must be a number")),
         }
@@ -507,16 +513,13 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
             }
         }
         MessageCreated | ConversationCompleted => {
-            if spec_keys && !bridge_keys {
+            let bridge_hint = bridge_keys
+                || (kind == MessageCreated && data.has("agent_type"))
+                || (kind == ConversationCompleted && data.has("status"));
+            if (spec_keys && !bridge_keys) || !bridge_hint {
                 Dialect::Spec
-            } else if bridge_keys {
-                Dialect::Bridge
-            } else if kind == MessageCreated && data.has("agent_type") {
-                Dialect::Bridge
-            } else if kind == ConversationCompleted && data.has("status") {
-                Dialect::Bridge
             } else {
-                Dialect::Spec
+                Dialect::Bridge
             }
         }
         SessionUploaded => Dialect::Spec,
@@ -651,7 +654,10 @@ fn spec_started(d: &Obj<'_>) -> Result<Started, ValidationError> {
     }
     if let Some(m) = d.opt_value("metadata") {
         if !m.is_object() {
-            return Err(ValidationError::new(d.field("metadata"), "must be a JSON object"));
+            return Err(ValidationError::new(
+                d.field("metadata"),
+                "must be a JSON object",
+            ));
         }
     }
     Ok(Started {
@@ -785,7 +791,9 @@ fn bridge_completion(d: &Obj<'_>) -> Result<Completion, ValidationError> {
         total_messages: d.opt_count("total_messages")?,
         total_tokens: d.opt_count("total_tokens")?,
         total_cost: d.opt_f64("total_cost")?,
-        total_duration_ms: d.opt_f64("duration_seconds")?.map(|s| (s * 1000.0).round() as i64),
+        total_duration_ms: d
+            .opt_f64("duration_seconds")?
+            .map(|s| (s * 1000.0).round() as i64),
         completion_reason: None,
         summary,
     })
@@ -831,20 +839,28 @@ mod tests {
         let Body::Started(s) = ev.body else { panic!() };
         assert_eq!(s.participants[0].agent_id, "codex-0");
         assert_eq!(s.participants[1].agent_id, "claude-1");
-        assert_eq!(s.system_info.unwrap().architecture.as_deref(), Some("arm64"));
+        assert_eq!(
+            s.system_info.unwrap().architecture.as_deref(),
+            Some("arm64")
+        );
     }
 
     #[test]
     fn errors_name_the_field() {
-        let e = parse_event(&json!({"type":"message.created","timestamp":"2025-11-04T09:10:22Z",
-            "data":{"conversation_id":"c1","content":"x"}}))
+        let e = parse_event(
+            &json!({"type":"message.created","timestamp":"2025-11-04T09:10:22Z",
+            "data":{"conversation_id":"c1","content":"x"}}),
+        )
         .unwrap_err();
         assert_eq!(e.field, "data.agent_type");
-        let e = parse_event(&json!({"type":"message.created","timestamp":"2025-11-04T09:10:22",
-            "data":{"conversation_id":"c1","content":"x","agent_type":"a"}}))
+        let e = parse_event(
+            &json!({"type":"message.created","timestamp":"2025-11-04T09:10:22",
+            "data":{"conversation_id":"c1","content":"x","agent_type":"a"}}),
+        )
         .unwrap_err();
         assert_eq!(e.field, "timestamp");
-        let e = parse_event(&json!({"type":"nope","timestamp":"2025-11-04T09:10:22Z"})).unwrap_err();
+        let e =
+            parse_event(&json!({"type":"nope","timestamp":"2025-11-04T09:10:22Z"})).unwrap_err();
         assert!(e.message.contains("message.created"));
         let e = parse_event(&json!({"type":"message.created","timestamp":"2025-11-04T09:10:22Z",
             "data":{"conversationId":"c1","message":{"agentType":"a","content":"x","timestamp":"2025-11-04T09:10:22"}}}))
@@ -857,7 +873,10 @@ mod tests {
         let ok = "é".repeat(MAX_CONTENT_BYTES / 2);
         assert!(check_content(&ok, "content").is_ok());
         let bad = format!("{ok}x");
-        assert_eq!(check_content(&bad, "data.content").unwrap_err().field, "data.content");
+        assert_eq!(
+            check_content(&bad, "data.content").unwrap_err().field,
+            "data.content"
+        );
     }
 
     #[test]
