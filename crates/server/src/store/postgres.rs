@@ -46,9 +46,12 @@ use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 
+pub mod upload;
+
+use super::upload::{UploadPlan, UploadResult};
 use super::{
     Applied, DynStore, EventSink, IngestItem, KeyRecord, ListQuery, MessagePage, Outcome, SortKey,
-    Store, StoreError, StoredEvent,
+    Store, StoreError, StoredEvent, Totals,
 };
 
 /// Most jobs committed in one transaction.
@@ -288,8 +291,10 @@ type Job = Box<
     dyn for<'c> FnOnce(&'c mut PgConnection, &'c mut Vec<StoredEvent>) -> BoxFuture<'c, JobResult>
         + Send,
 >;
+/// Called once the commit outcome is known; answers the job's caller.
+type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// `(keep, finisher)`: when `keep` is false the job's savepoint is rolled back.
-type JobResult = (bool, Box<dyn FnOnce(Result<(), StoreError>) + Send>);
+type JobResult = (bool, Finisher);
 
 /// The PostgreSQL store. Cheap to clone (all shared).
 #[derive(Clone)]
@@ -369,13 +374,15 @@ impl PgStore {
                         true,
                         Box::new(move |commit: Result<(), StoreError>| {
                             let _ = reply_tx.send(commit.map(|_| v));
-                        }) as Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+                        })
+                            as Box<dyn FnOnce(Result<(), StoreError>) + Send>,
                     ),
                     Err(e) => (
                         false,
                         Box::new(move |_commit: Result<(), StoreError>| {
                             let _ = reply_tx.send(Err(e));
-                        }) as Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+                        })
+                            as Box<dyn FnOnce(Result<(), StoreError>) + Send>,
                     ),
                 }
             })
@@ -389,17 +396,17 @@ impl PgStore {
     }
 }
 
-async fn exec(conn: &mut PgConnection, sql: &'static str) -> Result<(), StoreError> {
+pub(crate) async fn exec(conn: &mut PgConnection, sql: &'static str) -> Result<(), StoreError> {
     sqlx::query(sql).execute(&mut *conn).await?;
     Ok(())
 }
 
 /// Runs one group: BEGIN, write lock, every job in a savepoint, NOTIFY, COMMIT.
-/// Returns the highest id before the group and whether the commit succeeded.
+/// Returns the highest event-log id before the group (read under the lock).
 async fn run_group(
     conn: &mut PgConnection,
     jobs: &mut Vec<Job>,
-    fins: &mut Vec<Box<dyn FnOnce(Result<(), StoreError>) + Send>>,
+    fins: &mut Vec<Finisher>,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<i64, StoreError> {
     exec(conn, "BEGIN").await?;
@@ -499,7 +506,7 @@ async fn writer_loop(
     }
 }
 
-fn sha256_hex(parts: &[&str]) -> String {
+pub(crate) fn sha256_hex(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
@@ -508,7 +515,7 @@ fn sha256_hex(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-fn json_opt<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
+pub(crate) fn json_opt<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref().and_then(|x| serde_json::to_string(x).ok())
 }
 
@@ -516,7 +523,7 @@ fn opt_json(s: Option<String>) -> Option<serde_json::Value> {
     s.and_then(|t| serde_json::from_str(&t).ok())
 }
 
-fn col<'r, T>(row: &'r PgRow, i: usize) -> Result<T, StoreError>
+pub(crate) fn col<'r, T>(row: &'r PgRow, i: usize) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
 {
@@ -531,11 +538,23 @@ pub async fn apply_item(
     now: i64,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<Applied, StoreError> {
+    apply_item_as(conn, item, None, now, pubs).await
+}
+
+/// [`apply_item`] with the conversation `source` overridden (`Some("cli-upload")` for an
+/// uploaded event log, SPEC 3); `None` keeps the dialect's source (SPEC 2.4).
+pub async fn apply_item_as(
+    conn: &mut PgConnection,
+    item: &IngestItem,
+    source: Option<&str>,
+    now: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<Applied, StoreError> {
     let ev = &item.event;
-    let source = match ev.dialect {
+    let source = source.unwrap_or(match ev.dialect {
         Dialect::Bridge => "cli-stream",
         Dialect::Spec => "api",
-    };
+    });
     let data_text = ev.data.to_string();
     let applied = |outcome, cid: Option<String>, eid| Applied {
         outcome,
@@ -1345,8 +1364,38 @@ impl Store for PgStore {
         .await
     }
 
+    async fn upload(&self, plan: UploadPlan) -> Result<UploadResult, StoreError> {
+        self.write(move |conn, pubs| Box::pin(upload::apply_upload(conn, plan, now_us(), pubs)))
+            .await
+    }
+
     async fn list_sessions(&self, q: ListQuery) -> Result<SessionList, StoreError> {
         read_list(&self.pool, &q).await
+    }
+
+    async fn last_event_id(&self) -> Result<Option<i64>, StoreError> {
+        let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(id))
+    }
+
+    async fn totals(&self) -> Result<Totals, StoreError> {
+        let r = sqlx::query(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'ACTIVE'),
+               COALESCE(SUM(total_messages), 0)::BIGINT, COALESCE(SUM(total_tokens), 0)::BIGINT,
+               COALESCE(SUM(total_cost), 0.0)::DOUBLE PRECISION
+             FROM conversations",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Totals {
+            sessions: col(&r, 0)?,
+            active: col(&r, 1)?,
+            messages: col(&r, 2)?,
+            tokens: col(&r, 3)?,
+            cost: col(&r, 4)?,
+        })
     }
 
     async fn get_session(

@@ -62,9 +62,16 @@ where
     }
     let (first, want) = &seen[0];
     for (name, got) in &seen[1..] {
-        assert_eq!(want.len(), got.len(), "{first} vs {name}: observation count");
+        assert_eq!(
+            want.len(),
+            got.len(),
+            "{first} vs {name}: observation count"
+        );
         for (i, (w, g)) in want.iter().zip(got).enumerate() {
-            assert_eq!(w, g, "{test}: observation {i} differs between {first} and {name}");
+            assert_eq!(
+                w, g,
+                "{test}: observation {i} differs between {first} and {name}"
+            );
         }
     }
 }
@@ -96,8 +103,12 @@ async fn detail(app: &App, cid: &str) -> Value {
 
 /// Every event-log row of `cid` as (type, conversationId, timestamp, data), via SSE replay.
 async fn event_log(app: &App, cid: &str) -> Value {
-    let mut c = SseClient::open(app, &format!("/api/realtime/stream?conversationId={cid}"), Some(0))
-        .await;
+    let mut c = SseClient::open(
+        app,
+        &format!("/api/realtime/stream?conversationId={cid}"),
+        Some(0),
+    )
+    .await;
     let mut out = Vec::new();
     let mut last = 0;
     while let Some(f) = c.next_event(Duration::from_millis(500)).await {
@@ -119,160 +130,262 @@ fn ev(kind: &str, ts: &str, data: Value) -> Value {
 
 #[tokio::test]
 async fn bridge_conversation_with_repeats_and_disorder() {
-    same_on_every_backend("bridge_conversation_with_repeats_and_disorder", |app| async move {
-        let cid = "be-bridge-1";
-        let mut obs = Vec::new();
-        let events = [
-            // A message before its start: placeholder conversation.
-            ev("message.created", "2025-11-04T08:11:41Z", json!({"conversation_id": cid,
+    same_on_every_backend(
+        "bridge_conversation_with_repeats_and_disorder",
+        |app| async move {
+            let cid = "be-bridge-1";
+            let mut obs = Vec::new();
+            let events = [
+                // A message before its start: placeholder conversation.
+                ev(
+                    "message.created",
+                    "2025-11-04T08:11:41Z",
+                    json!({"conversation_id": cid,
                 "message_id": "m2", "agent_type": "gemini", "content": "Spaces.",
-                "sequence_number": 2, "tokens_used": 30, "cost": 0.002, "duration_ms": 800})),
-            ev("conversation.started", "2025-11-04T08:11:38.912345678Z", json!({
+                "sequence_number": 2, "tokens_used": 30, "cost": 0.002, "duration_ms": 800}),
+                ),
+                ev(
+                    "conversation.started",
+                    "2025-11-04T08:11:38.912345678Z",
+                    json!({
                 "conversation_id": cid, "mode": "round-robin", "initial_prompt": "Tabs or spaces?",
                 "max_turns": 4,
                 "participants": [
                     {"agent_id": "", "agent_type": "claude", "name": "Claude", "model": "sonnet"},
                     {"agent_id": "gemini-main", "agent_type": "gemini", "name": "Gemini"},
                     {"agent_type": "claude", "name": "Claude 2"}],
-                "system_info": {"agentpipe_version": "0.6.0", "os": "linux", "arch": "amd64"}})),
-            ev("message.created", "2025-11-04T08:11:40.1Z", json!({"conversation_id": cid,
+                "system_info": {"agentpipe_version": "0.6.0", "os": "linux", "arch": "amd64"}}),
+                ),
+                ev(
+                    "message.created",
+                    "2025-11-04T08:11:40.1Z",
+                    json!({"conversation_id": cid,
                 "message_id": "m1", "agent_id": "claude-0", "agent_type": "claude",
                 "content": "Tabs.", "sequence_number": 1, "input_tokens": 100,
-                "output_tokens": 50, "cost": 0.0015, "model": "sonnet"})),
-            // No message_id: identity by sequence number; a repeat with other content.
-            ev("message.created", "2025-11-04T08:11:42Z", json!({"conversation_id": cid,
-                "agent_type": "claude", "content": "Third.", "sequence_number": 3})),
-            ev("message.created", "2025-11-04T08:11:43Z", json!({"conversation_id": cid,
-                "agent_type": "claude", "content": "Third, edited.", "sequence_number": 3})),
-            // No message_id nor sequence: identity by (agent, timestamp, content).
-            ev("message.created", "2025-11-04T08:11:44Z", json!({"conversation_id": cid,
-                "agent_type": "codex", "content": "Hash identity.", "role": "system"})),
-            ev("message.created", "2025-11-04T08:11:44Z", json!({"conversation_id": cid,
-                "agent_type": "codex", "content": "Hash identity.", "role": "system"})),
-            ev("log.entry", "2025-11-04T08:11:45Z", json!({"conversation_id": cid,
-                "level": "info", "content": "turn done"})),
-            ev("conversation.error", "2025-11-04T08:11:46Z", json!({"conversation_id": cid,
-                "error_message": "rate limited"})),
-            // Two completions with the same timestamp: ERROR beats COMPLETED.
-            ev("conversation.completed", "2025-11-04T08:11:50Z", json!({"conversation_id": cid,
-                "status": "completed", "total_tokens": 999, "duration_seconds": 12.3456})),
-            ev("conversation.completed", "2025-11-04T08:11:50Z", json!({"conversation_id": cid,
-                "status": "error", "total_messages": 7})),
-            ev("conversation.completed", "2025-11-04T08:11:49Z", json!({"conversation_id": cid,
-                "status": "interrupted"})),
-        ];
-        for e in &events {
-            obs.push(send(&app, e).await);
-            // every event twice: repeats are 200 and change nothing
-            obs.push(send(&app, e).await);
-        }
-        let d = detail(&app, cid).await;
-        assert_eq!(d["status"], 200);
-        assert_eq!(d["body"]["status"], "ERROR", "{d}");
-        assert_eq!(d["body"]["totalMessages"], 7);
-        assert_eq!(d["body"]["totalTokens"], 180, "{d}");
-        assert_eq!(d["body"]["messages"].as_array().map(Vec::len), Some(4));
-        assert_eq!(d["body"]["messages"][2]["content"], "Third.");
-        assert_eq!(d["body"]["name"], "Conversation 2025-11-04 08:11 UTC");
-        obs.push(d);
-        obs.push(event_log(&app, cid).await);
-        obs
-    })
+                "output_tokens": 50, "cost": 0.0015, "model": "sonnet"}),
+                ),
+                // No message_id: identity by sequence number; a repeat with other content.
+                ev(
+                    "message.created",
+                    "2025-11-04T08:11:42Z",
+                    json!({"conversation_id": cid,
+                "agent_type": "claude", "content": "Third.", "sequence_number": 3}),
+                ),
+                ev(
+                    "message.created",
+                    "2025-11-04T08:11:43Z",
+                    json!({"conversation_id": cid,
+                "agent_type": "claude", "content": "Third, edited.", "sequence_number": 3}),
+                ),
+                // No message_id nor sequence: identity by (agent, timestamp, content).
+                ev(
+                    "message.created",
+                    "2025-11-04T08:11:44Z",
+                    json!({"conversation_id": cid,
+                "agent_type": "codex", "content": "Hash identity.", "role": "system"}),
+                ),
+                ev(
+                    "message.created",
+                    "2025-11-04T08:11:44Z",
+                    json!({"conversation_id": cid,
+                "agent_type": "codex", "content": "Hash identity.", "role": "system"}),
+                ),
+                ev(
+                    "log.entry",
+                    "2025-11-04T08:11:45Z",
+                    json!({"conversation_id": cid,
+                "level": "info", "content": "turn done"}),
+                ),
+                ev(
+                    "conversation.error",
+                    "2025-11-04T08:11:46Z",
+                    json!({"conversation_id": cid,
+                "error_message": "rate limited"}),
+                ),
+                // Two completions with the same timestamp: ERROR beats COMPLETED.
+                ev(
+                    "conversation.completed",
+                    "2025-11-04T08:11:50Z",
+                    json!({"conversation_id": cid,
+                "status": "completed", "total_tokens": 999, "duration_seconds": 12.3456}),
+                ),
+                ev(
+                    "conversation.completed",
+                    "2025-11-04T08:11:50Z",
+                    json!({"conversation_id": cid,
+                "status": "error", "total_messages": 7}),
+                ),
+                ev(
+                    "conversation.completed",
+                    "2025-11-04T08:11:49Z",
+                    json!({"conversation_id": cid,
+                "status": "interrupted"}),
+                ),
+            ];
+            for e in &events {
+                obs.push(send(&app, e).await);
+                // every event twice: repeats are 200 and change nothing
+                obs.push(send(&app, e).await);
+            }
+            let d = detail(&app, cid).await;
+            assert_eq!(d["status"], 200);
+            assert_eq!(d["body"]["status"], "ERROR", "{d}");
+            assert_eq!(d["body"]["totalMessages"], 7);
+            assert_eq!(d["body"]["totalTokens"], 180, "{d}");
+            assert_eq!(d["body"]["messages"].as_array().map(Vec::len), Some(4));
+            assert_eq!(d["body"]["messages"][2]["content"], "Third.");
+            assert_eq!(d["body"]["name"], "Conversation 2025-11-04 08:11 UTC");
+            obs.push(d);
+            obs.push(event_log(&app, cid).await);
+            obs
+        },
+    )
     .await;
 }
 
 #[tokio::test]
 async fn spec_dialect_idempotency_interruption_and_errors() {
-    same_on_every_backend("spec_dialect_idempotency_interruption_and_errors", |app| async move {
-        let mut obs = Vec::new();
-        let start = ev("conversation.started", "2025-11-05T09:00:00Z", json!({
+    same_on_every_backend(
+        "spec_dialect_idempotency_interruption_and_errors",
+        |app| async move {
+            let mut obs = Vec::new();
+            let start = ev(
+                "conversation.started",
+                "2025-11-05T09:00:00Z",
+                json!({
             "name": "Spec run", "mode": "reactive", "initialPrompt": "Plan the release",
             "participants": [{"agentId": "a1", "agentType": "claude", "agentName": "Alice",
                 "settings": {"temperature": 0.2}}],
-            "metadata": {"team": "infra"}}));
-        let first = post_with(&app, &start, &[("Idempotency-Key", "idem-1")]).await;
-        assert_eq!(first["status"], 201, "{first}");
-        let cid = first["body"]["conversationId"]
-            .as_str()
-            .expect("generated id")
-            .to_string();
-        let again = post_with(&app, &start, &[("Idempotency-Key", "idem-1")]).await;
-        assert_eq!(again["status"], 200, "{again}");
-        assert_eq!(again["body"]["conversationId"], cid.as_str());
-        assert_eq!(again["body"]["status"], "exists");
-        for n in 1..=3 {
-            let m = ev("message.created", "2025-11-05T09:00:01Z", json!({"conversationId": cid,
+            "metadata": {"team": "infra"}}),
+            );
+            let first = post_with(&app, &start, &[("Idempotency-Key", "idem-1")]).await;
+            assert_eq!(first["status"], 201, "{first}");
+            let cid = first["body"]["conversationId"]
+                .as_str()
+                .expect("generated id")
+                .to_string();
+            let again = post_with(&app, &start, &[("Idempotency-Key", "idem-1")]).await;
+            assert_eq!(again["status"], 200, "{again}");
+            assert_eq!(again["body"]["conversationId"], cid.as_str());
+            assert_eq!(again["body"]["status"], "exists");
+            for n in 1..=3 {
+                let m = ev(
+                    "message.created",
+                    "2025-11-05T09:00:01Z",
+                    json!({"conversationId": cid,
                 "message": {"agentId": "a1", "agentName": "Alice", "agentType": "claude",
                     "content": format!("step {n}"), "role": "agent",
                     "timestamp": format!("2025-11-05T09:00:0{n}Z"), "sequenceNumber": n,
                     "metrics": {"inputTokens": 10, "outputTokens": n, "totalTokens": 10 + n,
-                        "cost": 0.01, "duration": 100, "model": "m"}}}));
-            let r = send(&app, &m).await;
-            assert_eq!(r["status"], 201, "{r}");
-            obs.push(json!({"status": r["status"], "status2": r["body"]["status"]}));
-        }
-        for e in [
-            ev("turn.started", "2025-11-05T09:00:02Z", json!({"conversationId": cid, "turnNumber": 1})),
-            ev("error.occurred", "2025-11-05T09:00:03Z", json!({"conversationId": cid,
-                "error": "tool failed", "errorCode": "E1"})),
-            ev("conversation.interrupted", "2025-11-05T09:00:09Z", json!({"conversationId": cid,
-                "reason": "user pressed ctrl-c"})),
-        ] {
-            obs.push(send(&app, &e).await);
-        }
-        let mut d = detail(&app, &cid).await;
-        assert_eq!(d["body"]["status"], "INTERRUPTED", "{d}");
-        assert_eq!(d["body"]["completionReason"], "user pressed ctrl-c");
-        assert_eq!(d["body"]["totalTokens"], 36);
-        assert_eq!(d["body"]["errorMessage"], "tool failed");
-        d["body"]["id"] = json!("<generated>");
-        obs.push(d);
-        let mut log = event_log(&app, &cid).await;
-        if let Some(a) = log.as_array_mut() {
-            for e in a {
-                e["conversationId"] = json!("<generated>");
-                e["data"]["conversationId"] = json!("<generated>");
+                        "cost": 0.01, "duration": 100, "model": "m"}}}),
+                );
+                let r = send(&app, &m).await;
+                assert_eq!(r["status"], 201, "{r}");
+                obs.push(json!({"status": r["status"], "status2": r["body"]["status"]}));
             }
-        }
-        obs.push(log);
-        obs
-    })
+            for e in [
+                ev(
+                    "turn.started",
+                    "2025-11-05T09:00:02Z",
+                    json!({"conversationId": cid, "turnNumber": 1}),
+                ),
+                ev(
+                    "error.occurred",
+                    "2025-11-05T09:00:03Z",
+                    json!({"conversationId": cid,
+                "error": "tool failed", "errorCode": "E1"}),
+                ),
+                ev(
+                    "conversation.interrupted",
+                    "2025-11-05T09:00:09Z",
+                    json!({"conversationId": cid,
+                "reason": "user pressed ctrl-c"}),
+                ),
+            ] {
+                obs.push(send(&app, &e).await);
+            }
+            let mut d = detail(&app, &cid).await;
+            assert_eq!(d["body"]["status"], "INTERRUPTED", "{d}");
+            assert_eq!(d["body"]["completionReason"], "user pressed ctrl-c");
+            assert_eq!(d["body"]["totalTokens"], 36);
+            assert_eq!(d["body"]["errorMessage"], "tool failed");
+            d["body"]["id"] = json!("<generated>");
+            obs.push(d);
+            let mut log = event_log(&app, &cid).await;
+            if let Some(a) = log.as_array_mut() {
+                for e in a {
+                    e["conversationId"] = json!("<generated>");
+                    e["data"]["conversationId"] = json!("<generated>");
+                }
+            }
+            obs.push(log);
+            obs
+        },
+    )
     .await;
 }
 
 #[tokio::test]
 async fn text_is_stored_exactly_as_sent_nul_and_emoji_included() {
-    same_on_every_backend("text_is_stored_exactly_as_sent_nul_and_emoji_included", |app| async move {
-        let cid = "be-text-\u{1F980}";
-        let tricky = "nul:\u{0}: pua:\u{E000}0\u{E000}\u{E000}: emoji 🦀👩‍💻 中文 back\\slash \"q\" \u{0}";
-        let mut obs = vec![
-            send(&app, &ev("conversation.started", "2025-11-06T10:00:00Z", json!({
+    same_on_every_backend(
+        "text_is_stored_exactly_as_sent_nul_and_emoji_included",
+        |app| async move {
+            let cid = "be-text-\u{1F980}";
+            let tricky =
+                "nul:\u{0}: pua:\u{E000}0\u{E000}\u{E000}: emoji 🦀👩‍💻 中文 back\\slash \"q\" \u{0}";
+            let mut obs = vec![
+                send(
+                    &app,
+                    &ev(
+                        "conversation.started",
+                        "2025-11-06T10:00:00Z",
+                        json!({
                 "conversation_id": cid, "mode": "free-form", "initial_prompt": tricky,
-                "participants": [{"agent_id": "x\u{0}y", "agent_type": "claude", "name": tricky}]}))).await,
-            send(&app, &ev("message.created", "2025-11-06T10:00:01Z", json!({
+                "participants": [{"agent_id": "x\u{0}y", "agent_type": "claude", "name": tricky}]}),
+                    ),
+                )
+                .await,
+                send(
+                    &app,
+                    &ev(
+                        "message.created",
+                        "2025-11-06T10:00:01Z",
+                        json!({
                 "conversation_id": cid, "message_id": "id\u{0}\u{E000}", "agent_id": "x\u{0}y",
-                "agent_type": "claude", "agent_name": tricky, "content": tricky, "model": tricky}))).await,
-            send(&app, &ev("message.created", "2025-11-06T10:00:02Z", json!({
+                "agent_type": "claude", "agent_name": tricky, "content": tricky, "model": tricky}),
+                    ),
+                )
+                .await,
+                send(
+                    &app,
+                    &ev(
+                        "message.created",
+                        "2025-11-06T10:00:02Z",
+                        json!({
                 "conversation_id": cid, "message_id": "id\u{0}\u{E000}", "agent_type": "claude",
-                "content": "duplicate"}))).await,
-        ];
-        assert_eq!(obs[0]["status"], 201, "{}", obs[0]);
-        assert_eq!(obs[1]["status"], 201, "{}", obs[1]);
-        assert_eq!(obs[2]["body"]["status"], "duplicate", "{}", obs[2]);
-        let d = detail(&app, "be-text-%F0%9F%A6%80").await;
-        assert_eq!(d["body"]["id"], cid, "{d}");
-        assert_eq!(d["body"]["initialPrompt"], tricky);
-        assert_eq!(d["body"]["participants"][0]["agentId"], "x\u{0}y");
-        assert_eq!(d["body"]["participants"][0]["agentName"], tricky);
-        let m = &d["body"]["messages"][0];
-        assert_eq!(m["id"], "id\u{0}\u{E000}");
-        assert_eq!(m["content"], tricky);
-        assert_eq!(m["agentName"], tricky);
-        assert_eq!(m["metrics"]["model"], tricky);
-        obs.push(d);
-        obs.push(event_log(&app, "be-text-%F0%9F%A6%80").await);
-        obs
-    })
+                "content": "duplicate"}),
+                    ),
+                )
+                .await,
+            ];
+            assert_eq!(obs[0]["status"], 201, "{}", obs[0]);
+            assert_eq!(obs[1]["status"], 201, "{}", obs[1]);
+            assert_eq!(obs[2]["body"]["status"], "duplicate", "{}", obs[2]);
+            let d = detail(&app, "be-text-%F0%9F%A6%80").await;
+            assert_eq!(d["body"]["id"], cid, "{d}");
+            assert_eq!(d["body"]["initialPrompt"], tricky);
+            assert_eq!(d["body"]["participants"][0]["agentId"], "x\u{0}y");
+            assert_eq!(d["body"]["participants"][0]["agentName"], tricky);
+            let m = &d["body"]["messages"][0];
+            assert_eq!(m["id"], "id\u{0}\u{E000}");
+            assert_eq!(m["content"], tricky);
+            assert_eq!(m["agentName"], tricky);
+            assert_eq!(m["metrics"]["model"], tricky);
+            obs.push(d);
+            obs.push(event_log(&app, "be-text-%F0%9F%A6%80").await);
+            obs
+        },
+    )
     .await;
 }
 
@@ -280,8 +393,12 @@ async fn text_is_stored_exactly_as_sent_nul_and_emoji_included() {
 async fn deleted_conversations_stay_deleted() {
     same_on_every_backend("deleted_conversations_stay_deleted", |app| async move {
         let cid = "be-del-1";
-        let msg = ev("message.created", "2025-11-06T10:00:01Z", json!({
-            "conversation_id": cid, "message_id": "m1", "agent_type": "claude", "content": "hi"}));
+        let msg = ev(
+            "message.created",
+            "2025-11-06T10:00:01Z",
+            json!({
+            "conversation_id": cid, "message_id": "m1", "agent_type": "claude", "content": "hi"}),
+        );
         let mut obs = vec![send(&app, &msg).await];
         let r = app
             .http
@@ -295,8 +412,15 @@ async fn deleted_conversations_stay_deleted() {
         assert_eq!(late["status"], 200, "{late}");
         assert_eq!(late["body"]["status"], "deleted", "{late}");
         obs.push(late);
-        let again = send(&app, &ev("conversation.completed", "2025-11-06T10:00:05Z",
-            json!({"conversation_id": cid, "status": "completed"}))).await;
+        let again = send(
+            &app,
+            &ev(
+                "conversation.completed",
+                "2025-11-06T10:00:05Z",
+                json!({"conversation_id": cid, "status": "completed"}),
+            ),
+        )
+        .await;
         obs.push(again);
         let d = detail(&app, cid).await;
         assert_eq!(d["status"], 404);
@@ -312,15 +436,31 @@ async fn batches_keep_valid_items() {
     same_on_every_backend("batches_keep_valid_items", |app| async move {
         let cid = "be-batch-1";
         let batch = json!([
-            ev("message.created", "2025-11-06T10:00:01Z", json!({"conversation_id": cid,
-                "message_id": "m1", "agent_type": "claude", "content": "one"})),
-            ev("message.created", "2025-11-06T10:00:02", json!({"conversation_id": cid,
-                "message_id": "m2", "agent_type": "claude", "content": "no offset"})),
-            ev("message.created", "2025-11-06T10:00:03Z", json!({"conversation_id": cid,
-                "message_id": "m1", "agent_type": "claude", "content": "dup"})),
+            ev(
+                "message.created",
+                "2025-11-06T10:00:01Z",
+                json!({"conversation_id": cid,
+                "message_id": "m1", "agent_type": "claude", "content": "one"})
+            ),
+            ev(
+                "message.created",
+                "2025-11-06T10:00:02",
+                json!({"conversation_id": cid,
+                "message_id": "m2", "agent_type": "claude", "content": "no offset"})
+            ),
+            ev(
+                "message.created",
+                "2025-11-06T10:00:03Z",
+                json!({"conversation_id": cid,
+                "message_id": "m1", "agent_type": "claude", "content": "dup"})
+            ),
             ev("bogus.type", "2025-11-06T10:00:03Z", json!({})),
-            ev("message.created", "2025-11-06T10:00:04Z", json!({"conversation_id": cid,
-                "message_id": "m3", "agent_type": "claude", "content": "three"})),
+            ev(
+                "message.created",
+                "2025-11-06T10:00:04Z",
+                json!({"conversation_id": cid,
+                "message_id": "m3", "agent_type": "claude", "content": "three"})
+            ),
         ]);
         let r = send(&app, &batch).await;
         assert_eq!(r["status"], 200, "{r}");
@@ -409,61 +549,100 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
 
 fn conversation(cid: &str) -> Vec<Value> {
     vec![
-        ev("conversation.started", "2025-11-07T10:00:00Z", json!({"conversation_id": cid,
+        ev(
+            "conversation.started",
+            "2025-11-07T10:00:00Z",
+            json!({"conversation_id": cid,
             "mode": "round-robin", "initial_prompt": "p",
-            "participants": [{"agent_type": "claude", "name": "C"}, {"agent_type": "qwen"}]})),
-        ev("message.created", "2025-11-07T10:00:01Z", json!({"conversation_id": cid,
-            "message_id": "m1", "agent_type": "claude", "content": "a", "tokens_used": 5, "cost": 0.1})),
-        ev("message.created", "2025-11-07T10:00:02Z", json!({"conversation_id": cid,
+            "participants": [{"agent_type": "claude", "name": "C"}, {"agent_type": "qwen"}]}),
+        ),
+        ev(
+            "message.created",
+            "2025-11-07T10:00:01Z",
+            json!({"conversation_id": cid,
+            "message_id": "m1", "agent_type": "claude", "content": "a", "tokens_used": 5, "cost": 0.1}),
+        ),
+        ev(
+            "message.created",
+            "2025-11-07T10:00:02Z",
+            json!({"conversation_id": cid,
             "message_id": "m2", "agent_type": "qwen", "content": "b", "input_tokens": 2,
-            "output_tokens": 3, "cost": 0.2, "duration_ms": 10})),
-        ev("message.created", "2025-11-07T09:59:59Z", json!({"conversation_id": cid,
-            "agent_type": "claude", "content": "early, no id"})),
-        ev("conversation.error", "2025-11-07T10:00:03Z", json!({"conversation_id": cid,
-            "error_message": "b"})),
-        ev("conversation.error", "2025-11-07T10:00:03Z", json!({"conversation_id": cid,
-            "error_message": "a"})),
-        ev("conversation.completed", "2025-11-07T10:00:04Z", json!({"conversation_id": cid,
-            "status": "interrupted", "total_cost": 9.5})),
-        ev("conversation.completed", "2025-11-07T10:00:04Z", json!({"conversation_id": cid,
-            "status": "completed", "total_tokens": 77})),
-        ev("log.entry", "2025-11-07T10:00:05Z", json!({"conversation_id": cid, "level": "warn",
-            "content": "x"})),
+            "output_tokens": 3, "cost": 0.2, "duration_ms": 10}),
+        ),
+        ev(
+            "message.created",
+            "2025-11-07T09:59:59Z",
+            json!({"conversation_id": cid,
+            "agent_type": "claude", "content": "early, no id"}),
+        ),
+        ev(
+            "conversation.error",
+            "2025-11-07T10:00:03Z",
+            json!({"conversation_id": cid,
+            "error_message": "b"}),
+        ),
+        ev(
+            "conversation.error",
+            "2025-11-07T10:00:03Z",
+            json!({"conversation_id": cid,
+            "error_message": "a"}),
+        ),
+        ev(
+            "conversation.completed",
+            "2025-11-07T10:00:04Z",
+            json!({"conversation_id": cid,
+            "status": "interrupted", "total_cost": 9.5}),
+        ),
+        ev(
+            "conversation.completed",
+            "2025-11-07T10:00:04Z",
+            json!({"conversation_id": cid,
+            "status": "completed", "total_tokens": 77}),
+        ),
+        ev(
+            "log.entry",
+            "2025-11-07T10:00:05Z",
+            json!({"conversation_id": cid, "level": "warn",
+            "content": "x"}),
+        ),
     ]
 }
 
 #[tokio::test]
 async fn any_arrival_order_stores_the_same_conversation() {
-    same_on_every_backend("any_arrival_order_stores_the_same_conversation", |app| async move {
-        let mut obs = Vec::new();
-        for e in conversation("be-order-ref") {
-            send(&app, &e).await;
-        }
-        let mut want = detail(&app, "be-order-ref").await;
-        want["body"]["id"] = json!("x");
-        for seed in 1..=10u64 {
-            let cid = format!("be-order-{seed}");
-            let evs = conversation(&cid);
-            let order = shuffled(evs.len(), seed);
-            for i in order {
-                let r = send(&app, &evs[i]).await;
-                let s = r["status"].as_u64().unwrap_or(0);
-                assert!(s == 200 || s == 201, "{r}");
+    same_on_every_backend(
+        "any_arrival_order_stores_the_same_conversation",
+        |app| async move {
+            let mut obs = Vec::new();
+            for e in conversation("be-order-ref") {
+                send(&app, &e).await;
             }
-            let mut got = detail(&app, &cid).await;
-            got["body"]["id"] = json!("x");
-            let mut g = normalized(got.clone());
-            let mut w = normalized(want.clone());
-            // message ids generated for the id-less message differ per conversation
-            for v in [&mut g, &mut w] {
-                v["body"]["messages"][0]["id"] = json!("gen");
-                v["body"]["nextAfter"] = Value::Null;
+            let mut want = detail(&app, "be-order-ref").await;
+            want["body"]["id"] = json!("x");
+            for seed in 1..=10u64 {
+                let cid = format!("be-order-{seed}");
+                let evs = conversation(&cid);
+                let order = shuffled(evs.len(), seed);
+                for i in order {
+                    let r = send(&app, &evs[i]).await;
+                    let s = r["status"].as_u64().unwrap_or(0);
+                    assert!(s == 200 || s == 201, "{r}");
+                }
+                let mut got = detail(&app, &cid).await;
+                got["body"]["id"] = json!("x");
+                let mut g = normalized(got.clone());
+                let mut w = normalized(want.clone());
+                // message ids generated for the id-less message differ per conversation
+                for v in [&mut g, &mut w] {
+                    v["body"]["messages"][0]["id"] = json!("gen");
+                    v["body"]["nextAfter"] = Value::Null;
+                }
+                assert_eq!(g, w, "seed {seed}");
+                obs.push(g);
             }
-            assert_eq!(g, w, "seed {seed}");
-            obs.push(g);
-        }
-        obs.push(want);
-        obs
-    })
+            obs.push(want);
+            obs
+        },
+    )
     .await;
 }

@@ -71,7 +71,10 @@ async fn events_sent_alternately_reach_clients_of_both_instances_once_in_order()
         assert_eq!(nums, (0..n).collect::<Vec<_>>(), "{name}: order");
         // nothing more (no duplicate) arrives
         assert!(
-            client.next_event(Duration::from_millis(700)).await.is_none(),
+            client
+                .next_event(Duration::from_millis(700))
+                .await
+                .is_none(),
             "{name}: an extra event arrived"
         );
     }
@@ -80,8 +83,7 @@ async fn events_sent_alternately_reach_clients_of_both_instances_once_in_order()
 #[tokio::test]
 async fn a_client_resuming_on_the_other_instance_gets_no_gap_and_no_duplicate() {
     let Some((a, b)) =
-        two_instances("a_client_resuming_on_the_other_instance_gets_no_gap_and_no_duplicate")
-            .await
+        two_instances("a_client_resuming_on_the_other_instance_gets_no_gap_and_no_duplicate").await
     else {
         return;
     };
@@ -105,7 +107,10 @@ async fn a_client_resuming_on_the_other_instance_gets_no_gap_and_no_duplicate() 
     let mut nums: Vec<usize> = got.iter().map(message_number).collect();
     nums.extend(rest.iter().map(message_number));
     assert_eq!(nums, (0..20).collect::<Vec<_>>());
-    assert!(second.next_event(Duration::from_millis(700)).await.is_none());
+    assert!(second
+        .next_event(Duration::from_millis(700))
+        .await
+        .is_none());
 }
 
 #[tokio::test]
@@ -200,9 +205,7 @@ async fn concurrent_writers_on_two_instances_never_make_a_resuming_client_skip_a
                 // Read what is there for a short while, then disconnect.
                 let window = if finished { 2000 } else { 40 };
                 let until = tokio::time::Instant::now() + Duration::from_millis(window);
-                while let Ok(Ok(Some(chunk))) =
-                    tokio::time::timeout_at(until, resp.chunk()).await
-                {
+                while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(until, resp.chunk()).await {
                     buf.push_str(&String::from_utf8_lossy(&chunk));
                 }
                 // Only complete frames count; the client resumes from the last one.
