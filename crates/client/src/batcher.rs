@@ -217,7 +217,7 @@ impl State {
             return;
         }
         if self.spool_pending {
-            self.to_spool(events.into_iter().map(SpoolRecord::new).collect())
+            self.spool_records(events.into_iter().map(SpoolRecord::new).collect())
                 .await;
             return;
         }
@@ -256,7 +256,7 @@ impl State {
         }
         self.send_batch(plain, &mut undelivered).await;
         if !undelivered.is_empty() {
-            self.to_spool(undelivered).await;
+            self.spool_records(undelivered).await;
         }
     }
 
@@ -318,7 +318,7 @@ impl State {
         }
     }
 
-    async fn to_spool(&mut self, records: Vec<SpoolRecord>) {
+    async fn spool_records(&mut self, records: Vec<SpoolRecord>) {
         let n = records.len() as u64;
         let Some(spool) = self.config.spool.clone() else {
             self.report.failed += n;

@@ -588,7 +588,7 @@ pub(crate) async fn http_error(url: &str, resp: reqwest::Response) -> Error {
         .and_then(|v| v.to_str().ok())
         .and_then(parse_retry_after);
     let text = resp.text().await.unwrap_or_default();
-    let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
+    let body: Option<Box<ErrorBody>> = serde_json::from_str(&text).ok();
     let message = match &body {
         Some(b) => {
             let mut m = b.message.clone();

@@ -36,7 +36,7 @@ pub enum Error {
         /// The error body's `message` (SPEC 6), else the body text (shortened).
         message: String,
         /// The parsed error body, when the server sent one.
-        body: Option<ErrorBody>,
+        body: Option<Box<ErrorBody>>,
         /// The `Retry-After` the server asked for, if any.
         retry_after: Option<Duration>,
     },

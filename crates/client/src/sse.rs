@@ -246,10 +246,7 @@ impl Parser {
                 self.buf.drain(..3);
             }
         }
-        loop {
-            let Some(pos) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') else {
-                break;
-            };
+        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') {
             let cr = self.buf[pos] == b'\r';
             if cr && pos + 1 == self.buf.len() {
                 break; // maybe CRLF split across chunks

@@ -36,7 +36,11 @@ async fn handler(
     let body = if status.is_success() {
         r#"{"conversation_id":"c-1","status":"created"}"#.to_string()
     } else {
-        format!(r#"{{"error":"e{}","message":"scripted {}"}}"#, status.as_u16(), status.as_u16())
+        format!(
+            r#"{{"error":"e{}","message":"scripted {}"}}"#,
+            status.as_u16(),
+            status.as_u16()
+        )
     };
     (status, h, [("content-type", "application/json")], body)
 }
@@ -79,7 +83,10 @@ fn message() -> Event {
 #[tokio::test]
 async fn retries_5xx_and_429_until_success() {
     let (url, stub) = start(vec![(503, None), (500, None), (429, None), (201, None)]).await;
-    let out = client(&url, 3).send(&message()).await.expect("succeeds on the 4th attempt");
+    let out = client(&url, 3)
+        .send(&message())
+        .await
+        .expect("succeeds on the 4th attempt");
     assert_eq!(out.http_status, 201);
     assert_eq!(out.conversation_id.as_deref(), Some("c-1"));
     assert_eq!(stub.seen.lock().unwrap().len(), 4);
@@ -105,7 +112,11 @@ async fn no_retry_on_400_or_401() {
         let err = client(&url, 3).send(&message()).await.unwrap_err();
         assert_eq!(err.status(), Some(status));
         assert!(!agentpipe_client::is_retryable(&err));
-        assert_eq!(stub.seen.lock().unwrap().len(), 1, "{status} must not be retried");
+        assert_eq!(
+            stub.seen.lock().unwrap().len(),
+            1,
+            "{status} must not be retried"
+        );
     }
 }
 
@@ -118,7 +129,10 @@ async fn honours_retry_after() {
     let seen = stub.seen.lock().unwrap();
     assert_eq!(seen.len(), 2);
     let gap = seen[1].0 - seen[0].0;
-    assert!(gap >= Duration::from_millis(950), "retried after {gap:?}, wanted >= 1 s");
+    assert!(
+        gap >= Duration::from_millis(950),
+        "retried after {gap:?}, wanted >= 1 s"
+    );
     assert!(t.elapsed() < Duration::from_secs(5));
 }
 
@@ -132,7 +146,10 @@ async fn retry_after_is_capped() {
     Client::new(cfg).unwrap().send(&message()).await.unwrap();
     assert!(t.elapsed() < Duration::from_secs(3));
     let seen = stub.seen.lock().unwrap();
-    assert!(seen[0].1.get("authorization").is_none(), "no key, no header");
+    assert!(
+        seen[0].1.get("authorization").is_none(),
+        "no key, no header"
+    );
 }
 
 #[tokio::test]
@@ -151,19 +168,29 @@ async fn spec_start_carries_one_idempotency_key_across_retries() {
     })
     .unwrap();
     client(&url, 3).send(&spec_start).await.unwrap();
-    let seen = stub.seen.lock().unwrap();
-    let keys: Vec<_> = seen
+    let keys: Vec<_> = stub
+        .seen
+        .lock()
+        .unwrap()
         .iter()
-        .map(|(_, h)| h.get("idempotency-key").map(|v| v.to_str().unwrap().to_string()))
+        .map(|(_, h)| {
+            h.get("idempotency-key")
+                .map(|v| v.to_str().unwrap().to_string())
+        })
         .collect();
     assert_eq!(keys.len(), 3);
     assert!(keys[0].is_some(), "a spec start needs an Idempotency-Key");
-    assert!(keys.iter().all(|k| k == &keys[0]), "the same key on every retry: {keys:?}");
-    drop(seen);
+    assert!(
+        keys.iter().all(|k| k == &keys[0]),
+        "the same key on every retry: {keys:?}"
+    );
     // bridge events carry their own ids and get none
     let (url, stub) = start(vec![(201, None)]).await;
     client(&url, 0).send(&message()).await.unwrap();
-    assert!(stub.seen.lock().unwrap()[0].1.get("idempotency-key").is_none());
+    assert!(stub.seen.lock().unwrap()[0]
+        .1
+        .get("idempotency-key")
+        .is_none());
 }
 
 #[tokio::test]
@@ -175,6 +202,9 @@ async fn unreachable_server_is_a_retryable_network_error() {
         .send(&message())
         .await
         .unwrap_err();
-    assert!(matches!(err, agentpipe_client::Error::Network { .. }), "{err}");
+    assert!(
+        matches!(err, agentpipe_client::Error::Network { .. }),
+        "{err}"
+    );
     assert!(agentpipe_client::is_retryable(&err));
 }
