@@ -646,3 +646,86 @@ async fn any_arrival_order_stores_the_same_conversation() {
     )
     .await;
 }
+
+async fn upload_raw(app: &App, body: Vec<u8>, ctype: &str) -> Value {
+    let r = app
+        .http
+        .post(app.url("/api/sessions/upload"))
+        .bearer_auth(TEST_KEY)
+        .header("content-type", ctype)
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    let status = r.status().as_u16();
+    json!({"status": status, "body": r.json::<Value>().await.unwrap_or(Value::Null)})
+}
+
+#[tokio::test]
+async fn uploads_store_once_and_merge_event_logs() {
+    same_on_every_backend("uploads_store_once_and_merge_event_logs", |app| async move {
+        let mut obs = Vec::new();
+        let session = json!({
+            "session": {"name": "Upload \u{0} run 🦀", "mode": "round-robin",
+                "initialPrompt": "uploadword", "status": "COMPLETED",
+                "startedAt": "2025-10-20T14:30:05Z", "completedAt": "2025-10-20T14:32:00Z",
+                "metadata": {"originalId": "be-up-1"}},
+            "participants": [{"agentId": "claude-a", "agentType": "claude", "agentName": "Claude"}],
+            "messages": [
+                {"agentName": "HOST", "agentType": "host", "role": "system", "content": "start",
+                 "timestamp": "2025-10-20T14:30:05.6Z"},
+                {"agentId": "claude-a", "agentName": "Claude", "agentType": "claude", "role": "agent",
+                 "content": "a\u{0}b", "timestamp": "2025-10-20T14:30:20Z",
+                 "metrics": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15, "cost": 0.5}},
+                {"agentId": "claude-a", "agentName": "Claude", "agentType": "claude", "role": "agent",
+                 "content": "a\u{0}b", "timestamp": "2025-10-20T14:30:20Z"}
+            ]});
+        let body = serde_json::to_vec(&session).expect("json");
+        let first = upload_raw(&app, body.clone(), "application/json").await;
+        assert_eq!(first["status"], 201, "{first}");
+        let cid = first["body"]["conversationId"].as_str().expect("id").to_string();
+        obs.push(first);
+        let again = upload_raw(&app, body, "application/json").await;
+        assert_eq!(again["status"], 200, "{again}");
+        obs.push(again);
+        let mut d = detail(&app, &cid).await;
+        assert_eq!(d["body"]["name"], "Upload \u{0} run 🦀", "{d}");
+        d["body"]["id"] = json!("<generated>");
+        obs.push(d);
+
+        // An event log, half of it streamed first: the rest is merged once.
+        let c = "be-up-log";
+        let events = [
+            ev("conversation.started", "2025-10-21T10:00:00Z", json!({"conversation_id": c,
+                "mode": "free-form", "initial_prompt": "p", "participants": [{"agent_type": "qwen"}]})),
+            ev("message.created", "2025-10-21T10:00:01Z", json!({"conversation_id": c,
+                "message_id": "l1", "agent_type": "qwen", "content": "one", "tokens_used": 3})),
+            ev("message.created", "2025-10-21T10:00:02Z", json!({"conversation_id": c,
+                "message_id": "l2", "agent_type": "qwen", "content": "two", "tokens_used": 4})),
+            ev("conversation.completed", "2025-10-21T10:00:03Z", json!({"conversation_id": c,
+                "status": "completed"})),
+        ];
+        obs.push(send(&app, &events[0]).await);
+        obs.push(send(&app, &events[1]).await);
+        let mut nd = Vec::new();
+        for e in events.iter().rev() {
+            nd.extend_from_slice(&serde_json::to_vec(e).expect("json"));
+            nd.push(b'\n');
+        }
+        let merged = upload_raw(&app, nd.clone(), "application/x-ndjson").await;
+        assert_eq!(merged["status"], 201, "{merged}");
+        obs.push(merged);
+        let repeat = upload_raw(&app, nd, "application/x-ndjson").await;
+        assert_eq!(repeat["status"], 200, "{repeat}");
+        obs.push(repeat);
+        let d = detail(&app, c).await;
+        assert_eq!(d["body"]["totalMessages"], 2, "{d}");
+        assert_eq!(d["body"]["status"], "COMPLETED", "{d}");
+        obs.push(d);
+        obs.push(event_log(&app, c).await);
+        let (_, found) = app.get("/api/sessions?q=uploadword").await;
+        assert_eq!(found["pagination"]["total"], 1, "{found}");
+        obs
+    })
+    .await;
+}
