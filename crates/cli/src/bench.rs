@@ -137,6 +137,13 @@ impl Server {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("bench.sqlite");
         let mut config = ServeConfig::for_tests(db.clone(), KEY);
+        // `BENCH_DATABASE_URL=postgres://...` runs the server on PostgreSQL instead (give
+        // it a fresh database or schema; `batch` compares with SQLite and needs SQLite).
+        if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
+            if !url.trim().is_empty() {
+                config.database_url = Some(url.trim().to_string());
+            }
+        }
         config.sse_max_connections = 1_000_000;
         config.sse_max_connections_per_ip = 1_000_000;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
