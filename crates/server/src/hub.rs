@@ -22,6 +22,8 @@ pub struct Published {
     pub frame: bytes::Bytes,
     /// `id:` + `event:` + `data:` frame (for `?named=1`).
     pub named_frame: bytes::Bytes,
+    /// When the hub received it (just after commit), for the fan-out lag metric.
+    pub published_at: std::time::Instant,
 }
 
 /// Builds the SSE frame of SPEC 4 for one event.
@@ -55,6 +57,7 @@ pub struct ConnectionSlot {
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.hub.connections.fetch_sub(1, Ordering::SeqCst);
+        metrics::gauge!("agentpipe_sse_connections").decrement(1.0);
         if let Ok(mut m) = self.hub.per_ip.lock() {
             if let Some(n) = m.get_mut(&self.ip) {
                 *n -= 1;
@@ -113,6 +116,7 @@ impl Hub {
             return None;
         }
         *m.entry(ip).or_insert(0) += 1;
+        metrics::gauge!("agentpipe_sse_connections").increment(1.0);
         Some(ConnectionSlot {
             hub: self.clone(),
             ip,
@@ -125,6 +129,7 @@ impl EventSink for Hub {
         let published = Arc::new(Published {
             frame: sse_frame(&event, false),
             named_frame: sse_frame(&event, true),
+            published_at: std::time::Instant::now(),
             event,
         });
         let id = published.event.id;

@@ -9,6 +9,7 @@ pub mod error;
 pub mod hub;
 pub mod routes;
 pub mod store;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -68,6 +69,7 @@ pub async fn build_state(
     listen: SocketAddr,
     shutdown: CancellationToken,
 ) -> Result<AppState, ServeError> {
+    telemetry::prometheus();
     let hub = Arc::new(Hub::new(&config));
     let url = config.database_url.clone().unwrap_or_default();
     let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -81,13 +83,22 @@ pub async fn build_state(
     } else {
         open_sqlite(&config, hub.clone())?
     };
-    let read_auth = config.read_auth.as_deref().unwrap_or("").to_ascii_lowercase();
+    let read_auth = config
+        .read_auth
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let reads_need_key = read_auth == "key" || !listen.ip().is_loopback();
     let env_keys = config.env_keys();
     if env_keys.is_empty() && store.count_keys().await? == 0 && listen.ip().is_loopback() {
         let key = auth::generate_key();
         store
-            .insert_key("first-run", &hex::encode(auth::hash_key(&key)), "ingest,upload,read,admin", None)
+            .insert_key(
+                "first-run",
+                &hex::encode(auth::hash_key(&key)),
+                "ingest,upload,read,admin",
+                None,
+            )
             .await?;
         // Printed once on standard output, never through the logger (SPEC 9).
         println!("No API key configured; generated one for this database (shown only once):\n  {key}\nUse it as AGENTPIPE_STREAM_API_KEY / AGENTPIPE_BRIDGE_API_KEY.");

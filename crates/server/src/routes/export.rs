@@ -32,7 +32,10 @@ pub fn markdown(d: &SessionDetail) -> String {
                 "- {} ({}{})\n",
                 p.agent_name.as_deref().unwrap_or(&p.agent_id),
                 p.agent_type,
-                p.model.as_ref().map(|m| format!(", {m}")).unwrap_or_default()
+                p.model
+                    .as_ref()
+                    .map(|m| format!(", {m}"))
+                    .unwrap_or_default()
             ));
         }
         s.push('\n');

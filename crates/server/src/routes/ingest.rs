@@ -35,12 +35,20 @@ pub fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
     let ct = ct
         .to_str()
         .map_err(|_| ApiError::UnsupportedMediaType("(not ASCII)".into()))?;
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" | "text/json" => Ok(BodyKind::Json),
         e if e.ends_with("+json") => Ok(BodyKind::Json),
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl"
-        | "application/x-jsonlines" | "application/jsonlines" => Ok(BodyKind::Ndjson),
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines"
+        | "application/jsonlines" => Ok(BodyKind::Ndjson),
         _ => Err(ApiError::UnsupportedMediaType(ct.to_string())),
     }
 }
@@ -160,9 +168,9 @@ pub async fn ingest(
             idempotency_key: idem,
         };
         let mut results = state.store.ingest(vec![item]).await?;
-        let applied = results
-            .pop()
-            .ok_or_else(|| ApiError::Store(crate::store::StoreError::Other("no result".into())))??;
+        let applied = results.pop().ok_or_else(|| {
+            ApiError::Store(crate::store::StoreError::Other("no result".into()))
+        })??;
         let (status, body) = outcome_response(dialect, &applied);
         return Ok((status, Json(body)).into_response());
     }
@@ -171,7 +179,11 @@ pub async fn ingest(
     let values: Vec<Result<Value, ApiError>> = match kind {
         BodyKind::Json => match parse_json(&bytes)? {
             Value::Array(items) => items.into_iter().map(Ok).collect(),
-            _ => return Err(ApiError::BadJson("expected an event object or an array".into())),
+            _ => {
+                return Err(ApiError::BadJson(
+                    "expected an event object or an array".into(),
+                ))
+            }
         },
         BodyKind::Ndjson => {
             let text = std::str::from_utf8(&bytes)

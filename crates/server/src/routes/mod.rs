@@ -32,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/health", get(health::health))
         .route("/livez", get(health::livez))
         .merge(ui::routes())
+        .route("/metrics", get(crate::telemetry::metrics_endpoint))
+        .layer(axum::middleware::from_fn(crate::telemetry::track))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }

@@ -23,7 +23,12 @@ fn bad(field: &str, message: &str) -> ApiError {
     }
 }
 
-fn int_param(q: &HashMap<String, String>, key: &str, default: i64, min: i64) -> Result<i64, ApiError> {
+fn int_param(
+    q: &HashMap<String, String>,
+    key: &str,
+    default: i64,
+    min: i64,
+) -> Result<i64, ApiError> {
     match q.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
         None => Ok(default),
         Some(s) => match s.parse::<i64>() {
@@ -46,7 +51,10 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
         Some(s) => {
             let up = s.to_ascii_uppercase();
             if !["ACTIVE", "COMPLETED", "INTERRUPTED", "ERROR"].contains(&up.as_str()) {
-                return Err(bad("status", "must be one of ACTIVE, COMPLETED, INTERRUPTED, ERROR"));
+                return Err(bad(
+                    "status",
+                    "must be one of ACTIVE, COMPLETED, INTERRUPTED, ERROR",
+                ));
             }
             Some(up)
         }
@@ -120,7 +128,10 @@ pub async fn list(
 }
 
 fn truthy(v: Option<&String>) -> bool {
-    matches!(v.map(|s| s.trim().to_ascii_lowercase()).as_deref(), Some("true" | "1" | "yes"))
+    matches!(
+        v.map(|s| s.trim().to_ascii_lowercase()).as_deref(),
+        Some("true" | "1" | "yes")
+    )
 }
 
 /// `GET /api/sessions/{id}`: `includeMessages`, `messageLimit` (default 100), `after`.
@@ -208,7 +219,9 @@ pub async fn export(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_read(&state, &headers).await?;
-    let format = nonempty(&q, "format").unwrap_or("json").to_ascii_lowercase();
+    let format = nonempty(&q, "format")
+        .unwrap_or("json")
+        .to_ascii_lowercase();
     let (ext, ctype) = match format.as_str() {
         "json" => ("json", "application/json"),
         "markdown" | "md" => ("md", "text/markdown; charset=utf-8"),
@@ -225,7 +238,10 @@ pub async fn export(
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    let disp = format!("attachment; filename=\"conversation-{}.{ext}\"", safe_filename(&id));
+    let disp = format!(
+        "attachment; filename=\"conversation-{}.{ext}\"",
+        safe_filename(&id)
+    );
     if let Ok(v) = HeaderValue::from_str(&disp) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }

@@ -88,6 +88,8 @@ impl Conn {
                         }
                         if self.matches(&p.event) {
                             self.cursor = p.event.id;
+                            metrics::histogram!("agentpipe_sse_fanout_lag_seconds")
+                                .record(p.published_at.elapsed().as_secs_f64());
                             return Some(if self.named { p.named_frame.clone() } else { p.frame.clone() });
                         }
                         // Not ours: still advance, everything below this id has been seen.

@@ -242,7 +242,10 @@ pub trait Store: Send + Sync + 'static {
     /// Applies events, each as if sent alone, and commits them together (group commit).
     /// Returns once committed; one result per item in order. A per-item error leaves the
     /// other items applied.
-    async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<Result<Applied, StoreError>>, StoreError>;
+    async fn ingest(
+        &self,
+        items: Vec<IngestItem>,
+    ) -> Result<Vec<Result<Applied, StoreError>>, StoreError>;
 
     /// Stores one historical upload (SPEC 3) in one transaction: all of it or nothing.
     /// Returns once committed; events it appended are published after the commit.
@@ -261,13 +264,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// One session with participants, and messages when `messages` is given.
     /// `Ok(None)` for an unknown id.
-    async fn get_session(&self, id: &str, messages: Option<MessagePage>) -> Result<Option<SessionDetail>, StoreError>;
+    async fn get_session(
+        &self,
+        id: &str,
+        messages: Option<MessagePage>,
+    ) -> Result<Option<SessionDetail>, StoreError>;
 
     /// Deletes a session and remembers its id (SPEC 2.4 "Deleted"). `false` if unknown.
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Event-log rows with id > `after`, optionally of one conversation, oldest first.
-    async fn events_after(&self, after: i64, conversation_id: Option<String>, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn events_after(
+        &self,
+        after: i64,
+        conversation_id: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Id of the newest event-log row (0 when the log is empty), or `None` when the
     /// backend cannot tell cheaply. The web UI subscribes to the live stream from this id,
@@ -320,7 +332,13 @@ pub trait Store: Send + Sync + 'static {
     async fn count_keys(&self) -> Result<i64, StoreError>;
 
     /// Stores a key hash with a name and scopes.
-    async fn insert_key(&self, name: &str, key_hash: &str, scopes: &str, expires_at: Option<i64>) -> Result<(), StoreError>;
+    async fn insert_key(
+        &self,
+        name: &str,
+        key_hash: &str,
+        scopes: &str,
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Totals over every stored session (the dashboard's numbers).

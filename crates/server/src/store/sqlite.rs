@@ -25,8 +25,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::upload::{UploadPlan, UploadResult};
 
 use super::{
-    Applied, DynStore, EventSink, IngestItem, KeyRecord, ListQuery, MessagePage, Outcome, SortKey, Store,
-    StoreError, StoredEvent, Totals,
+    Applied, DynStore, EventSink, IngestItem, KeyRecord, ListQuery, MessagePage, Outcome, SortKey,
+    Store, StoreError, StoredEvent, Totals,
 };
 
 pub mod upload;
@@ -83,7 +83,11 @@ fn open_conn(path: &Path, sync_full: bool) -> Result<Connection, StoreError> {
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", if sync_full { "FULL" } else { "NORMAL" })?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if sync_full { "FULL" } else { "NORMAL" },
+    )?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     // The writer wraps every job and item in a SAVEPOINT; SQLite copies each page a
     // savepoint touches into a statement sub-journal, a temporary *file* by default.
@@ -124,10 +128,7 @@ impl SqliteStore {
     /// thread. Committed events are sent on `publish`.
     ///
     /// Errors: `Unavailable` when the file cannot be opened or created.
-    pub fn open(
-        opts: &SqliteOptions,
-        publish: Arc<dyn EventSink>,
-    ) -> Result<Self, StoreError> {
+    pub fn open(opts: &SqliteOptions, publish: Arc<dyn EventSink>) -> Result<Self, StoreError> {
         if let Some(dir) = opts.path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -376,17 +377,43 @@ pub fn apply_item_as(
                 .execute(params![item.key_hash, k, cid, now])?;
             }
             recompute(conn, &cid, now)?;
-            let eid = append_event(conn, ev.kind, Some(&cid), ev.timestamp_us, &data_text, None, now, pubs)?;
-            Ok(applied(Outcome::StartCreated(cid.clone()), Some(cid), Some(eid)))
+            let eid = append_event(
+                conn,
+                ev.kind,
+                Some(&cid),
+                ev.timestamp_us,
+                &data_text,
+                None,
+                now,
+                pubs,
+            )?;
+            Ok(applied(
+                Outcome::StartCreated(cid.clone()),
+                Some(cid),
+                Some(eid),
+            ))
         }
         Body::Message(m) => {
             let cid = m.conversation_id.clone();
             ensure_conversation(conn, &cid, ev.timestamp_us, source, now)?;
             match insert_message(conn, m)? {
-                Err(existing) => Ok(applied(Outcome::MessageDuplicate(existing), Some(cid), None)),
+                Err(existing) => Ok(applied(
+                    Outcome::MessageDuplicate(existing),
+                    Some(cid),
+                    None,
+                )),
                 Ok(mid) => {
                     recompute(conn, &cid, now)?;
-                    let eid = append_event(conn, ev.kind, Some(&cid), ev.timestamp_us, &data_text, None, now, pubs)?;
+                    let eid = append_event(
+                        conn,
+                        ev.kind,
+                        Some(&cid),
+                        ev.timestamp_us,
+                        &data_text,
+                        None,
+                        now,
+                        pubs,
+                    )?;
                     Ok(applied(Outcome::MessageCreated(mid), Some(cid), Some(eid)))
                 }
             }
@@ -527,7 +554,10 @@ pub fn message_dedup_key(m: &Message) -> String {
 
 /// Inserts a message unless its identity is already stored. `Ok(Ok(id))` when inserted
 /// (and the conversation's computed sums updated), `Ok(Err(existing_id))` for a duplicate.
-pub fn insert_message(conn: &Connection, m: &Message) -> Result<Result<String, String>, StoreError> {
+pub fn insert_message(
+    conn: &Connection,
+    m: &Message,
+) -> Result<Result<String, String>, StoreError> {
     let dedup = message_dedup_key(m);
     let mid = m
         .message_id

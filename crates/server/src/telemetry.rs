@@ -1,0 +1,107 @@
+//! Metrics and per-request tracing (SPEC 5 `/metrics`, SPEC 9 logging).
+//!
+//! Metric names follow Prometheus conventions (base units, `_total`, `_seconds`):
+//! - `http_requests_total{method,route,status}`, `http_request_duration_seconds{method,route,status}`
+//! - `agentpipe_ingest_events_total{type,dialect,outcome}`
+//! - `agentpipe_sse_connections` (gauge), `agentpipe_sse_fanout_lag_seconds` (commit to socket write)
+//! - `agentpipe_auth_failures_total{reason}`, `agentpipe_rate_limited_total{class}`
+//! - `agentpipe_db_operation_duration_seconds{op}`, `agentpipe_group_commit_size` (items per commit)
+//!
+//! Every request gets one span with method, matched route, status, latency and an
+//! `x-request-id` (taken from the request or generated, and returned on the response).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets in seconds (0.25 ms .. 10 s).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Group-commit size buckets (items per transaction).
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder once; later calls return the same handle.
+/// `None` if another recorder was installed first (then `/metrics` is empty).
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("agentpipe_group_commit_size".into()),
+                        BATCH_BUCKETS,
+                    )
+                })
+                .ok()?;
+            builder.install_recorder().ok()
+        })
+        .as_ref()
+}
+
+/// `GET /metrics`: the Prometheus text exposition format.
+pub async fn metrics_endpoint() -> Response {
+    let body = prometheus().map(|h| h.render()).unwrap_or_default();
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// The request id header.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Middleware: request id, one span per request, latency histogram, access log line.
+pub async fn track(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().as_str().to_string();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        req.headers_mut().insert(REQUEST_ID, v);
+    }
+    let span = tracing::info_span!("request", %method, %route, request_id = %request_id, status = tracing::field::Empty, latency_ms = tracing::field::Empty);
+    let mut resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    span.record("status", status);
+    span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
+    let labels = [
+        ("method", method.clone()),
+        ("route", route.clone()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    });
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp
+}
