@@ -51,10 +51,53 @@ pub struct SqliteOptions {
     pub sync_full: bool,
 }
 
-/// Runs inside the write transaction; returns what to do once the commit is known.
-type Job = Box<dyn FnOnce(&Connection, &mut Vec<StoredEvent>) -> JobResult + Send>;
-/// `(keep, finisher)`: when `keep` is false the job's savepoint is rolled back.
-type JobResult = (bool, Box<dyn FnOnce(Result<(), StoreError>) + Send>);
+/// A unit of work for the writer thread.
+enum Job {
+    /// Committed together with other grouped jobs (group commit). Re-runnable: if any job
+    /// of a group fails, the group is rolled back and each job re-run alone, `careful`.
+    Grouped(Box<dyn GroupJob>),
+    /// Runs in a transaction of its own (uploads, deletes, key changes).
+    Alone(Box<dyn FnOnce(&Connection, &dyn EventSink) + Send>),
+}
+
+/// A grouped job: run (possibly twice), then told the commit outcome once.
+trait GroupJob: Send {
+    /// Applies the job inside the open transaction; false when it failed (the group is
+    /// then rolled back). `careful`: the job runs alone and should isolate its own
+    /// partial failures (per-item savepoints).
+    fn run(&mut self, conn: &Connection, pubs: &mut Vec<StoredEvent>, careful: bool) -> bool;
+    /// Answers the caller once the commit outcome is known.
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct FnJob<T, F> {
+    f: F,
+    out: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> GroupJob for FnJob<T, F>
+where
+    T: Send,
+    F: FnMut(&Connection, &mut Vec<StoredEvent>, bool) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection, pubs: &mut Vec<StoredEvent>, careful: bool) -> bool {
+        let r = (self.f)(conn, pubs, careful);
+        let ok = r.is_ok();
+        self.out = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let result = match (commit, self.out) {
+            (_, Some(Err(e))) => Err(e),
+            (Ok(()), Some(Ok(v))) => Ok(v),
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(StoreError::Other("write job did not run".into())),
+        };
+        let _ = self.reply.send(result);
+    }
+}
 
 /// The SQLite store. Cheap to clone (all shared).
 #[derive(Clone)]
@@ -163,29 +206,70 @@ impl SqliteStore {
         Arc::new(self)
     }
 
-    /// Runs `f` inside the group-commit transaction and returns its value once committed.
+    /// Runs `f` in a write transaction of its own and returns its value once committed.
     /// An `Err` from `f` rolls back everything `f` did. Events `f` pushes are published
-    /// after the commit.
+    /// after the commit. For large all-or-nothing work (uploads) and administration.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Vec<StoredEvent>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn, pubs| match f(conn, pubs) {
-            Ok(v) => (
-                true,
-                Box::new(move |commit: Result<(), StoreError>| {
-                    let _ = reply_tx.send(commit.map(|_| v));
-                }),
-            ),
-            Err(e) => (
-                false,
-                Box::new(move |_commit| {
-                    let _ = reply_tx.send(Err(e));
-                }),
-            ),
-        });
+        let job = Job::Alone(Box::new(move |conn, publish| {
+            let result = (|| {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                let mut pubs = Vec::new();
+                match f(conn, &mut pubs) {
+                    Ok(v) => match conn.execute_batch("COMMIT") {
+                        Ok(()) => Ok((v, pubs)),
+                        Err(e) => {
+                            let _ = conn.execute_batch("ROLLBACK");
+                            Err(StoreError::from(e))
+                        }
+                    },
+                    Err(e) => {
+                        let _ = conn.execute_batch("ROLLBACK");
+                        Err(e)
+                    }
+                }
+            })();
+            let result = result.map(|(v, pubs)| {
+                for ev in pubs {
+                    publish.publish(ev);
+                }
+                v
+            });
+            let _ = reply_tx.send(result);
+        }));
+        self.send(job, reply_rx).await
+    }
+
+    /// Runs `f` inside the shared group-commit transaction, together with whatever other
+    /// grouped work is waiting, and returns its value once committed. `f` may run twice:
+    /// when any job of a group fails, the group is rolled back and every job re-run in a
+    /// transaction of its own with `careful = true`, so `f` must be re-runnable and, when
+    /// careful, isolate partial failures itself (savepoints).
+    pub async fn write_grouped<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Connection, &mut Vec<StoredEvent>, bool) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    {
+        let (reply, reply_rx) = oneshot::channel::<Result<T, StoreError>>();
+        let job = Job::Grouped(Box::new(FnJob {
+            f,
+            out: None,
+            reply,
+        }));
+        self.send(job, reply_rx).await
+    }
+
+    async fn send<T>(
+        &self,
+        job: Job,
+        reply_rx: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         self.tx
             .send(job)
             .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
@@ -232,6 +316,7 @@ fn writer_loop(
     publish: Arc<dyn EventSink>,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    let mut group: Vec<Box<dyn GroupJob>> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
         while jobs.len() < MAX_GROUP {
@@ -240,45 +325,87 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let mut pubs: Vec<StoredEvent> = Vec::new();
-        let began = conn.execute_batch("BEGIN IMMEDIATE");
-        if let Err(e) = began {
-            let err = StoreError::from(e);
-            // Dropping the jobs answers their callers with "unavailable".
-            jobs.clear();
-            tracing::error!(error = %err, "cannot begin write transaction");
-            continue;
-        }
-        let mut fins: Vec<Box<dyn FnOnce(Result<(), StoreError>) + Send>> = Vec::new();
         for job in jobs.drain(..) {
-            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-                tracing::error!(error = %e, "savepoint failed");
+            match job {
+                Job::Grouped(g) => group.push(g),
+                Job::Alone(f) => {
+                    commit_group(&conn, &mut group, publish.as_ref());
+                    f(&conn, publish.as_ref());
+                }
             }
-            let mut local = Vec::new();
-            let (keep, fin) = job(&conn, &mut local);
-            if keep {
-                let _ = conn.execute_batch("RELEASE job");
-                pubs.append(&mut local);
-            } else {
-                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
-            }
-            fins.push(fin);
         }
-        match conn.execute_batch("COMMIT") {
-            Ok(()) => {
-                for fin in fins {
-                    fin(Ok(()));
-                }
-                for ev in pubs {
-                    publish.publish(ev);
+        commit_group(&conn, &mut group, publish.as_ref());
+    }
+}
+
+/// Commits `group` in one transaction; on any failure, rolls back and runs each job alone.
+fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn GroupJob>>, publish: &dyn EventSink) {
+    if group.is_empty() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let size = group.len();
+    let mut pubs = Vec::new();
+    let outcome = (|| -> Result<bool, StoreError> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        for job in group.iter_mut() {
+            if !job.run(conn, &mut pubs, false) {
+                return Ok(false);
+            }
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(true)
+    })();
+    match outcome {
+        Ok(true) => {
+            metrics::histogram!("agentpipe_group_commit_size").record(size as f64);
+            metrics::histogram!("agentpipe_db_operation_duration_seconds", "op" => "commit")
+                .record(started.elapsed().as_secs_f64());
+            for job in group.drain(..) {
+                job.finish(Ok(()));
+            }
+            for ev in pubs {
+                publish.publish(ev);
+            }
+        }
+        Ok(false) => {
+            // One job failed inside a shared transaction: undo the group, then give
+            // every job a transaction of its own so only the failing one fails.
+            let _ = conn.execute_batch("ROLLBACK");
+            for mut job in group.drain(..) {
+                let mut pubs = Vec::new();
+                let r = (|| -> Result<bool, StoreError> {
+                    conn.execute_batch("BEGIN IMMEDIATE")?;
+                    if job.run(conn, &mut pubs, true) {
+                        conn.execute_batch("COMMIT")?;
+                        Ok(true)
+                    } else {
+                        conn.execute_batch("ROLLBACK")?;
+                        Ok(false)
+                    }
+                })();
+                match r {
+                    Ok(committed) => {
+                        job.finish(Ok(()));
+                        if committed {
+                            for ev in pubs {
+                                publish.publish(ev);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = conn.execute_batch("ROLLBACK");
+                        tracing::error!(error = %e, "write transaction failed");
+                        job.finish(Err(e));
+                    }
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "commit failed");
-                let _ = conn.execute_batch("ROLLBACK");
-                for fin in fins {
-                    fin(Err(StoreError::Unavailable("commit failed".into())));
-                }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "group commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+            for job in group.drain(..) {
+                job.finish(Err(StoreError::Unavailable("commit failed".into())));
             }
         }
     }
@@ -1012,10 +1139,16 @@ impl Store for SqliteStore {
         &self,
         items: Vec<IngestItem>,
     ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
-        self.write(move |conn, pubs| {
+        self.write_grouped(move |conn, pubs, careful| {
             let now = now_us();
             let mut out = Vec::with_capacity(items.len());
             for item in &items {
+                if !careful {
+                    // Fast path, no savepoint: a failure aborts the whole group, which the
+                    // writer then re-runs job by job with `careful` set.
+                    out.push(Ok(apply_item(conn, item, now, pubs)?));
+                    continue;
+                }
                 conn.execute_batch("SAVEPOINT item")?;
                 let mut local = Vec::new();
                 match apply_item(conn, item, now, &mut local) {
