@@ -2,6 +2,7 @@
 
 mod common;
 mod demo;
+mod keys;
 mod sessions;
 mod stream;
 mod tail;
@@ -57,6 +58,8 @@ enum Command {
     Ping(demo::PingArgs),
     /// Stream a bundled multi-agent conversation to the server at a realistic pace.
     Demo(demo::DemoArgs),
+    /// Create, list and revoke API keys (administration; needs the database).
+    Keys(keys::KeysArgs),
 }
 
 /// Runs a client-side command and turns its outcome into an exit status.
@@ -123,6 +126,7 @@ async fn main() -> std::process::ExitCode {
         Command::Sessions(a) => client_command(sessions::sessions(a)).await,
         Command::Ping(a) => client_command(demo::ping(a)).await,
         Command::Demo(a) => client_command(demo::demo(a)).await,
+        Command::Keys(a) => client_command(keys::keys(a)).await,
         Command::Serve(config) => {
             let listener = match tokio::net::TcpListener::bind(config.listen).await {
                 Ok(l) => l,

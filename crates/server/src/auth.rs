@@ -49,6 +49,7 @@ pub struct Principal {
 pub struct Authenticator {
     env_hashes: Vec<[u8; 32]>,
     store: DynStore,
+    usage: std::sync::Arc<std::sync::Mutex<UsageMap>>,
 }
 
 /// SHA-256 of a key.
@@ -81,12 +82,19 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
+/// Counts a rejected request in `agentpipe_auth_failures_total{reason}`: `missing_key`,
+/// `unknown_key`, `revoked_or_expired` (401) or `missing_scope` (403).
+fn auth_failure(reason: &'static str) {
+    metrics::counter!("agentpipe_auth_failures_total", "reason" => reason).increment(1);
+}
+
 impl Authenticator {
     /// Builds an authenticator over the environment keys and the stored keys.
     pub fn new(env_keys: &[String], store: DynStore) -> Self {
         Authenticator {
             env_hashes: env_keys.iter().map(|k| hash_key(k)).collect(),
             store,
+            usage: Default::default(),
         }
     }
 
@@ -95,9 +103,12 @@ impl Authenticator {
     /// Errors: 401 for a missing or unknown key, 403 for a key without the scope,
     /// 503 when the key store cannot be read.
     pub async fn require(&self, headers: &HeaderMap, scope: Scope) -> Result<Principal, ApiError> {
-        let token = bearer(headers).ok_or(ApiError::Unauthorized(
-            "Missing API key: send Authorization: Bearer <key>",
-        ))?;
+        let Some(token) = bearer(headers) else {
+            auth_failure("missing_key");
+            return Err(ApiError::Unauthorized(
+                "Missing API key: send Authorization: Bearer <key>",
+            ));
+        };
         let h = hash_key(token);
         let mut env_match = subtle::Choice::from(0u8);
         for known in &self.env_hashes {
@@ -109,17 +120,54 @@ impl Authenticator {
         }
         let rec = self.store.find_key(&key_hash).await?;
         let Some(rec) = rec else {
+            auth_failure("unknown_key");
             tracing::warn!(reason = "unknown key", "authentication failed");
             return Err(ApiError::Unauthorized("Invalid API key"));
         };
         let now = agentpipe_protocol::timefmt::now_us();
         if rec.revoked_at.is_some() || rec.expires_at.is_some_and(|e| e <= now) {
+            auth_failure("revoked_or_expired");
             tracing::warn!(key = %rec.name, reason = "revoked or expired", "authentication failed");
             return Err(ApiError::Unauthorized("Invalid API key"));
         }
         if !rec.scopes.split(',').any(|s| s.trim() == scope.as_str()) {
+            auth_failure("missing_scope");
             return Err(ApiError::Forbidden(scope.as_str()));
         }
+        self.note_use(&key_hash, now);
         Ok(Principal { key_hash })
     }
+
+    /// Counts a successful use of a stored key; the count and last-used time are written
+    /// at most once a minute per key (SPEC 6), in the background.
+    fn note_use(&self, key_hash: &str, now: i64) {
+        let flush = {
+            let Ok(mut m) = self.usage.lock() else { return };
+            let e = m.entry(key_hash.to_string()).or_insert((0, None));
+            e.0 += 1;
+            match e.1 {
+                Some(last) if last.elapsed() < USAGE_FLUSH_INTERVAL => None,
+                _ => {
+                    e.1 = Some(std::time::Instant::now());
+                    Some(std::mem::take(&mut e.0))
+                }
+            }
+        };
+        if let Some(uses) = flush {
+            let store = self.store.clone();
+            let h = key_hash.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_key(&h, uses, now).await {
+                    tracing::warn!(error = %e, "could not record key use");
+                }
+            });
+        }
+    }
 }
+
+/// How often a key's use count and last-used time are written (SPEC 6: at most once a
+/// minute per key).
+pub const USAGE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Pending use counts per key hash, with the time of the last write.
+type UsageMap = std::collections::HashMap<String, (i64, Option<std::time::Instant>)>;

@@ -89,6 +89,15 @@ impl ServeConfig {
         }
     }
 
+    /// Settings for the administration commands (`keys`, `backup`): every default, the
+    /// given database, no keys from the environment.
+    pub fn admin(database_url: Option<String>) -> Self {
+        let mut c = Self::for_tests(PathBuf::new(), "");
+        c.database_url = database_url;
+        c.bridge_api_keys = None;
+        c
+    }
+
     /// The SQLite file to use: `--database-url`, else `agentpipe-web/agentpipe.sqlite` in
     /// the platform data directory (e.g. `~/.local/share` on Linux).
     pub fn sqlite_path(&self) -> PathBuf {

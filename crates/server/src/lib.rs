@@ -71,18 +71,7 @@ pub async fn build_state(
 ) -> Result<AppState, ServeError> {
     telemetry::prometheus();
     let hub = Arc::new(Hub::new(&config));
-    let url = config.database_url.clone().unwrap_or_default();
-    let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let opts = PgOptions {
-            url,
-            pool_size: config.database_pool_size,
-        };
-        PgStore::open(&opts, hub.clone(), shutdown.clone())
-            .await?
-            .into_dyn()
-    } else {
-        open_sqlite(&config, hub.clone())?
-    };
+    let store = open_backend(&config, hub.clone(), shutdown.clone()).await?;
     let read_auth = config
         .read_auth
         .as_deref()
@@ -114,8 +103,45 @@ pub async fn build_state(
     })
 }
 
+/// Opens the store `config` names: the only place the backend is chosen from the URL
+/// scheme (`postgres://`/`postgresql://`, else SQLite). Migrations are applied.
+async fn open_backend(
+    config: &ServeConfig,
+    sink: Arc<dyn store::EventSink>,
+    shutdown: CancellationToken,
+) -> Result<DynStore, ServeError> {
+    let url = config.database_url.clone().unwrap_or_default();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let opts = PgOptions {
+            url,
+            pool_size: config.database_pool_size,
+        };
+        Ok(PgStore::open(&opts, sink, shutdown).await?.into_dyn())
+    } else {
+        open_sqlite(config, sink)
+    }
+}
+
+struct NoSubscribers;
+
+impl store::EventSink for NoSubscribers {
+    fn publish(&self, _event: store::StoredEvent) {}
+}
+
+/// Opens the configured store without a server, for the administration commands
+/// (`keys`, `backup`, `migrate`): migrations are applied; committed events are not
+/// broadcast.
+///
+/// Errors: the database cannot be opened or migrated, or a setting is invalid.
+pub async fn open_store(config: &ServeConfig) -> Result<DynStore, ServeError> {
+    open_backend(config, Arc::new(NoSubscribers), CancellationToken::new()).await
+}
+
 /// Opens the SQLite store of `config` (the default backend).
-fn open_sqlite(config: &ServeConfig, hub: Arc<Hub>) -> Result<DynStore, ServeError> {
+fn open_sqlite(
+    config: &ServeConfig,
+    hub: Arc<dyn store::EventSink>,
+) -> Result<DynStore, ServeError> {
     let sync_full = match config.sqlite_sync.to_ascii_lowercase().as_str() {
         "normal" | "" => false,
         "full" => true,

@@ -236,6 +236,26 @@ pub struct KeyRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// A stored API key as listed by `keys list` (never the key itself). Times are µs since
+/// the Unix epoch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct KeyInfo {
+    /// Unique name.
+    pub name: String,
+    /// Comma-separated scopes (`ingest`, `upload`, `read`, `admin`).
+    pub scopes: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last successful use (flushed at most once a minute per key per instance).
+    pub last_used_at: Option<i64>,
+    /// Successful uses (as flushed).
+    pub use_count: i64,
+    /// Expiry.
+    pub expires_at: Option<i64>,
+    /// Revocation time.
+    pub revoked_at: Option<i64>,
+}
+
 /// The storage interface. Every method is safe to call concurrently.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -339,6 +359,27 @@ pub trait Store: Send + Sync + 'static {
         scopes: &str,
         expires_at: Option<i64>,
     ) -> Result<(), StoreError>;
+
+    /// Every stored key, oldest first (SPEC 6 `keys list`).
+    async fn list_keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
+        Err(StoreError::Other(
+            "listing keys is not supported by this backend".into(),
+        ))
+    }
+
+    /// Revokes the key named `name` from now on; `false` when no such key.
+    async fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
+        let _ = name;
+        Err(StoreError::Other(
+            "revoking keys is not supported by this backend".into(),
+        ))
+    }
+
+    /// Adds `uses` to a key's use count and sets its last-used time to `at` (µs).
+    async fn touch_key(&self, key_hash: &str, uses: i64, at: i64) -> Result<(), StoreError> {
+        let _ = (key_hash, uses, at);
+        Ok(())
+    }
 }
 
 /// Totals over every stored session (the dashboard's numbers).
@@ -360,6 +401,22 @@ pub struct Totals {
 pub trait EventSink: Send + Sync + 'static {
     /// Called once per committed event.
     fn publish(&self, event: StoredEvent);
+}
+
+/// Records one storage operation in `agentpipe_db_operation_duration_seconds{op}` (seconds
+/// since `started`; reads include the wait for a pooled connection).
+pub fn record_db_op(op: &'static str, started: std::time::Instant) {
+    metrics::histogram!("agentpipe_db_operation_duration_seconds", "op" => op)
+        .record(started.elapsed().as_secs_f64());
+}
+
+/// Sets the pool gauge `agentpipe_db_pool_connections{backend,state}` (`state` is `in_use`
+/// or `idle`; connections of the SQLite read pool or the PostgreSQL pool).
+pub fn record_pool(backend: &'static str, in_use: usize, idle: usize) {
+    metrics::gauge!("agentpipe_db_pool_connections", "backend" => backend, "state" => "in_use")
+        .set(in_use as f64);
+    metrics::gauge!("agentpipe_db_pool_connections", "backend" => backend, "state" => "idle")
+        .set(idle as f64);
 }
 
 /// Shared handle to a store.

@@ -25,8 +25,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::upload::{UploadPlan, UploadResult};
 
 use super::{
-    Applied, DynStore, EventSink, IngestItem, KeyRecord, ListQuery, MessagePage, Outcome, SortKey,
-    Store, StoreError, StoredEvent, Totals,
+    Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery, MessagePage, Outcome,
+    SortKey, Store, StoreError, StoredEvent, Totals,
 };
 
 pub mod upload;
@@ -284,12 +284,25 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.read_op("read", f).await
+    }
+
+    /// [`SqliteStore::read`], timed as `agentpipe_db_operation_duration_seconds{op}`
+    /// (pool wait included) with the pool gauge updated.
+    pub async fn read_op<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let started = std::time::Instant::now();
         let pool = self.readers.clone();
         let _permit = pool
             .permits
             .acquire()
             .await
             .map_err(|_| StoreError::Unavailable("pool closed".into()))?;
+        let idle = pool.permits.available_permits();
+        super::record_pool("sqlite", READERS.saturating_sub(idle), idle);
         let conn = pool
             .conns
             .lock()
@@ -305,8 +318,12 @@ impl SqliteStore {
             r
         })
         .await
-        .map_err(|e| StoreError::Other(format!("read task failed: {e}")))?;
-        result
+        .map_err(|e| StoreError::Other(format!("read task failed: {e}")));
+        drop(_permit);
+        let idle = pool.permits.available_permits();
+        super::record_pool("sqlite", READERS.saturating_sub(idle), idle);
+        super::record_db_op(op, started);
+        result?
     }
 }
 
@@ -1174,7 +1191,8 @@ impl Store for SqliteStore {
     }
 
     async fn list_sessions(&self, q: ListQuery) -> Result<SessionList, StoreError> {
-        self.read(move |c| read_list(c, &q)).await
+        self.read_op("list_sessions", move |c| read_list(c, &q))
+            .await
     }
 
     async fn get_session(
@@ -1183,7 +1201,8 @@ impl Store for SqliteStore {
         messages: Option<MessagePage>,
     ) -> Result<Option<SessionDetail>, StoreError> {
         let id = id.to_string();
-        self.read(move |c| read_detail(c, &id, messages)).await
+        self.read_op("get_session", move |c| read_detail(c, &id, messages))
+            .await
     }
 
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
@@ -1211,7 +1230,7 @@ impl Store for SqliteStore {
         conversation_id: Option<String>,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(move |c| {
+        self.read_op("events_after", move |c| {
             let map = |r: &rusqlite::Row<'_>| {
                 Ok(StoredEvent {
                     id: r.get(0)?,
@@ -1241,7 +1260,7 @@ impl Store for SqliteStore {
     }
 
     async fn last_event_id(&self) -> Result<Option<i64>, StoreError> {
-        self.read(|c| {
+        self.read_op("last_event_id", |c| {
             let id: Option<i64> = c.query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))?;
             Ok(Some(id.unwrap_or(0)))
         })
@@ -1249,7 +1268,7 @@ impl Store for SqliteStore {
     }
 
     async fn totals(&self) -> Result<Totals, StoreError> {
-        self.read(|c| {
+        self.read_op("totals", |c| {
             Ok(c.query_row(
                 "SELECT COUNT(*), COALESCE(SUM(status = 'ACTIVE'), 0), COALESCE(SUM(total_messages), 0),
                    COALESCE(SUM(total_tokens), 0), COALESCE(SUM(total_cost), 0.0)
@@ -1270,7 +1289,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|c| {
+        self.read_op("ping", |c| {
             c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
             Ok(())
         })
@@ -1279,7 +1298,7 @@ impl Store for SqliteStore {
 
     async fn find_key(&self, key_hash: &str) -> Result<Option<KeyRecord>, StoreError> {
         let h = key_hash.to_string();
-        self.read(move |c| {
+        self.read_op("find_key", move |c| {
             Ok(c.prepare_cached(
                 "SELECT name, scopes, expires_at, revoked_at FROM api_keys WHERE key_hash = ?1",
             )?
@@ -1297,8 +1316,10 @@ impl Store for SqliteStore {
     }
 
     async fn count_keys(&self) -> Result<i64, StoreError> {
-        self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get(0))?))
-            .await
+        self.read_op("count_keys", |c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get(0))?)
+        })
+        .await
     }
 
     async fn insert_key(
@@ -1320,6 +1341,52 @@ impl Store for SqliteStore {
                 }
                 other => other.into(),
             })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT name, scopes, created_at, last_used_at, use_count, expires_at, revoked_at
+                 FROM api_keys ORDER BY created_at, id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(KeyInfo {
+                    name: r.get(0)?,
+                    scopes: r.get(1)?,
+                    created_at: r.get(2)?,
+                    last_used_at: r.get(3)?,
+                    use_count: r.get(4)?,
+                    expires_at: r.get(5)?,
+                    revoked_at: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.write(move |c, _| {
+            let n = c.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+                params![name, now_us()],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn touch_key(&self, key_hash: &str, uses: i64, at: i64) -> Result<(), StoreError> {
+        let h = key_hash.to_string();
+        self.write_grouped(move |c, _, _| {
+            c.prepare_cached(
+                "UPDATE api_keys SET use_count = use_count + ?2, last_used_at = MAX(COALESCE(last_used_at, 0), ?3) WHERE key_hash = ?1",
+            )?
+            .execute(params![h, uses, at])?;
             Ok(())
         })
         .await
