@@ -9,6 +9,7 @@ pub use crate::event::{Summary, SystemInfo};
 
 /// The error body of every 4xx/5xx (SPEC 6): `{"error", "message", "details"?}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Short machine-readable code, e.g. `validation_error`.
     pub error: String,
@@ -21,6 +22,7 @@ pub struct ErrorBody {
 
 /// One field problem inside [`ErrorBody::details`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// JSON path of the field, e.g. `messages[3].agentId`.
     pub field: String,
@@ -30,6 +32,7 @@ pub struct FieldError {
 
 /// One row of `GET /api/sessions` (SPEC 5).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionListItem {
     /// Conversation id.
@@ -64,6 +67,7 @@ pub struct SessionListItem {
 
 /// Pagination block of a list response (SPEC 5): `pages` is 0 when `total` is 0.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pagination {
     /// 1-based page number.
     pub page: i64,
@@ -77,6 +81,7 @@ pub struct Pagination {
 
 /// `GET /api/sessions` response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionList {
     /// The page's rows.
     pub data: Vec<SessionListItem>,
@@ -86,6 +91,7 @@ pub struct SessionList {
 
 /// A participant as returned (SPEC 5).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantView {
     /// Agent id within the conversation.
@@ -110,6 +116,7 @@ pub struct ParticipantView {
 
 /// Per-message metrics (SPEC 5); `null` when the message carried none.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MessageMetrics {
     /// Duration, ms.
@@ -128,6 +135,7 @@ pub struct MessageMetrics {
 
 /// A message as returned (SPEC 5).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MessageView {
     /// Message id (the client's `message_id` when given).
@@ -156,6 +164,7 @@ pub struct MessageView {
 
 /// `GET /api/sessions/{id}` response (SPEC 5).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionDetail {
     /// Conversation id.

@@ -178,6 +178,7 @@ pub struct Participant {
 
 /// The producer's machine (SPEC 1 "system info").
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SystemInfo {
     /// AgentPipe version.
@@ -254,6 +255,7 @@ pub struct Completion {
 
 /// A conversation summary (SPEC 1).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// One-line summary.

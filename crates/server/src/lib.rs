@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod openapi;
 pub mod routes;
 pub mod store;
 pub mod telemetry;

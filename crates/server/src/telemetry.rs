@@ -48,6 +48,13 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 }
 
 /// `GET /metrics`: the Prometheus text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    description = "Prometheus text exposition format (metric names: see the README, Operating).",
+    responses((status = 200, description = "Metrics", content_type = "text/plain; version=0.0.4", body = String))
+)]
 pub async fn metrics_endpoint() -> Response {
     let body = prometheus().map(|h| h.render()).unwrap_or_default();
     let mut resp = (StatusCode::OK, body).into_response();

@@ -1,6 +1,6 @@
 //! `POST /api/ingest` (SPEC 2): one event, a JSON array, or NDJSON lines.
 
-use agentpipe_protocol::{parse_event, Dialect, ValidationError};
+use agentpipe_protocol::{parse_event, Dialect, EventKind, ValidationError};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -129,6 +129,67 @@ pub fn outcome_response(dialect: Dialect, applied: &Applied) -> (StatusCode, Val
     (status, Value::Object(m))
 }
 
+/// The `outcome` label of `agentpipe_ingest_events_total` for an applied event.
+pub fn outcome_label(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::StartCreated(_) | Outcome::MessageCreated(_) => "created",
+        Outcome::StartExists(_) | Outcome::MessageDuplicate(_) | Outcome::Repeat => "duplicate",
+        Outcome::Accepted => "accepted",
+        Outcome::Deleted => "deleted",
+    }
+}
+
+/// The `type` label of a raw event: a supported type, else `unknown` (bounded label
+/// values whatever clients send).
+fn type_label(v: &Value) -> &'static str {
+    v.get("type")
+        .and_then(Value::as_str)
+        .and_then(EventKind::parse)
+        .map_or("unknown", EventKind::as_str)
+}
+
+/// Counts one event in `agentpipe_ingest_events_total{type,dialect,outcome}` and logs it
+/// (type and conversation id only: never content or keys, SPEC 9).
+pub fn record_event(
+    kind: &'static str,
+    dialect: &'static str,
+    outcome: &'static str,
+    conversation_id: Option<&str>,
+) {
+    metrics::counter!(
+        "agentpipe_ingest_events_total",
+        "type" => kind,
+        "dialect" => dialect,
+        "outcome" => outcome
+    )
+    .increment(1);
+    tracing::debug!(
+        event_type = kind,
+        dialect,
+        outcome,
+        conversation_id = conversation_id.unwrap_or(""),
+        "event ingested"
+    );
+}
+
+fn record_applied(
+    event: (&'static str, &'static str),
+    r: &Result<Applied, crate::store::StoreError>,
+) {
+    match r {
+        Ok(a) => record_event(
+            event.0,
+            event.1,
+            outcome_label(&a.outcome),
+            a.conversation_id.as_deref(),
+        ),
+        Err(crate::store::StoreError::Invalid { .. }) => {
+            record_event(event.0, event.1, "rejected", None)
+        }
+        Err(_) => record_event(event.0, event.1, "failed", None),
+    }
+}
+
 fn item_error(index: usize, err: &ApiError) -> Value {
     let (status, body) = err.parts();
     let mut v = serde_json::to_value(body).unwrap_or_else(|_| json!({}));
@@ -140,6 +201,29 @@ fn item_error(index: usize, err: &ApiError) -> Value {
 }
 
 /// `POST /api/ingest`: auth (scope `ingest`), content type, size, then one event or a batch.
+#[utoipa::path(
+    post,
+    path = "/api/ingest",
+    tag = "ingest",
+    description = "One event (bridge or spec dialect, SPEC 2.1/2.2), a JSON array of events, or NDJSON lines (a batch: 200 with one result per item). Event 1 MB, batch 10 MB.",
+    request_body(content(
+        (crate::openapi::IngestBody = "application/json"),
+        (String = "application/x-ndjson")
+    )),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Spec-dialect starts: a retry with the same key returns the first id (kept >= 24 h per API key)")),
+    responses(
+        (status = 201, description = "Conversation started or message created", body = crate::openapi::IngestResult),
+        (status = 200, description = "Repeat, other event types, or a batch", body = crate::openapi::IngestOk),
+        (status = 400, description = "Bad JSON or schema, naming the field", body = agentpipe_protocol::api::ErrorBody),
+        (status = 401, description = "Missing or wrong key", body = agentpipe_protocol::api::ErrorBody),
+        (status = 403, description = "Key lacks scope `ingest`", body = agentpipe_protocol::api::ErrorBody),
+        (status = 413, description = "Event over 1 MB or batch over 10 MB", body = agentpipe_protocol::api::ErrorBody),
+        (status = 415, description = "Not JSON or NDJSON", body = agentpipe_protocol::api::ErrorBody),
+        (status = 429, description = "Rate limited (`Retry-After`)", body = agentpipe_protocol::api::ErrorBody),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", body = agentpipe_protocol::api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -159,18 +243,27 @@ pub async fn ingest(
         if bytes.len() > MAX_EVENT_BYTES {
             return Err(ApiError::TooLarge("event", MAX_EVENT_BYTES));
         }
-        let value = parse_json(&bytes)?;
-        let event = parse_event(&value)?;
+        let value = parse_json(&bytes)
+            .inspect_err(|_| record_event("unknown", "unknown", "rejected", None))?;
+        let event = parse_event(&value)
+            .inspect_err(|_| record_event(type_label(&value), "unknown", "rejected", None))?;
         let dialect = event.dialect;
+        let labels = (event.kind.as_str(), dialect.as_str());
         let item = IngestItem {
             event,
             key_hash: principal.key_hash,
             idempotency_key: idem,
         };
-        let mut results = state.store.ingest(vec![item]).await?;
-        let applied = results.pop().ok_or_else(|| {
-            ApiError::Store(crate::store::StoreError::Other("no result".into()))
-        })??;
+        let mut results = state
+            .store
+            .ingest(vec![item])
+            .await
+            .inspect_err(|_| record_event(labels.0, labels.1, "failed", None))?;
+        let applied = results
+            .pop()
+            .ok_or_else(|| ApiError::Store(crate::store::StoreError::Other("no result".into())))?;
+        record_applied(labels, &applied);
+        let applied = applied?;
         let (status, body) = outcome_response(dialect, &applied);
         return Ok((status, Json(body)).into_response());
     }
@@ -198,15 +291,20 @@ pub async fn ingest(
     let mut items = Vec::new();
     let mut positions = Vec::new();
     let mut dialects = Vec::new();
+    let mut labels = Vec::new();
     for (i, v) in values.into_iter().enumerate() {
         let parsed = v.and_then(|v| {
             if v.to_string().len() > MAX_EVENT_BYTES {
                 return Err(ApiError::TooLarge("event", MAX_EVENT_BYTES));
             }
-            parse_event(&v).map_err(ApiError::from)
+            parse_event(&v).map_err(|e| {
+                record_event(type_label(&v), "unknown", "rejected", None);
+                ApiError::from(e)
+            })
         });
         match parsed {
             Ok(event) => {
+                labels.push((event.kind.as_str(), event.dialect.as_str()));
                 dialects.push(event.dialect);
                 positions.push(i);
                 items.push(IngestItem {
@@ -215,12 +313,25 @@ pub async fn ingest(
                     idempotency_key: None,
                 });
             }
-            Err(e) => results[i] = Some(item_error(i, &e)),
+            Err(e) => {
+                if !matches!(e, ApiError::Validation(_)) {
+                    record_event("unknown", "unknown", "rejected", None);
+                }
+                results[i] = Some(item_error(i, &e));
+            }
         }
     }
     if !items.is_empty() {
-        let applied = state.store.ingest(items).await?;
-        for ((pos, dialect), r) in positions.into_iter().zip(dialects).zip(applied) {
+        let n = labels.len();
+        let applied = state.store.ingest(items).await.inspect_err(|_| {
+            for l in &labels {
+                record_event(l.0, l.1, "failed", None);
+            }
+        })?;
+        debug_assert_eq!(n, applied.len());
+        for (((pos, dialect), r), l) in positions.into_iter().zip(dialects).zip(applied).zip(labels)
+        {
+            record_applied(l, &r);
             results[pos] = Some(match r {
                 Ok(a) => {
                     let (status, body) = outcome_response(dialect, &a);

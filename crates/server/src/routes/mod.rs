@@ -10,29 +10,38 @@ pub mod upload;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::AppState;
 
+/// All routes, each with its `#[utoipa::path]`: the OpenAPI document
+/// (`GET /api/openapi.json`) is built from this router itself, so a route served here
+/// cannot be missing from it. Add routes with `.routes(routes!(handler))`, not `.route()`.
+pub fn openapi_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(ingest::ingest))
+        .routes(routes!(sessions::list))
+        .routes(routes!(upload::upload))
+        .routes(routes!(sessions::detail, sessions::delete))
+        .routes(routes!(sessions::export))
+        .routes(routes!(stream::stream))
+        .routes(routes!(health::health))
+        .routes(routes!(health::livez))
+        .merge(ui::routes())
+        .routes(routes!(crate::telemetry::metrics_endpoint))
+        .routes(routes!(crate::openapi::openapi_json))
+}
+
 /// All routes of the API.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/ingest", post(ingest::ingest))
-        .route("/api/sessions", get(sessions::list))
-        .route("/api/sessions/upload", post(upload::upload))
-        .route(
-            "/api/sessions/{id}",
-            get(sessions::detail).delete(sessions::delete),
-        )
-        .route("/api/sessions/{id}/export", get(sessions::export))
-        .route("/api/realtime/stream", get(stream::stream))
-        .route("/api/health", get(health::health))
-        .route("/livez", get(health::livez))
-        .merge(ui::routes())
-        .route("/metrics", get(crate::telemetry::metrics_endpoint))
+    let (router, api) = openapi_router().split_for_parts();
+    router
+        .layer(Extension(crate::openapi::Document::new(&api)))
         .layer(axum::middleware::from_fn(crate::telemetry::track))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

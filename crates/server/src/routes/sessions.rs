@@ -117,6 +117,31 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
 }
 
 /// `GET /api/sessions`.
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    tag = "sessions",
+    params(
+        ("page" = Option<i64>, Query, description = "1-based page (default 1)"),
+        ("limit" = Option<i64>, Query, description = "Page size (default 20, clamped to 100)"),
+        ("status" = Option<String>, Query, description = "ACTIVE, COMPLETED, INTERRUPTED, ERROR"),
+        ("source" = Option<String>, Query, description = "cli-stream, cli-upload, api"),
+        ("agentType" = Option<String>, Query, description = "Some participant has this agent type"),
+        ("startDate" = Option<String>, Query, description = "startedAt >= this (RFC 3339 or a bare date, inclusive)"),
+        ("endDate" = Option<String>, Query, description = "startedAt <= this (RFC 3339 or a bare date: the whole day, UTC)"),
+        ("q" = Option<String>, Query, description = "Full text over names, prompts and message content"),
+        ("sort" = Option<String>, Query, description = "createdAt (default), startedAt, totalCost, totalTokens, totalMessages"),
+        ("order" = Option<String>, Query, description = "desc (default) or asc; ties broken by id"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = agentpipe_protocol::api::SessionList),
+        (status = 400, description = "Bad query parameter", body = agentpipe_protocol::api::ErrorBody),
+        (status = 401, description = "Reads need a key (not loopback, or AGENTPIPE_READ_AUTH=key)", body = agentpipe_protocol::api::ErrorBody),
+        (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = agentpipe_protocol::api::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -135,6 +160,25 @@ fn truthy(v: Option<&String>) -> bool {
 }
 
 /// `GET /api/sessions/{id}`: `includeMessages`, `messageLimit` (default 100), `after`.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}",
+    tag = "sessions",
+    params(
+        ("id" = String, Path, description = "Conversation id"),
+        ("includeMessages" = Option<bool>, Query, description = "Add messages"),
+        ("messageLimit" = Option<i64>, Query, description = "Messages per page (default 100)"),
+        ("after" = Option<String>, Query, description = "Message id: the page after it (`nextAfter`)"),
+    ),
+    responses(
+        (status = 200, description = "The conversation", body = agentpipe_protocol::api::SessionDetail),
+        (status = 404, description = "Unknown id", body = agentpipe_protocol::api::ErrorBody),
+        (status = 401, description = "Reads need a key (not loopback, or AGENTPIPE_READ_AUTH=key)", body = agentpipe_protocol::api::ErrorBody),
+        (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = agentpipe_protocol::api::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn detail(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -157,6 +201,20 @@ pub async fn detail(
 }
 
 /// `DELETE /api/sessions/{id}` (scope `admin`).
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}",
+    tag = "sessions",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "Deleted; later events for this id are answered `deleted`", body = Object, example = json!({"success": true, "id": "..."})),
+        (status = 401, description = "Missing or wrong key", body = agentpipe_protocol::api::ErrorBody),
+        (status = 403, description = "Key lacks scope `admin`", body = agentpipe_protocol::api::ErrorBody),
+        (status = 404, description = "Unknown id", body = agentpipe_protocol::api::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = agentpipe_protocol::api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -212,6 +270,28 @@ fn safe_filename(id: &str) -> String {
 }
 
 /// `GET /api/sessions/{id}/export?format=json|markdown|html`: a download.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}/export",
+    tag = "sessions",
+    params(
+        ("id" = String, Path, description = "Conversation id"),
+        ("format" = Option<String>, Query, description = "json (default), markdown, html"),
+    ),
+    responses(
+        (status = 200, description = "A download (`Content-Disposition: attachment`)", content(
+            (agentpipe_protocol::api::SessionDetail = "application/json"),
+            (String = "text/markdown"),
+            (String = "text/html"),
+        )),
+        (status = 400, description = "Unknown format", body = agentpipe_protocol::api::ErrorBody),
+        (status = 404, description = "Unknown id", body = agentpipe_protocol::api::ErrorBody),
+        (status = 401, description = "Reads need a key (not loopback, or AGENTPIPE_READ_AUTH=key)", body = agentpipe_protocol::api::ErrorBody),
+        (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = agentpipe_protocol::api::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn export(
     State(state): State<AppState>,
     headers: HeaderMap,

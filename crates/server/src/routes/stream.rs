@@ -126,6 +126,25 @@ fn parse_last_id(
 }
 
 /// `GET /api/realtime/stream`.
+#[utoipa::path(
+    get,
+    path = "/api/realtime/stream",
+    tag = "stream",
+    description = "Server-Sent Events (SPEC 4): a `retry:` hint, `data: {\"type\":\"connected\",...}`, then one message per event (`id:` = event-log id, `data:` = SseEnvelope), `:heartbeat` comments. Resuming from before the retention horizon first sends a ReloadSignal.",
+    params(
+        ("conversationId" = Option<String>, Query, description = "Only this conversation"),
+        ("named" = Option<String>, Query, description = "1: also `event: <type>` lines"),
+        ("lastEventId" = Option<i64>, Query, description = "Resume after this event-log id (like the Last-Event-ID header)"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event-log id"),
+    ),
+    responses(
+        (status = 200, description = "The event stream; each `data:` is an SseEnvelope (or ReloadSignal)", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad lastEventId", body = agentpipe_protocol::api::ErrorBody),
+        (status = 401, description = "Reads need a key", body = agentpipe_protocol::api::ErrorBody),
+        (status = 503, description = "Too many connections (`Retry-After`)", body = agentpipe_protocol::api::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn stream(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -82,6 +82,28 @@ fn plan(
 
 /// `POST /api/sessions/upload`: auth (scope `upload`), content type, size (50 MB), then
 /// parse, validate and store in one transaction (SPEC 3).
+#[utoipa::path(
+    post,
+    path = "/api/sessions/upload",
+    tag = "ingest",
+    description = "A finished session (SPEC 3): shape 1 (spec) or shape 2 (AgentPipe Web) as JSON, or an AgentPipe CLI event log as NDJSON (shape 3). One transaction; 10,000 messages and 50 MB at most.",
+    request_body(content(
+        (crate::openapi::UploadBody = "application/json"),
+        (String = "application/x-ndjson")
+    )),
+    responses(
+        (status = 201, description = "Stored (or an event log applied at least one event)", body = crate::openapi::UploadResponse),
+        (status = 200, description = "Duplicate, or every event already present", body = crate::openapi::UploadResponse),
+        (status = 400, description = "Invalid upload, naming the field or line", body = agentpipe_protocol::api::ErrorBody),
+        (status = 401, description = "Missing or wrong key", body = agentpipe_protocol::api::ErrorBody),
+        (status = 403, description = "Key lacks scope `upload`", body = agentpipe_protocol::api::ErrorBody),
+        (status = 413, description = "Over 10,000 messages or 50 MB", body = agentpipe_protocol::api::ErrorBody),
+        (status = 415, description = "Not JSON or NDJSON", body = agentpipe_protocol::api::ErrorBody),
+        (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = agentpipe_protocol::api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -95,8 +117,20 @@ pub async fn upload(
     let (plan, warnings) = tokio::task::spawn_blocking(move || plan(kind, &bytes, &key_hash))
         .await
         .map_err(|e| ApiError::Store(StoreError::Other(format!("upload parser failed: {e}"))))??;
-    let result = state.store.upload(plan).await?;
-    Ok(respond(result, warnings))
+    // Event-log uploads (shape 3) count their events like live ingest, outcome `uploaded`.
+    let labels: Vec<(&'static str, &'static str)> = match &plan {
+        UploadPlan::EventLog(items) => items
+            .iter()
+            .map(|(_, i)| (i.event.kind.as_str(), i.event.dialect.as_str()))
+            .collect(),
+        UploadPlan::Session(_) => Vec::new(),
+    };
+    let result = state.store.upload(plan).await;
+    let outcome = if result.is_ok() { "uploaded" } else { "failed" };
+    for (kind, dialect) in labels {
+        crate::routes::ingest::record_event(kind, dialect, outcome, None);
+    }
+    Ok(respond(result?, warnings))
 }
 
 fn respond(result: UploadResult, warnings: Vec<String>) -> Response {

@@ -353,6 +353,25 @@ impl PgStore {
         &self.pool
     }
 
+    /// Runs one read, timed as `agentpipe_db_operation_duration_seconds{op}` (pool wait
+    /// included), and updates the pool gauge.
+    async fn timed<T>(
+        &self,
+        op: &'static str,
+        fut: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = std::time::Instant::now();
+        let r = fut.await;
+        let idle = self.pool.num_idle();
+        super::record_pool(
+            "postgres",
+            (self.pool.size() as usize).saturating_sub(idle),
+            idle,
+        );
+        super::record_db_op(op, started);
+        r
+    }
+
     /// Runs `f` inside the group-commit transaction (holding the write lock) and returns
     /// its value once committed. An `Err` from `f` rolls back everything `f` did. Events
     /// `f` pushes are published after the commit.
@@ -1370,13 +1389,12 @@ impl Store for PgStore {
     }
 
     async fn list_sessions(&self, q: ListQuery) -> Result<SessionList, StoreError> {
-        read_list(&self.pool, &q).await
+        self.timed("list_sessions", read_list(&self.pool, &q)).await
     }
 
     async fn last_event_id(&self) -> Result<Option<i64>, StoreError> {
-        let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
-            .fetch_one(&self.pool)
-            .await?;
+        let q = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events").fetch_one(&self.pool);
+        let id: i64 = self.timed("last_event_id", async { Ok(q.await?) }).await?;
         Ok(Some(id))
     }
 
@@ -1387,8 +1405,8 @@ impl Store for PgStore {
                COALESCE(SUM(total_cost), 0.0)::DOUBLE PRECISION
              FROM conversations",
         )
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(&self.pool);
+        let r = self.timed("totals", async { Ok(r.await?) }).await?;
         Ok(Totals {
             sessions: col(&r, 0)?,
             active: col(&r, 1)?,
@@ -1403,7 +1421,8 @@ impl Store for PgStore {
         id: &str,
         messages: Option<MessagePage>,
     ) -> Result<Option<SessionDetail>, StoreError> {
-        read_detail(&self.pool, id, messages).await
+        self.timed("get_session", read_detail(&self.pool, id, messages))
+            .await
     }
 
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
@@ -1445,21 +1464,28 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        events_after_on(&self.pool, after, conversation_id.as_deref(), limit).await
+        self.timed(
+            "events_after",
+            events_after_on(&self.pool, after, conversation_id.as_deref(), limit),
+        )
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.timed("ping", async {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn find_key(&self, key_hash: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let row = sqlx::query(
+        let q = sqlx::query(
             "SELECT name, scopes, expires_at, revoked_at FROM api_keys WHERE key_hash = $1",
         )
         .bind(key_hash)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(&self.pool);
+        let row = self.timed("find_key", async { Ok(q.await?) }).await?;
         row.map(|r| {
             Ok(KeyRecord {
                 name: dec(col(&r, 0)?),

@@ -5,6 +5,7 @@ mod bridge;
 mod errors;
 mod helpers;
 mod list;
+mod ops;
 mod order;
 mod scaleout;
 mod smoke;

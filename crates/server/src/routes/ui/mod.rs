@@ -19,11 +19,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use minijinja::{context, Environment, Value};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::routes::require_read;
@@ -91,19 +92,17 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Routes of the UI, to merge into the application router.
-pub fn routes() -> Router<crate::AppState> {
-    Router::new()
-        .route("/", get(dashboard))
-        .route("/sessions", get(sessions_page))
-        .route("/sessions/{id}", get(session_page))
-        .route(
-            "/sessions/{id}/messages/{mid}/fragment",
-            get(message_fragment),
-        )
-        .route("/dashboard/live", get(dashboard_live))
-        .route("/static/{file}", get(static_file))
-        .route("/signin", get(signin_page).post(signin))
-        .route("/signout", axum::routing::post(signout))
+/// Every route is documented in `GET /api/openapi.json` (tag `ui`).
+pub fn routes() -> OpenApiRouter<crate::AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(dashboard))
+        .routes(routes!(sessions_page))
+        .routes(routes!(session_page))
+        .routes(routes!(message_fragment))
+        .routes(routes!(dashboard_live))
+        .routes(routes!(static_file))
+        .routes(routes!(signin_page, signin))
+        .routes(routes!(signout))
         .layer(middleware::map_response(security_headers))
 }
 
@@ -173,6 +172,13 @@ fn api_error_page(e: ApiError) -> Response {
 
 /// `GET /static/{file}`: the embedded stylesheet and script. Long-lived cache when asked
 /// with the current `?v=` version, an ETag always.
+#[utoipa::path(
+    get,
+    path = "/static/{file}",
+    tag = "ui",
+    params(("file" = String, Path, description = "Asset name")),
+    responses((status = 200, description = "A bundled static asset (CSS, JS)", content_type = "application/octet-stream", body = String))
+)]
 async fn static_file(
     Path(file): Path<String>,
     headers: HeaderMap,
@@ -241,6 +247,12 @@ fn active_query(limit: i64) -> ListQuery {
 }
 
 /// `GET /`: the dashboard.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "ui",
+    responses((status = 200, description = "Dashboard page (live activity feed, active conversations, totals)", content_type = "text/html", body = String))
+)]
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(e) = require_read(&state, &headers).await {
         return api_error_page(e);
@@ -289,6 +301,12 @@ struct LiveNumbers {
 
 /// `GET /dashboard/live`: the dashboard's totals and active conversations as JSON (the
 /// page re-reads it, at most about once a second, when events arrive).
+#[utoipa::path(
+    get,
+    path = "/dashboard/live",
+    tag = "ui",
+    responses((status = 200, description = "Dashboard numbers for live refresh", content_type = "application/json", body = String))
+)]
 async fn dashboard_live(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let r = async {
         require_read(&state, &headers).await?;
@@ -355,6 +373,12 @@ fn list_url(q: &HashMap<String, String>, page: i64) -> String {
 }
 
 /// `GET /sessions`: filters, full-text search, sort and pagination (SPEC 5 parameters).
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    tag = "ui",
+    responses((status = 200, description = "Sessions list page (same query parameters as GET /api/sessions)", content_type = "text/html", body = String))
+)]
 async fn sessions_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -438,6 +462,13 @@ fn message_ctx<'a>(
 }
 
 /// `GET /sessions/{id}`: the session with every message, live while `ACTIVE`.
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}",
+    tag = "ui",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, description = "Session detail page", content_type = "text/html", body = String))
+)]
 async fn session_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -499,6 +530,13 @@ async fn session_page(
 
 /// `GET /sessions/{id}/messages/{mid}/fragment`: one message as the page renders it
 /// (Markdown rendered and sanitized), for live insertion.
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/messages/{mid}/fragment",
+    tag = "ui",
+    params(("id" = String, Path, description = "Conversation id"), ("mid" = String, Path, description = "Message id")),
+    responses((status = 200, description = "One rendered message (HTML fragment for live updates)", content_type = "text/html", body = String))
+)]
 async fn message_fragment(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -597,6 +635,12 @@ fn signin_form(status: StatusCode, error: Option<&str>, next: &str) -> Response 
 }
 
 /// `GET /signin`: the key sign-in form (used when reads need a key).
+#[utoipa::path(
+    get,
+    path = "/signin",
+    tag = "ui",
+    responses((status = 200, description = "Key sign-in page (when reads need a key)", content_type = "text/html", body = String))
+)]
 async fn signin_page(Query(q): Query<HashMap<String, String>>) -> Response {
     signin_form(
         StatusCode::OK,
@@ -614,6 +658,12 @@ pub struct SigninForm {
 
 /// `POST /signin`: checks the key for scope `read`, then stores it in an `HttpOnly`,
 /// `SameSite=Strict` cookie and goes back to `next`.
+#[utoipa::path(
+    post,
+    path = "/signin",
+    tag = "ui",
+    responses((status = 200, description = "Stores the key in an HttpOnly SameSite=Strict cookie and redirects (303)", content_type = "text/html", body = String))
+)]
 async fn signin(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -660,6 +710,12 @@ async fn signin(
 }
 
 /// `POST /signout`: forgets the key cookie.
+#[utoipa::path(
+    post,
+    path = "/signout",
+    tag = "ui",
+    responses((status = 200, description = "Clears the key cookie and redirects (303)", content_type = "text/html", body = String))
+)]
 async fn signout() -> Response {
     let mut r = (StatusCode::SEE_OTHER, "").into_response();
     r.headers_mut().insert(
