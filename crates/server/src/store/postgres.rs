@@ -284,10 +284,16 @@ async fn listen_loop(tailer: Arc<Tailer>, shutdown: CancellationToken) {
     }
 }
 
-/// A unit of work inside the group-commit transaction. It runs in its own savepoint;
-/// an `Err` rolls back what it did. It returns the finisher to call once the commit
-/// outcome is known.
-type Job = Box<
+/// A unit of work inside the group-commit transaction: the work, and whether it keeps
+/// itself isolated (its own savepoints, never leaving partial writes) or needs the
+/// writer's savepoint around it, so that an `Err` rolls back what it did.
+struct Job {
+    run: JobFn,
+    isolated: bool,
+}
+
+/// The work of a [`Job`]; returns the finisher to call once the commit outcome is known.
+type JobFn = Box<
     dyn for<'c> FnOnce(&'c mut PgConnection, &'c mut Vec<StoredEvent>) -> BoxFuture<'c, JobResult>
         + Send,
 >;
@@ -385,8 +391,36 @@ impl PgStore {
             + Send
             + 'static,
     {
+        self.submit(f, false).await
+    }
+
+    /// [`Self::write`] for a job that isolates its own steps with savepoints and never
+    /// fails half-way (ingest): no savepoint around it, two round trips fewer.
+    async fn write_isolated<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut PgConnection,
+                &'c mut Vec<StoredEvent>,
+            ) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    async fn submit<T, F>(&self, f: F, isolated: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut PgConnection,
+                &'c mut Vec<StoredEvent>,
+            ) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
         let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn, pubs| {
+        let run: JobFn = Box::new(move |conn, pubs| {
             Box::pin(async move {
                 match f(conn, pubs).await {
                     Ok(v) => (
@@ -407,7 +441,7 @@ impl PgStore {
             })
         });
         self.tx
-            .send(job)
+            .send(Job { run, isolated })
             .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
         reply_rx
             .await
@@ -428,35 +462,48 @@ async fn run_group(
     fins: &mut Vec<Finisher>,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<i64, StoreError> {
-    exec(conn, "BEGIN").await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(WRITE_LOCK)
-        .execute(&mut *conn)
-        .await?;
+    // One round trip: BEGIN and the write lock (held until COMMIT).
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+    )))
+    .execute(&mut *conn)
+    .await?;
     let prev_max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
         .fetch_one(&mut *conn)
         .await?;
     for job in jobs.drain(..) {
-        exec(conn, "SAVEPOINT job").await?;
+        if !job.isolated {
+            exec(conn, "SAVEPOINT job").await?;
+        }
         let mut local = Vec::new();
-        let (keep, fin) = job(conn, &mut local).await;
+        let (keep, fin) = (job.run)(conn, &mut local).await;
         fins.push(fin);
-        if keep {
-            exec(conn, "RELEASE SAVEPOINT job").await?;
-            pubs.append(&mut local);
-        } else {
-            exec(conn, "ROLLBACK TO SAVEPOINT job").await?;
-            exec(conn, "RELEASE SAVEPOINT job").await?;
+        match (keep, job.isolated) {
+            (true, true) => pubs.append(&mut local),
+            (true, false) => {
+                exec(conn, "RELEASE SAVEPOINT job").await?;
+                pubs.append(&mut local);
+            }
+            (false, false) => {
+                sqlx::raw_sql("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            // An isolated job failed outside its savepoints: the group cannot be trusted.
+            (false, true) => {
+                return Err(StoreError::Unavailable("write job failed".into()));
+            }
         }
     }
-    if let Some(max) = pubs.iter().map(|e| e.id).max() {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(max.to_string())
-            .execute(&mut *conn)
-            .await?;
-    }
-    exec(conn, "COMMIT").await?;
+    // One round trip: the notification (delivered at commit, only if it commits) and
+    // COMMIT. The payload is a number.
+    let commit = match pubs.iter().map(|e| e.id).max() {
+        Some(max) => format!("SELECT pg_notify('{CHANNEL}', '{max}'); COMMIT"),
+        None => "COMMIT".to_string(),
+    };
+    sqlx::raw_sql(AssertSqlSafe(commit))
+        .execute(&mut *conn)
+        .await?;
     Ok(prev_max)
 }
 
@@ -1357,7 +1404,7 @@ impl Store for PgStore {
         &self,
         items: Vec<IngestItem>,
     ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
-        self.write(move |conn, pubs| {
+        self.write_isolated(move |conn, pubs| {
             Box::pin(async move {
                 let now = now_us();
                 let mut out = Vec::with_capacity(items.len());
@@ -1371,8 +1418,9 @@ impl Store for PgStore {
                             out.push(Ok(a));
                         }
                         Err(e) => {
-                            exec(conn, "ROLLBACK TO SAVEPOINT item").await?;
-                            exec(conn, "RELEASE SAVEPOINT item").await?;
+                            sqlx::raw_sql("ROLLBACK TO SAVEPOINT item; RELEASE SAVEPOINT item")
+                                .execute(&mut *conn)
+                                .await?;
                             out.push(Err(e));
                         }
                     }
