@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::timefmt::parse_rfc3339_us;
-use crate::{ValidationError, MAX_CONTENT_BYTES};
+use crate::{ValidationError, MAX_AMOUNT, MAX_CONTENT_BYTES, MAX_COUNT};
 
 /// Which producer's schema an event speaks (SPEC 2). The response speaks the same dialect
 /// (SPEC 2.3).
@@ -301,7 +301,10 @@ impl<'a> Obj<'a> {
                 map,
                 path: path.to_string(),
             }),
-            _ => Err(ValidationError::new(path, "must be a JSON object")),
+            _ => Err(ValidationError::new(
+                if path.is_empty() { "body" } else { path },
+                "must be a JSON object",
+            )),
         }
     }
 
@@ -352,21 +355,26 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// An optional integer; integral floats are accepted.
+    /// An optional integer within ±[`MAX_COUNT`]; integral floats are accepted.
     pub fn opt_i64(&self, key: &str) -> Result<Option<i64>, ValidationError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Number(n)) => {
-                if let Some(i) = n.as_i64() {
-                    return Ok(Some(i));
-                }
-                match n.as_f64() {
-                    Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
-                    _ => Err(ValidationError::new(self.field(key), "must be an integer")),
-                }
-            }
-            Some(_) => Err(ValidationError::new(self.field(key), "must be an integer")),
+        let v = match self.get(key) {
+            None => return Ok(None),
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(i) => i,
+                None => match n.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() <= MAX_COUNT as f64 => f as i64,
+                    _ => return Err(ValidationError::new(self.field(key), "must be an integer")),
+                },
+            },
+            Some(_) => return Err(ValidationError::new(self.field(key), "must be an integer")),
+        };
+        if v.abs() > MAX_COUNT {
+            return Err(ValidationError::new(
+                self.field(key),
+                format!("must be at most {MAX_COUNT} in magnitude"),
+            ));
         }
+        Ok(Some(v))
     }
 
     /// An optional non-negative integer.
@@ -380,24 +388,34 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// An optional finite number.
+    /// An optional amount (cost in USD, seconds): a finite number in `0..=MAX_AMOUNT`.
     pub fn opt_f64(&self, key: &str) -> Result<Option<f64>, ValidationError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_f64() {
-                Some(f) if f.is_finite() => Ok(Some(f)),
+                Some(f) if f.is_finite() && (0.0..=MAX_AMOUNT).contains(&f) => Ok(Some(f)),
+                Some(f) if f < 0.0 => Err(ValidationError::new(
+                    self.field(key),
+                    "must not be negative",
+                )),
                 _ => Err(ValidationError::new(
                     self.field(key),
-                    "must be a finite number",
+                    format!("must be a finite number at most {MAX_AMOUNT}"),
                 )),
             },
             Some(_) => Err(ValidationError::new(self.field(key), "must be a number")),
         }
     }
 
-    /// An optional duration in ms given as a number (rounded).
+    /// An optional duration in ms given as a number (rounded): `0..=MAX_COUNT`.
     pub fn opt_ms(&self, key: &str) -> Result<Option<i64>, ValidationError> {
-        Ok(self.opt_f64(key)?.map(|f| f.round() as i64))
+        match self.opt_f64(key)? {
+            Some(f) if f > MAX_COUNT as f64 => Err(ValidationError::new(
+                self.field(key),
+                format!("must be at most {MAX_COUNT}"),
+            )),
+            other => Ok(other.map(|f| f.round() as i64)),
+        }
     }
 
     /// An optional RFC 3339 timestamp with offset, as microseconds (SPEC 2.4).
@@ -457,6 +475,47 @@ pub fn check_content(content: &str, field: &str) -> Result<(), ValidationError> 
     Ok(())
 }
 
+/// Longest accepted conversation id, in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// A required conversation id: not blank, at most [`MAX_ID_BYTES`].
+fn conv_id(o: &Obj<'_>, key: &str) -> Result<String, ValidationError> {
+    opt_conv_id(o, key)?.ok_or_else(|| ValidationError::new(o.field(key), "is required"))
+}
+
+/// An optional conversation id (absent or `""`: `None`); blank or over-long ids are errors.
+fn opt_conv_id(o: &Obj<'_>, key: &str) -> Result<Option<String>, ValidationError> {
+    match o.opt_nonempty_str(key)? {
+        None => Ok(None),
+        Some(id) if id.trim().is_empty() => {
+            Err(ValidationError::new(o.field(key), "must not be blank"))
+        }
+        Some(id) if id.len() > MAX_ID_BYTES => Err(ValidationError::new(
+            o.field(key),
+            format!("must be at most {MAX_ID_BYTES} bytes"),
+        )),
+        Some(id) => Ok(Some(id)),
+    }
+}
+
+/// A message role (SPEC 1): `agent` (default), `user` or `system`, any case.
+fn role(o: &Obj<'_>, key: &str) -> Result<String, ValidationError> {
+    match o.opt_nonempty_str(key)? {
+        None => Ok("agent".to_string()),
+        Some(r) => {
+            let r = r.to_ascii_lowercase();
+            if ["agent", "user", "system"].contains(&r.as_str()) {
+                Ok(r)
+            } else {
+                Err(ValidationError::new(
+                    o.field(key),
+                    "must be one of agent, user, system",
+                ))
+            }
+        }
+    }
+}
+
 fn supported_types() -> String {
     EventKind::ALL
         .iter()
@@ -490,6 +549,11 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
         })?;
     let timestamp_us = env.req_time("timestamp")?;
     let data_value = match v.get("data") {
+        None | Some(Value::Null)
+            if !matches!(kind, EventKind::BridgeConnected | EventKind::BridgeTest) =>
+        {
+            return Err(ValidationError::new("data", "is required"));
+        }
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(d) => d.clone(),
     };
@@ -541,24 +605,24 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
             Body::Completion(spec_completion(&data, conv_key, kind)?)
         }
         (ConversationError, _) => Body::Error(ErrorInfo {
-            conversation_id: Some(data.req_nonempty_str(conv_key)?),
+            conversation_id: Some(conv_id(&data, conv_key)?),
             message: data.req_str("error_message")?,
         }),
         (ErrorOccurred, _) => Body::Error(ErrorInfo {
-            conversation_id: data.opt_nonempty_str(conv_key)?,
+            conversation_id: opt_conv_id(&data, conv_key)?,
             message: data.req_str("error")?,
         }),
         (LogEntry, _) => {
-            let conversation_id = Some(data.req_nonempty_str(conv_key)?);
+            let conversation_id = Some(conv_id(&data, conv_key)?);
             if let Some(c) = data.opt_str("content")? {
                 check_content(&c, &data.field("content"))?;
             }
             Body::Plain { conversation_id }
         }
         (TurnStarted | TurnCompleted, _) => {
-            data.opt_i64("turnNumber")?;
+            data.opt_count("turnNumber")?;
             Body::Plain {
-                conversation_id: Some(data.req_nonempty_str(conv_key)?),
+                conversation_id: Some(conv_id(&data, conv_key)?),
             }
         }
         (BridgeConnected | BridgeTest | SessionUploaded, _) => {
@@ -597,7 +661,7 @@ fn derive_agent_id(given: Option<String>, agent_type: &str, index: usize) -> Str
 }
 
 fn bridge_started(d: &Obj<'_>) -> Result<Started, ValidationError> {
-    let conversation_id = Some(d.req_nonempty_str("conversation_id")?);
+    let conversation_id = Some(conv_id(&d, "conversation_id")?);
     let (list_key, list) = match d.opt_arr("participants")? {
         Some(l) => ("participants", Some(l)),
         None => ("agents", d.opt_arr("agents")?),
@@ -663,7 +727,7 @@ fn spec_started(d: &Obj<'_>) -> Result<Started, ValidationError> {
         }
     }
     Ok(Started {
-        conversation_id: d.opt_nonempty_str("conversationId")?,
+        conversation_id: opt_conv_id(&d, "conversationId")?,
         name: d.opt_nonempty_str("name")?,
         mode: d.opt_str("mode")?,
         max_turns: d.opt_count("maxTurns")?,
@@ -676,13 +740,13 @@ fn spec_started(d: &Obj<'_>) -> Result<Started, ValidationError> {
 
 fn total_of(total: Option<i64>, input: Option<i64>, output: Option<i64>) -> Option<i64> {
     total.or(match (input, output) {
-        (Some(i), Some(o)) => Some(i + o),
+        (Some(i), Some(o)) => Some(i.saturating_add(o)),
         _ => None,
     })
 }
 
 fn bridge_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
-    let conversation_id = d.req_nonempty_str("conversation_id")?;
+    let conversation_id = conv_id(&d, "conversation_id")?;
     let agent_type = d.req_nonempty_str("agent_type")?;
     let content = d.req_str("content")?;
     check_content(&content, &d.field("content"))?;
@@ -696,12 +760,10 @@ fn bridge_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
         agent_type,
         agent_version: d.opt_nonempty_str("agent_version")?,
         content,
-        role: d
-            .opt_nonempty_str("role")?
-            .unwrap_or_else(|| "agent".to_string()),
+        role: role(&d, "role")?,
         timestamp_us: ts,
-        sequence_number: d.opt_i64("sequence_number")?,
-        turn_number: d.opt_i64("turn_number")?,
+        sequence_number: d.opt_count("sequence_number")?,
+        turn_number: d.opt_count("turn_number")?,
         duration_ms: d.opt_ms("duration_ms")?,
         total_tokens: total_of(d.opt_count("tokens_used")?, input_tokens, output_tokens),
         input_tokens,
@@ -712,7 +774,7 @@ fn bridge_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
 }
 
 fn spec_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
-    let conversation_id = d.req_nonempty_str("conversationId")?;
+    let conversation_id = conv_id(&d, "conversationId")?;
     let m = d
         .opt_obj("message")?
         .ok_or_else(|| ValidationError::new(d.field("message"), "is required"))?;
@@ -741,12 +803,10 @@ fn spec_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
         agent_type,
         agent_version: m.opt_str("agentVersion")?,
         content,
-        role: m
-            .opt_nonempty_str("role")?
-            .unwrap_or_else(|| "agent".to_string()),
+        role: role(&m, "role")?,
         timestamp_us,
-        sequence_number: m.opt_i64("sequenceNumber")?,
-        turn_number: m.opt_i64("turnNumber")?,
+        sequence_number: m.opt_count("sequenceNumber")?,
+        turn_number: m.opt_count("turnNumber")?,
         duration_ms,
         total_tokens: total_of(total, input, output),
         input_tokens: input,
@@ -757,7 +817,7 @@ fn spec_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
 }
 
 fn bridge_completion(d: &Obj<'_>) -> Result<Completion, ValidationError> {
-    let conversation_id = d.req_nonempty_str("conversation_id")?;
+    let conversation_id = conv_id(&d, "conversation_id")?;
     let status = match d.opt_str("status")?.as_deref().map(str::to_ascii_lowercase) {
         None => FinalStatus::Completed,
         Some(s) => match s.as_str() {
@@ -808,7 +868,7 @@ fn spec_completion(
 ) -> Result<Completion, ValidationError> {
     let interrupted = kind == EventKind::ConversationInterrupted;
     Ok(Completion {
-        conversation_id: d.req_nonempty_str(conv_key)?,
+        conversation_id: conv_id(&d, conv_key)?,
         status: if interrupted {
             FinalStatus::Interrupted
         } else {
@@ -889,5 +949,57 @@ mod tests {
         let Body::Message(m) = ev.body else { panic!() };
         assert_eq!(m.total_tokens, Some(7));
         assert_eq!(m.role, "agent");
+    }
+
+    #[test]
+    fn values_the_store_cannot_sum_are_rejected_naming_the_field() {
+        let msg = |extra: serde_json::Value| {
+            let mut data = json!({"conversation_id":"c1","agent_type":"a","content":"x"});
+            if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
+                for (k, v) in e {
+                    d.insert(k.clone(), v.clone());
+                }
+            }
+            parse_event(
+                &json!({"type":"message.created","timestamp":"2025-11-04T09:10:22Z","data":data}),
+            )
+        };
+        let field = |r: Result<Event, ValidationError>| r.unwrap_err().field;
+        assert_eq!(
+            field(msg(json!({"tokens_used": i64::MAX}))),
+            "data.tokens_used"
+        );
+        assert_eq!(
+            field(msg(json!({"input_tokens": i64::MAX, "output_tokens": 1}))),
+            "data.input_tokens"
+        );
+        assert_eq!(field(msg(json!({"cost": 1e308}))), "data.cost");
+        assert_eq!(field(msg(json!({"cost": -1}))), "data.cost");
+        assert_eq!(field(msg(json!({"duration_ms": -1}))), "data.duration_ms");
+        assert_eq!(
+            field(msg(json!({"sequence_number": -1}))),
+            "data.sequence_number"
+        );
+        assert_eq!(field(msg(json!({"role": "wizard"}))), "data.role");
+        assert_eq!(
+            field(msg(json!({"conversation_id": "   "}))),
+            "data.conversation_id"
+        );
+        assert_eq!(
+            field(msg(json!({"conversation_id": "x".repeat(300)}))),
+            "data.conversation_id"
+        );
+        assert!(msg(json!({"role": "User", "cost": 0.5, "tokens_used": 10})).is_ok());
+        let e = parse_event(&json!({"type":"message.created","timestamp":"2025-11-04T09:10:22Z"}))
+            .unwrap_err();
+        assert_eq!(e.field, "data");
+        let e = parse_event(&json!(42)).unwrap_err();
+        assert_eq!(e.field, "body");
+        let e = parse_event(
+            &json!({"type":"message.created","timestamp":"9999-12-31T23:59:59-23:59",
+            "data":{"conversation_id":"c1","agent_type":"a","content":"x"}}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "timestamp");
     }
 }

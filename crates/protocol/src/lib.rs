@@ -35,5 +35,13 @@ impl ValidationError {
     }
 }
 
+/// Largest accepted count (tokens, messages, sequence numbers) and duration in ms: 10^12,
+/// so that sums over any realistic number of messages stay far inside `i64` (SPEC 6: a value
+/// the store cannot hold is a 400 naming the field, never a 500).
+pub const MAX_COUNT: i64 = 1_000_000_000_000;
+
+/// Largest accepted amount (cost in USD, seconds): 10^9.
+pub const MAX_AMOUNT: f64 = 1.0e9;
+
 /// Maximum message content, in UTF-8 bytes (SPEC 6: 100 KB, KB = 1,024 bytes).
 pub const MAX_CONTENT_BYTES: usize = 100 * 1024;

@@ -10,6 +10,11 @@ use time::OffsetDateTime;
 /// Errors: `None` when the text is not RFC 3339 or has no offset.
 pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
     let dt = OffsetDateTime::parse(s.trim(), &Rfc3339).ok()?;
+    // Only instants that format back as four-digit years (0001-01-01 to 9999-12-31 UTC).
+    let secs = dt.unix_timestamp();
+    if !(-62_135_596_800..=253_402_300_799).contains(&secs) {
+        return None;
+    }
     let ns = dt.unix_timestamp_nanos();
     i64::try_from(ns.div_euclid(1000)).ok()
 }
@@ -66,6 +71,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(format_us(a), "2025-11-04T19:34:47.578608Z");
         assert!(parse_rfc3339_us("2025-11-04T19:52:04.710").is_none());
+        assert!(parse_rfc3339_us("9999-12-31T23:59:59-23:59").is_none());
         assert_eq!(default_name(a), "Conversation 2025-11-04 19:34 UTC");
     }
 
