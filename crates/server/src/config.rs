@@ -54,6 +54,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SSE_BUFFER_EVENTS", default_value_t = 4096)]
     pub sse_buffer_events: usize,
 
+    /// Days of event log to keep (SPEC 9); older rows are pruned in the background,
+    /// conversations and messages are kept. 0 keeps the log forever.
+    #[arg(long, env = "EVENT_LOG_RETENTION_DAYS", default_value_t = 30)]
+    pub event_log_retention_days: u32,
+
     /// Ingest requests per minute per key; 0 turns the limit off (SPEC 6).
     #[arg(long, env = "RATE_LIMIT_INGEST_PER_MINUTE", default_value_t = 100)]
     pub rate_limit_ingest_per_minute: u32,
@@ -83,6 +88,7 @@ impl ServeConfig {
             sse_max_connections_per_ip: 50,
             sse_heartbeat_interval_ms: 30_000,
             sse_buffer_events: 4096,
+            event_log_retention_days: 30,
             rate_limit_ingest_per_minute: 0,
             rate_limit_upload_per_minute: 0,
             rate_limit_read_per_hour: 0,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod openapi;
+pub mod retention;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
@@ -93,6 +94,11 @@ pub async fn build_state(
         // Printed once on standard output, never through the logger (SPEC 9).
         println!("No API key configured; generated one for this database (shown only once):\n  {key}\nUse it as AGENTPIPE_STREAM_API_KEY / AGENTPIPE_BRIDGE_API_KEY.");
     }
+    retention::spawn(
+        store.clone(),
+        config.event_log_retention_days,
+        shutdown.clone(),
+    );
     Ok(AppState {
         auth: Authenticator::new(&env_keys, store.clone()),
         store,

@@ -125,6 +125,42 @@ fn parse_last_id(
     }
 }
 
+/// When `last` (the client's `Last-Event-ID`) is below the retention horizon (SPEC 9),
+/// the `reload` message to send first and the id to resume after (the highest pruned
+/// id): `id: <pruned>`, `event: reload` with `?named=1`, and
+/// `data: {"type":"reload","reason","oldestEventId","lastEventId"}`. The client should
+/// reload full state (e.g. `GET /api/sessions/{id}`); the stream then goes on from the
+/// oldest event still stored, with no gap after it.
+async fn reload_frame(store: &DynStore, last: i64, named: bool) -> Option<(Bytes, i64)> {
+    let pruned = match store.pruned_through().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the retention horizon; resuming without it");
+            return None;
+        }
+    };
+    if last >= pruned {
+        return None;
+    }
+    let oldest = store
+        .events_after(pruned, None, 1)
+        .await
+        .ok()
+        .and_then(|v| v.first().map(|e| e.id))
+        .unwrap_or(pruned + 1);
+    let data = serde_json::json!({
+        "type": "reload",
+        "reason": "events after lastEventId were pruned from the event log (EVENT_LOG_RETENTION_DAYS); reload the full state",
+        "oldestEventId": oldest,
+        "lastEventId": last,
+    });
+    let event = if named { "event: reload\n" } else { "" };
+    Some((
+        Bytes::from(format!("id: {pruned}\n{event}data: {data}\n\n")),
+        pruned,
+    ))
+}
+
 /// `GET /api/realtime/stream`.
 #[utoipa::path(
     get,
@@ -183,13 +219,20 @@ pub async fn stream(
     pending.push_back(Bytes::from(format!(
         "retry: {RETRY_MS}\n\ndata: {connected}\n\n"
     )));
+    let mut cursor = last_id.unwrap_or(baseline);
+    if let Some(last) = last_id {
+        if let Some(frame) = reload_frame(&state.store, last, named).await {
+            pending.push_back(frame.0);
+            cursor = frame.1;
+        }
+    }
     let conn = Conn {
         store: state.store.clone(),
         hub: state.hub.clone(),
         rx,
         conversation,
         named,
-        cursor: last_id.unwrap_or(baseline),
+        cursor,
         pending,
         needs_replay: last_id.is_some(),
         heartbeat,

@@ -342,6 +342,18 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
+    /// Event-log retention (SPEC 9): deletes at most `limit` of the oldest event-log rows
+    /// whose `created_at` (when this server stored the row, µs) is before `before_us`, and
+    /// records the highest id deleted ([`Store::pruned_through`]). Returns how many rows
+    /// were deleted; 0 when nothing (more) is past the horizon. One short transaction per
+    /// call, so callers prune in small batches without stalling ingest. Conversations and
+    /// messages are never touched.
+    async fn prune_events(&self, before_us: i64, limit: usize) -> Result<u64, StoreError>;
+
+    /// The highest event-log id removed by retention (0 when none): a client resuming
+    /// after an id below it has missed events and must reload (SPEC 4, 9).
+    async fn pruned_through(&self) -> Result<i64, StoreError>;
+
     /// Cheap round trip for health checks.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -1519,6 +1519,45 @@ impl Store for PgStore {
         .await
     }
 
+    async fn prune_events(&self, before_us: i64, limit: usize) -> Result<u64, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // A plain batched DELETE in a short transaction of its own (not through the
+        // writer): row locks only on old rows that no ingest touches.
+        self.timed("prune_events", async {
+            let mut tx = self.pool.begin().await?;
+            let cut: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(id) FROM (SELECT id, created_at FROM events ORDER BY id LIMIT $1) t WHERE created_at < $2",
+            )
+            .bind(limit)
+            .bind(before_us)
+            .fetch_one(&mut *tx)
+            .await?;
+            let Some(cut) = cut else { return Ok(0) };
+            let n = sqlx::query("DELETE FROM events WHERE id <= $1 AND created_at < $2")
+                .bind(cut)
+                .bind(before_us)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(
+                "UPDATE event_log_retention SET pruned_through = GREATEST(pruned_through, $1) WHERE id = 1",
+            )
+            .bind(cut)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn pruned_through(&self) -> Result<i64, StoreError> {
+        let q = sqlx::query_scalar("SELECT pruned_through FROM event_log_retention WHERE id = 1")
+            .fetch_optional(&self.pool);
+        let v: Option<i64> = self.timed("pruned_through", async { Ok(q.await?) }).await?;
+        Ok(v.unwrap_or(0))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.timed("ping", async {
             sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -40,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_fts.sql")),
     (3, include_str!("../../migrations/sqlite/0003_uploads.sql")),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_event_log_retention.sql"),
+    ),
 ];
 
 /// Settings of the SQLite store.
@@ -1284,6 +1288,43 @@ impl Store for SqliteStore {
                     })
                 },
             )?)
+        })
+        .await
+    }
+
+    async fn prune_events(&self, before_us: i64, limit: usize) -> Result<u64, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Through the writer (one short transaction per batch), so ingest is never blocked
+        // by a long delete; the candidate rows are found by primary key, not by a scan.
+        self.write(move |c, _| {
+            let cut: Option<i64> = c.query_row(
+                "SELECT MAX(id) FROM (SELECT id, created_at FROM events ORDER BY id LIMIT ?1) WHERE created_at < ?2",
+                params![limit, before_us],
+                |r| r.get(0),
+            )?;
+            let Some(cut) = cut else { return Ok(0) };
+            let n = c.execute(
+                "DELETE FROM events WHERE id <= ?1 AND created_at < ?2",
+                params![cut, before_us],
+            )?;
+            c.execute(
+                "UPDATE event_log_retention SET pruned_through = MAX(pruned_through, ?1) WHERE id = 1",
+                [cut],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn pruned_through(&self) -> Result<i64, StoreError> {
+        self.read_op("pruned_through", |c| {
+            Ok(c.query_row(
+                "SELECT pruned_through FROM event_log_retention WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
         })
         .await
     }

@@ -7,6 +7,7 @@ mod helpers;
 mod list;
 mod ops;
 mod order;
+mod retention;
 mod scaleout;
 mod smoke;
 mod spec;

@@ -1,0 +1,67 @@
+//! Event-log retention (SPEC 9, `EVENT_LOG_RETENTION_DAYS`, default 30, 0 keeps forever).
+//!
+//! A background task deletes event-log rows whose `created_at` (when this server stored
+//! the row, not the event's own timestamp: an old session uploaded today is kept for the
+//! full period) is older than the horizon, in batches of [`BATCH`] rows with a
+//! [`PAUSE`] between them, so that ingest never waits long behind it. Conversations and
+//! messages are kept. The highest pruned id is recorded by the store; an SSE client
+//! resuming from before it gets a `reload` message (see `routes::stream`).
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{DynStore, StoreError};
+
+/// Rows deleted per write transaction.
+pub const BATCH: usize = 1000;
+/// Pause between two batches, so queued ingest commits go first.
+pub const PAUSE: Duration = Duration::from_millis(50);
+/// How often the task looks for rows past the horizon.
+pub const INTERVAL: Duration = Duration::from_secs(3600);
+/// One day in µs.
+const DAY_US: i64 = 86_400 * 1_000_000;
+
+/// Deletes every event-log row stored before `horizon_us` (µs since the epoch), batch by
+/// batch. Returns the number of rows deleted. Stops early when `shutdown` fires.
+pub async fn prune_before(
+    store: &DynStore,
+    horizon_us: i64,
+    shutdown: &CancellationToken,
+) -> Result<u64, StoreError> {
+    let mut total = 0;
+    loop {
+        let n = store.prune_events(horizon_us, BATCH).await?;
+        total += n;
+        metrics::counter!("agentpipe_event_log_pruned_total").increment(n);
+        if n == 0 || shutdown.is_cancelled() {
+            return Ok(total);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(total),
+            _ = tokio::time::sleep(PAUSE) => {}
+        }
+    }
+}
+
+/// Starts the background task for `days` of retention (nothing when `days` is 0): it
+/// prunes at start and then every [`INTERVAL`], until `shutdown`.
+pub fn spawn(store: DynStore, days: u32, shutdown: CancellationToken) {
+    if days == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            let horizon = agentpipe_protocol::timefmt::now_us() - i64::from(days) * DAY_US;
+            match prune_before(&store, horizon, &shutdown).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, days, "event log pruned"),
+                Err(e) => tracing::warn!(error = %e, "event-log pruning failed; retrying later"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(INTERVAL) => {}
+            }
+        }
+    });
+}
