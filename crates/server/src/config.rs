@@ -70,6 +70,29 @@ pub struct ServeConfig {
     /// Read requests per hour per key or IP; 0 turns the limit off.
     #[arg(long, env = "RATE_LIMIT_READ_PER_HOUR", default_value_t = 1000)]
     pub rate_limit_read_per_hour: u32,
+
+    /// Redis URL (e.g. `redis://127.0.0.1:6379`): rate limits are then shared by every
+    /// instance using it.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Origins allowed by CORS, comma-separated (e.g. `https://app.example.com`); `*` for
+    /// any. Default: none (same-origin only).
+    #[arg(long, env = "ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated CIDRs (e.g.
+    /// `127.0.0.1/32,10.0.0.0/8`). Default: none.
+    #[arg(long, env = "TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+
+    /// PEM certificate chain: serve HTTPS directly (with `--tls-key`).
+    #[arg(long, env = "AGENTPIPE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "AGENTPIPE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -92,6 +115,11 @@ impl ServeConfig {
             rate_limit_ingest_per_minute: 0,
             rate_limit_upload_per_minute: 0,
             rate_limit_read_per_hour: 0,
+            redis_url: None,
+            allowed_origins: None,
+            trusted_proxies: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 

@@ -49,6 +49,12 @@ pub enum ApiError {
     /// 404.
     #[error("not found")]
     NotFound(String),
+    /// 405: the path exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
+    /// 429: over the rate limit of this route class (headers added by the limiter).
+    #[error("rate limited")]
+    RateLimited(&'static str),
     /// 503 with `Retry-After` (too many SSE connections).
     #[error("busy")]
     Busy(String),
@@ -131,6 +137,22 @@ impl ApiError {
             ApiError::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 body("not_found", format!("{what} not found"), None),
+            ),
+            ApiError::MethodNotAllowed(m) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                body(
+                    "method_not_allowed",
+                    format!("Method {m} is not allowed on this path"),
+                    None,
+                ),
+            ),
+            ApiError::RateLimited(class) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                body(
+                    "rate_limited",
+                    format!("Too many {class} requests; retry after the time in Retry-After"),
+                    None,
+                ),
             ),
             ApiError::Busy(m) => (
                 StatusCode::SERVICE_UNAVAILABLE,

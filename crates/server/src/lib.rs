@@ -7,7 +7,9 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod net;
 pub mod openapi;
+pub mod rate_limit;
 pub mod retention;
 pub mod routes;
 pub mod store;
@@ -40,8 +42,14 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Live fan-out.
     pub hub: Arc<Hub>,
-    /// Whether reads need a `read` key (SPEC 6).
+    /// Whether reads need a `read` key (SPEC 6): `AGENTPIPE_READ_AUTH=key` or a
+    /// non-loopback listen address. Even when false, a client whose address (after
+    /// `TRUSTED_PROXIES`) is not loopback needs a key.
     pub reads_need_key: bool,
+    /// Rate limits per key and route class (SPEC 6).
+    pub limiter: rate_limit::Limiter,
+    /// Proxies whose `X-Forwarded-For` is believed (SPEC 9 `TRUSTED_PROXIES`).
+    pub proxies: Arc<Vec<ipnet::IpNet>>,
     /// Settings.
     pub config: Arc<ServeConfig>,
     /// Process start, for `uptimeSeconds`.
@@ -94,12 +102,24 @@ pub async fn build_state(
         // Printed once on standard output, never through the logger (SPEC 9).
         println!("No API key configured; generated one for this database (shown only once):\n  {key}\nUse it as AGENTPIPE_STREAM_API_KEY / AGENTPIPE_BRIDGE_API_KEY.");
     }
+    let proxies = net::parse_trusted(config.trusted_proxies.as_deref().unwrap_or(""))
+        .map_err(ServeError::Config)?;
+    let limiter = rate_limit::Limiter::new(
+        config.rate_limit_ingest_per_minute,
+        config.rate_limit_upload_per_minute,
+        config.rate_limit_read_per_hour,
+        config.redis_url.as_deref(),
+    )
+    .await
+    .map_err(ServeError::Config)?;
     retention::spawn(
         store.clone(),
         config.event_log_retention_days,
         shutdown.clone(),
     );
     Ok(AppState {
+        limiter,
+        proxies: Arc::new(proxies),
         auth: Authenticator::new(&env_keys, store.clone()),
         store,
         hub,
@@ -177,14 +197,42 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr()?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        (None, None) => None,
+        _ => {
+            return Err(ServeError::Config(
+                "--tls-cert and --tls-key must be given together".into(),
+            ))
+        }
+    };
     let state = build_state(config, addr, shutdown.clone()).await?;
     let app = router(state);
-    tracing::info!(%addr, "listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await?;
+    let Some((cert, key)) = tls else {
+        tracing::info!(%addr, "listening (HTTP)");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+        return Ok(());
+    };
+    // HTTPS served directly (rustls with the ring provider).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+        .await
+        .map_err(|e| ServeError::Config(format!("TLS certificate or key: {e}")))?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+    });
+    tracing::info!(%addr, "listening (HTTPS)");
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await?;
     Ok(())
 }

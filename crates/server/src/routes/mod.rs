@@ -41,17 +41,79 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let (router, api) = openapi_router().split_for_parts();
     router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(crate::openapi::Document::new(&api)))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::rate_limit::middleware,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::net::client_ip_middleware,
+        ))
         .layer(axum::middleware::from_fn(crate::telemetry::track))
+        .layer(cors_layer(&state))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// JSON 404 for paths no route serves (SPEC 6 error shape).
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("Route '{}'", uri.path()))
+}
+
+/// JSON 405 for a known path with another method.
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
+}
+
+/// CORS from `ALLOWED_ORIGINS` (SPEC 6): preflights are answered here, before any auth.
+/// Without the setting no cross-origin request is allowed.
+fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
+    use axum::http::{header, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let spec = state.config.allowed_origins.as_deref().unwrap_or("").trim();
+    let origins: Vec<HeaderValue> = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty() && *o != "*")
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    let allow = if spec.split(',').any(|o| o.trim() == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins)
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("last-event-id"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("ratelimit-limit"),
+            header::HeaderName::from_static("ratelimit-remaining"),
+            header::HeaderName::from_static("ratelimit-reset"),
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// Enforces the read rule of SPEC 6: open on loopback unless `AGENTPIPE_READ_AUTH=key`.
 /// Browsers signed in through the UI send the key in the `HttpOnly` cookie of
 /// [`ui::KEY_COOKIE`] instead of an `Authorization` header (SPEC 6).
+///
+/// Reads are open only for a loopback client (its address decided with
+/// `TRUSTED_PROXIES`, so a reverse proxy in front does not make them public) of a server
+/// listening on loopback.
 pub async fn require_read(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if state.reads_need_key {
+    if !crate::net::reads_open(headers) {
         if crate::auth::bearer(headers).is_none() {
             if let Some(h) = ui::cookie_as_bearer(headers) {
                 state.auth.require(&h, Scope::Read).await?;

@@ -198,9 +198,10 @@ pub async fn stream(
         Some("1" | "true" | "yes")
     );
     let last_id = parse_last_id(&headers, &q)?;
+    let client = crate::net::client_ip(peer.ip(), &headers, &state.proxies);
     let slot = state
         .hub
-        .acquire(peer.ip())
+        .acquire(client)
         .ok_or_else(|| ApiError::Busy("Too many live-stream connections; retry shortly".into()))?;
     let (rx, baseline) = state.hub.subscribe();
     let hb = Duration::from_millis(state.config.sse_heartbeat_interval_ms.max(10));

@@ -9,6 +9,7 @@ mod ops;
 mod order;
 mod retention;
 mod scaleout;
+mod security;
 mod smoke;
 mod spec;
 mod sqlcheck;
