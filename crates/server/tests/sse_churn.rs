@@ -86,4 +86,3 @@ async fn ten_thousand_connect_disconnect_cycles_return_to_baseline() {
         "RSS grew from {base_rss} kB to {rss} kB"
     );
 }
-
