@@ -220,11 +220,31 @@ pub async fn stream(
     pending.push_back(Bytes::from(format!(
         "retry: {RETRY_MS}\n\ndata: {connected}\n\n"
     )));
-    let mut cursor = last_id.unwrap_or(baseline);
+    // The newest committed id, read after subscribing: the stream starts after it, and
+    // every later commit is on `rx`.
+    let newest = match state.store.last_event_id().await {
+        Ok(id) => id.unwrap_or(0).max(baseline),
+        Err(_) => baseline,
+    };
+    let mut cursor = last_id.unwrap_or(newest);
     if let Some(last) = last_id {
         if let Some(frame) = reload_frame(&state.store, last, named).await {
             pending.push_back(frame.0);
             cursor = frame.1;
+        } else if last > newest {
+            // An id this event log never handed out (another or a restored database):
+            // tell the client to reload, then go on from the newest event.
+            let data = serde_json::json!({
+                "type": "reload",
+                "reason": "lastEventId is ahead of this server's event log; reload the full state",
+                "oldestEventId": null,
+                "lastEventId": last,
+            });
+            let event = if named { "event: reload\n" } else { "" };
+            pending.push_back(Bytes::from(format!(
+                "id: {newest}\n{event}data: {data}\n\n"
+            )));
+            cursor = newest;
         }
     }
     let conn = Conn {

@@ -377,3 +377,42 @@ impl SseClient {
         panic!("no connected message");
     }
 }
+
+#[tokio::test]
+async fn resume_from_an_id_this_log_never_issued_gets_reload_then_live() {
+    let app = App::start().await;
+    let (_, first) = app.ingest(&bridge_msg("future", 0)).await;
+    let newest = first["eventId"].as_i64().expect("eventId");
+    let mut c = SseClient::open(&app, "/api/realtime/stream", Some(newest + 1_000_000)).await;
+    let reload = c.next_event(T).await.expect("reload");
+    assert_eq!(reload.data.as_ref().unwrap()["type"], "reload");
+    assert_eq!(reload.id, Some(newest));
+    let (_, next) = app.ingest(&bridge_msg("future", 1)).await;
+    let live = c.next_event(T).await.expect("live after reload");
+    assert_eq!(live.id, next["eventId"].as_i64());
+}
+
+#[tokio::test]
+async fn a_fresh_subscriber_on_a_restarted_server_starts_at_the_newest_event() {
+    // Hub buffer of 16 so a burst forces the catch-up path; the catch-up must start at
+    // the newest event of the database, not at event 0.
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("db.sqlite");
+    let first = App::from(TestServer::start_on(db.clone(), |_| {}).await);
+    for n in 0..30 {
+        first.ingest(&bridge_msg("old", n)).await;
+    }
+    let App { server, .. } = first;
+    server.stop().await;
+    let app = App::from(TestServer::start_on(db, |c| c.sse_buffer_events = 16).await);
+    let mut c = SseClient::open(&app, "/api/realtime/stream", None).await;
+    c.next_or_connected().await;
+    for n in 0..40 {
+        app.ingest(&bridge_msg("new", n)).await;
+    }
+    let got = c.take(40, T).await;
+    assert!(got
+        .iter()
+        .all(|f| f.data.as_ref().unwrap()["conversationId"] == "new"));
+    assert!(c.next_event(Duration::from_millis(300)).await.is_none());
+}
