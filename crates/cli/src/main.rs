@@ -1,5 +1,6 @@
 //! `agentpipe-web`: the AgentPipe Web server and its command-line tools.
 
+mod backup;
 mod common;
 mod demo;
 mod keys;
@@ -8,7 +9,7 @@ mod stream;
 mod tail;
 mod upload;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::CliError;
@@ -60,6 +61,14 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Create, list and revoke API keys (administration; needs the database).
     Keys(keys::KeysArgs),
+    /// Copy the SQLite database to a new file while the server runs (online, consistent).
+    Backup(backup::BackupArgs),
+    /// Print a shell completion script: `agentpipe-web completions bash > /etc/bash_completion.d/agentpipe-web`.
+    Completions {
+        /// Shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Runs a client-side command and turns its outcome into an exit status.
@@ -127,6 +136,16 @@ async fn main() -> std::process::ExitCode {
         Command::Ping(a) => client_command(demo::ping(a)).await,
         Command::Demo(a) => client_command(demo::demo(a)).await,
         Command::Keys(a) => client_command(keys::keys(a)).await,
+        Command::Backup(a) => client_command(backup::backup(a)).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "agentpipe-web",
+                &mut std::io::stdout(),
+            );
+            std::process::ExitCode::SUCCESS
+        }
         Command::Serve(config) => {
             let listener = match tokio::net::TcpListener::bind(config.listen).await {
                 Ok(l) => l,

@@ -1020,6 +1020,19 @@ fn read_detail(
     Ok(Some(detail))
 }
 
+/// `%word%` for LIKE, with `%`, `_` and `\` escaped (escape character `\`).
+fn like_pattern(word: &str) -> String {
+    let mut s = String::from("%");
+    for ch in word.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(ch);
+    }
+    s.push('%');
+    s
+}
+
 /// One search word as an FTS5 prefix query: the word quoted as a phrase (so operators
 /// and punctuation in it are plain text) and matched as a prefix (`transp` finds
 /// `transport`). `None` for a word with no letter or digit, which the tokenizer would
@@ -1064,7 +1077,16 @@ fn read_list(conn: &Connection, q: &ListQuery) -> Result<SessionList, StoreError
     if let Some(text) = &q.q {
         // Every word must occur somewhere in the conversation (name, prompt or any
         // message), through the FTS5 indexes of migration 0002.
-        for query in text.split_whitespace().filter_map(fts_prefix_query).take(8) {
+        for word in text.split_whitespace().take(8) {
+            let Some(query) = fts_prefix_query(word) else {
+                // Nothing FTS can index (punctuation, emoji): a plain substring match.
+                let p = arg(Box::new(like_pattern(word)), &mut args);
+                conds.push(format!(
+                    "(c.name LIKE {p} ESCAPE '\\' OR c.initial_prompt LIKE {p} ESCAPE '\\'
+                      OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.content LIKE {p} ESCAPE '\\'))"
+                ));
+                continue;
+            };
             let p = arg(Box::new(query), &mut args);
             conds.push(format!(
                 "c.id IN (SELECT m.conversation_id FROM messages_fts JOIN messages m ON m.pk = messages_fts.rowid
