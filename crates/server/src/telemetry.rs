@@ -2,10 +2,14 @@
 //!
 //! Metric names follow Prometheus conventions (base units, `_total`, `_seconds`):
 //! - `http_requests_total{method,route,status}`, `http_request_duration_seconds{method,route,status}`
-//! - `agentpipe_ingest_events_total{type,dialect,outcome}`
+//! - `agentpipe_ingest_events_total{type,dialect,outcome}`: outcome `created`, `duplicate`,
+//!   `accepted`, `deleted`, `rejected` (invalid), `failed` (storage), `uploaded` (event-log
+//!   uploads); unknown types and dialects are labelled `unknown`
 //! - `agentpipe_sse_connections` (gauge), `agentpipe_sse_fanout_lag_seconds` (commit to socket write)
 //! - `agentpipe_auth_failures_total{reason}`, `agentpipe_rate_limited_total{class}`
 //! - `agentpipe_db_operation_duration_seconds{op}`, `agentpipe_group_commit_size` (items per commit)
+//! - `agentpipe_db_pool_connections{backend,state}` (gauge; `state` is `in_use` or `idle`)
+//! - `agentpipe_event_log_pruned_total` (event-log rows removed by retention, SPEC 9)
 //!
 //! Every request gets one span with method, matched route, status, latency and an
 //! `x-request-id` (taken from the request or generated, and returned on the response).
