@@ -661,7 +661,7 @@ fn derive_agent_id(given: Option<String>, agent_type: &str, index: usize) -> Str
 }
 
 fn bridge_started(d: &Obj<'_>) -> Result<Started, ValidationError> {
-    let conversation_id = Some(conv_id(&d, "conversation_id")?);
+    let conversation_id = Some(conv_id(d, "conversation_id")?);
     let (list_key, list) = match d.opt_arr("participants")? {
         Some(l) => ("participants", Some(l)),
         None => ("agents", d.opt_arr("agents")?),
@@ -727,7 +727,7 @@ fn spec_started(d: &Obj<'_>) -> Result<Started, ValidationError> {
         }
     }
     Ok(Started {
-        conversation_id: opt_conv_id(&d, "conversationId")?,
+        conversation_id: opt_conv_id(d, "conversationId")?,
         name: d.opt_nonempty_str("name")?,
         mode: d.opt_str("mode")?,
         max_turns: d.opt_count("maxTurns")?,
@@ -746,7 +746,7 @@ fn total_of(total: Option<i64>, input: Option<i64>, output: Option<i64>) -> Opti
 }
 
 fn bridge_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
-    let conversation_id = conv_id(&d, "conversation_id")?;
+    let conversation_id = conv_id(d, "conversation_id")?;
     let agent_type = d.req_nonempty_str("agent_type")?;
     let content = d.req_str("content")?;
     check_content(&content, &d.field("content"))?;
@@ -760,7 +760,7 @@ fn bridge_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
         agent_type,
         agent_version: d.opt_nonempty_str("agent_version")?,
         content,
-        role: role(&d, "role")?,
+        role: role(d, "role")?,
         timestamp_us: ts,
         sequence_number: d.opt_count("sequence_number")?,
         turn_number: d.opt_count("turn_number")?,
@@ -774,7 +774,7 @@ fn bridge_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
 }
 
 fn spec_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
-    let conversation_id = conv_id(&d, "conversationId")?;
+    let conversation_id = conv_id(d, "conversationId")?;
     let m = d
         .opt_obj("message")?
         .ok_or_else(|| ValidationError::new(d.field("message"), "is required"))?;
@@ -817,7 +817,7 @@ fn spec_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
 }
 
 fn bridge_completion(d: &Obj<'_>) -> Result<Completion, ValidationError> {
-    let conversation_id = conv_id(&d, "conversation_id")?;
+    let conversation_id = conv_id(d, "conversation_id")?;
     let status = match d.opt_str("status")?.as_deref().map(str::to_ascii_lowercase) {
         None => FinalStatus::Completed,
         Some(s) => match s.as_str() {
@@ -868,7 +868,7 @@ fn spec_completion(
 ) -> Result<Completion, ValidationError> {
     let interrupted = kind == EventKind::ConversationInterrupted;
     Ok(Completion {
-        conversation_id: conv_id(&d, conv_key)?,
+        conversation_id: conv_id(d, conv_key)?,
         status: if interrupted {
             FinalStatus::Interrupted
         } else {

@@ -679,8 +679,7 @@ async fn fill_realistic(api: &Api) {
         "2025-11-06T10:00:00Z",
     )
     .await;
-    for k in 0..4 {
-        let (agent, text) = lines[k];
+    for (k, (agent, text)) in lines.iter().copied().enumerate().take(4) {
         api.message("s-live", &format!("live-m{k}"), k as i64 + 1, agent, text)
             .await;
     }

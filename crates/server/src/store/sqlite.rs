@@ -61,8 +61,11 @@ enum Job {
     /// of a group fails, the group is rolled back and each job re-run alone, `careful`.
     Grouped(Box<dyn GroupJob>),
     /// Runs in a transaction of its own (uploads, deletes, key changes).
-    Alone(Box<dyn FnOnce(&Connection, &dyn EventSink) + Send>),
+    Alone(AloneJob),
 }
+
+/// Work that opens, commits and answers its own transaction.
+type AloneJob = Box<dyn FnOnce(&Connection, &dyn EventSink) + Send>;
 
 /// A grouped job: run (possibly twice), then told the commit outcome once.
 trait GroupJob: Send {

@@ -193,7 +193,7 @@ async fn concurrent_writers_on_two_instances_never_make_a_resuming_client_skip_a
             let mut turn = 0u64;
             loop {
                 let finished = done.load(std::sync::atomic::Ordering::SeqCst);
-                let base = if turn % 2 == 0 { &ua } else { &ub };
+                let base = if turn.is_multiple_of(2) { &ua } else { &ub };
                 turn += 1;
                 let resp = http
                     .get(format!("{base}/api/realtime/stream?lastEventId={last}"))

@@ -244,8 +244,8 @@ async fn two_servers_on_one_redis_share_one_budget() {
     let a = App::from(TestServer::start_with(cfg).await);
     let b = App::from(TestServer::start_with(cfg).await);
     let mut statuses = Vec::new();
-    for n in 0..8 {
-        let app = if n % 2 == 0 { &a } else { &b };
+    for n in 0..8usize {
+        let app = if n.is_multiple_of(2) { &a } else { &b };
         statuses.push(
             post_with(app, &key, &msg("redis", n))
                 .await

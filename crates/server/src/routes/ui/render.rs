@@ -83,7 +83,7 @@ pub fn number(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -377,7 +377,8 @@ pub fn chart_svg(totals: &[AgentTotals]) -> String {
     const ROW: f64 = 22.0;
     const HEAD: f64 = 24.0;
     const GAP: f64 = 14.0;
-    let panels: [(&str, Box<dyn Fn(&AgentTotals) -> (f64, String)>); 3] = [
+    type Measure = Box<dyn Fn(&AgentTotals) -> (f64, String)>;
+    let panels: [(&str, Measure); 3] = [
         (
             "Tokens",
             Box::new(|t: &AgentTotals| (t.tokens as f64, number(t.tokens))),
