@@ -462,15 +462,19 @@ async fn run_group(
     fins: &mut Vec<Finisher>,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<i64, StoreError> {
-    // One round trip: BEGIN and the write lock (held until COMMIT).
-    sqlx::raw_sql(AssertSqlSafe(format!(
-        "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+    // One round trip: BEGIN, the write lock (held until COMMIT), then the newest
+    // event-log id. In READ COMMITTED each statement takes its own snapshot, so the last
+    // one sees every transaction committed before the lock was granted.
+    let rows = sqlx::raw_sql(AssertSqlSafe(format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK}); \
+         SELECT COALESCE(MAX(id), 0)::BIGINT AS prev_max FROM events"
     )))
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let prev_max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
-        .fetch_one(&mut *conn)
-        .await?;
+    let prev_max: i64 = match rows.last() {
+        Some(r) => r.try_get("prev_max")?,
+        None => return Err(StoreError::Other("no reply to the write-lock query".into())),
+    };
     for job in jobs.drain(..) {
         if !job.isolated {
             exec(conn, "SAVEPOINT job").await?;
@@ -707,14 +711,13 @@ pub async fn apply_item_as(
         Body::Message(m) => {
             let cid = m.conversation_id.clone();
             ensure_conversation(conn, &cid, ev.timestamp_us, source, now).await?;
-            match insert_message(conn, m).await? {
+            match insert_message(conn, m, now).await? {
                 Err(existing) => Ok(applied(
                     Outcome::MessageDuplicate(existing),
                     Some(cid),
                     None,
                 )),
                 Ok(mid) => {
-                    recompute(conn, &cid, now).await?;
                     let eid = append_event(
                         conn,
                         ev.kind,
@@ -856,10 +859,11 @@ pub async fn apply_start(
 }
 
 /// Inserts a message unless its identity is already stored. `Ok(Ok(id))` when inserted
-/// (and the conversation's computed sums updated), `Ok(Err(existing_id))` for a duplicate.
+/// (and the conversation's computed sums and effective totals updated), `Ok(Err(existing_id))` for a duplicate.
 pub async fn insert_message(
     conn: &mut PgConnection,
     m: &Message,
+    now: i64,
 ) -> Result<Result<String, String>, StoreError> {
     let dedup = super::sqlite::message_dedup_key(m);
     let mid = m
@@ -906,14 +910,27 @@ pub async fn insert_message(
         .await?;
         return Ok(Err(existing.map(dec).unwrap_or(mid)));
     }
+    // The computed sums and, in the same statement, what [`recompute`] derives from them
+    // (SET expressions see the old row, so the new sums are spelled out).
     sqlx::query(
         "UPDATE conversations SET msg_count = msg_count + 1, msg_tokens = msg_tokens + $2,
-           msg_cost = msg_cost + $3, msg_duration = msg_duration + $4 WHERE id = $1",
+           msg_cost = msg_cost + $3, msg_duration = msg_duration + $4,
+           status = CASE WHEN comp_status IS NOT NULL THEN comp_status
+                         WHEN err_ts IS NOT NULL THEN 'ERROR' ELSE 'ACTIVE' END,
+           started_at = CASE WHEN has_start THEN start_ts ELSE min_event_ts END,
+           completed_at = comp_ts,
+           total_messages = COALESCE(comp_total_messages, msg_count + 1),
+           total_tokens = COALESCE(comp_total_tokens, msg_tokens + $2),
+           total_cost = COALESCE(comp_total_cost, msg_cost + $3),
+           total_duration = COALESCE(comp_total_duration, msg_duration + $4),
+           updated_at = $5
+         WHERE id = $1",
     )
     .bind(enc(&m.conversation_id))
     .bind(m.total_tokens.unwrap_or(0))
     .bind(m.cost.unwrap_or(0.0))
     .bind(m.duration_ms.unwrap_or(0))
+    .bind(now)
     .execute(&mut *conn)
     .await?;
     Ok(Ok(mid))
@@ -1235,10 +1252,23 @@ async fn read_detail(
     Ok(Some(detail))
 }
 
+/// `%word%` for LIKE, with `%`, `_` and `\` escaped.
+fn like_pattern(word: &str) -> String {
+    let mut s = String::from("%");
+    for ch in word.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(ch);
+    }
+    s.push('%');
+    s
+}
+
 /// One search word as a PostgreSQL prefix phrase query, the counterpart of
 /// [`super::sqlite::fts_prefix_query`]: the word's runs of letters and digits, in
 /// order (`<->`), the last matched as a prefix (`transp` finds `transport`). `None` for
-/// a word with no letter or digit (ignored, as on SQLite).
+/// a word with no letter or digit (matched as a substring instead, as on SQLite).
 pub fn ts_prefix_query(word: &str) -> Option<String> {
     let tokens: Vec<String> = word
         .split(|c: char| !c.is_alphanumeric())
@@ -1289,7 +1319,18 @@ async fn read_list(pool: &PgPool, q: &ListQuery) -> Result<SessionList, StoreErr
     if let Some(text) = &q.q {
         // Every word must occur somewhere in the conversation (name, prompt or any
         // message): PostgreSQL full-text search ('simple' configuration, GIN indexed).
-        for query in text.split_whitespace().filter_map(ts_prefix_query).take(8) {
+        for word in text.split_whitespace().take(8) {
+            let Some(query) = ts_prefix_query(word) else {
+                // Nothing FTS can index (punctuation, emoji): a plain substring match,
+                // as on SQLite.
+                let p = arg(Arg::Text(like_pattern(&enc(word))), &mut args);
+                conds.push(format!(
+                    "(c.name LIKE {p} ESCAPE '\\' OR c.initial_prompt LIKE {p} ESCAPE '\\'
+                      OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id
+                                 AND m.content LIKE {p} ESCAPE '\\'))"
+                ));
+                continue;
+            };
             let w = arg(Arg::Text(query), &mut args);
             conds.push(format!(
                 "(c.search @@ to_tsquery('simple', {w})
