@@ -50,8 +50,8 @@ pub mod upload;
 
 use super::upload::{UploadPlan, UploadResult};
 use super::{
-    Applied, DynStore, EventSink, IngestItem, KeyRecord, ListQuery, MessagePage, Outcome, SortKey,
-    Store, StoreError, StoredEvent, Totals,
+    Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery, MessagePage, Outcome,
+    SortKey, Store, StoreError, StoredEvent, Totals,
 };
 
 /// Most jobs committed in one transaction.
@@ -1655,5 +1655,51 @@ impl Store for PgStore {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, scopes, created_at, last_used_at, use_count, expires_at, revoked_at
+             FROM api_keys ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(KeyInfo {
+                    name: dec(col(r, 0)?),
+                    scopes: col(r, 1)?,
+                    created_at: col(r, 2)?,
+                    last_used_at: col(r, 3)?,
+                    use_count: col(r, 4)?,
+                    expires_at: col(r, 5)?,
+                    revoked_at: col(r, 6)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+        )
+        .bind(enc(name))
+        .bind(now_us())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn touch_key(&self, key_hash: &str, uses: i64, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE api_keys SET use_count = use_count + $2,
+               last_used_at = GREATEST(COALESCE(last_used_at, 0), $3) WHERE key_hash = $1",
+        )
+        .bind(key_hash)
+        .bind(uses)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

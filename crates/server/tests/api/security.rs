@@ -423,3 +423,63 @@ async fn unknown_routes_and_methods_answer_json() {
     let body: Value = r.json().await.expect("json 405");
     assert_eq!(body["error"], "method_not_allowed");
 }
+
+/// Key administration behaves the same on both backends: create, list (no key material),
+/// use counted, revoke refused on the next request.
+#[tokio::test]
+async fn key_administration_on_both_backends() {
+    let mut urls = vec![None];
+    let pg = agentpipe_server::testing::PgTestDb::create("key_administration").await;
+    if let Some(db) = &pg {
+        urls.push(Some(db.url.clone()));
+    }
+    for url in urls {
+        let server = match &url {
+            Some(u) => TestServer::start_on_url(u, |_| {}).await,
+            None => TestServer::start().await,
+        };
+        let db_url = url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", server.db_path.display()));
+        let app = App::from(server);
+        let store = agentpipe_server::open_store(&ServeConfig::admin(Some(db_url)))
+            .await
+            .expect("store");
+        let key = generate_key();
+        store
+            .insert_key("ops", &hex::encode(hash_key(&key)), "ingest", None)
+            .await
+            .expect("insert");
+        assert!(matches!(
+            store.insert_key("ops", "other", "read", None).await,
+            Err(agentpipe_server::store::StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            post_with(&app, &key, &msg("adm", 1))
+                .await
+                .status()
+                .as_u16(),
+            201
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let keys = store.list_keys().await.expect("list");
+            assert_eq!(keys.len(), 1);
+            assert!(!format!("{keys:?}").contains(&key));
+            if keys[0].use_count == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "use not recorded on {url:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(store.revoke_key("ops").await.expect("revoke"));
+        assert!(!store.revoke_key("ops").await.expect("revoke again"));
+        assert_eq!(
+            post_with(&app, &key, &msg("adm", 2))
+                .await
+                .status()
+                .as_u16(),
+            401
+        );
+    }
+}
