@@ -44,26 +44,47 @@ pub struct ClientArgs {
     /// AgentPipe Web server URL (a trailing `/api/ingest` is ignored, as the AgentPipe CLI does).
     #[arg(
         long,
+        global = true,
         env = "AGENTPIPE_STREAM_URL",
         default_value = "http://localhost:3000"
     )]
     pub url: String,
 
     /// API key, sent as `Authorization: Bearer <key>`. Reads need none on a loopback server.
-    #[arg(long, env = "AGENTPIPE_STREAM_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTPIPE_STREAM_API_KEY",
+        hide_env_values = true
+    )]
     pub api_key: Option<String>,
 
     /// Timeout of one HTTP attempt, in milliseconds.
-    #[arg(long, env = "AGENTPIPE_STREAM_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTPIPE_STREAM_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     pub timeout_ms: u64,
 
     /// Retries after a failed attempt (network error, 5xx, 429; never other 4xx).
-    #[arg(long, env = "AGENTPIPE_STREAM_RETRY_ATTEMPTS", default_value_t = 3)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTPIPE_STREAM_RETRY_ATTEMPTS",
+        default_value_t = 3
+    )]
     pub retry_attempts: u32,
 
     /// Delay before the first retry, in milliseconds; it doubles on each retry (±20 % jitter,
     /// at most 30 s). A server's `Retry-After` takes precedence.
-    #[arg(long, env = "AGENTPIPE_STREAM_RETRY_BASE_MS", default_value_t = 1_000)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTPIPE_STREAM_RETRY_BASE_MS",
+        default_value_t = 1_000
+    )]
     pub retry_base_ms: u64,
 }
 
