@@ -9,7 +9,8 @@
 //!   same concurrency, the HTTP ceiling of the same server in the same run.
 //! - `batch`: batches of 500 events per POST: events/s, beside the raw SQLite insert rate
 //!   of the same rows into a same-shaped table (one transaction) measured in the same run.
-//! - `upload`: reserved for the time to upload one 10,000-message session (issue 4).
+//! - `upload`: time to upload one 10,000-message session (spec shape, SPEC 3), several
+//!   runs, each a new session.
 //! - `fanout`: N SSE subscribers on one server, events at a set rate: delivery latency
 //!   p50/p99/max, delivered/expected, deliveries/s, and memory per idle subscriber.
 //! - `all`: every mode above with its defaults.
@@ -61,8 +62,8 @@ enum Mode {
     Ingest(IngestArgs),
     /// Batch ingest (500 events per POST) beside the raw SQLite insert rate.
     Batch(BatchArgs),
-    /// Upload of one 10,000-message session (issue 4; not available yet).
-    Upload,
+    /// Upload of one 10,000-message session (SPEC 3 spec shape), timed end to end.
+    Upload(UploadArgs),
     /// SSE fan-out: delivery latency, delivered/expected, deliveries/s, memory per idle
     /// subscriber.
     Fanout(FanoutArgs),
@@ -72,6 +73,16 @@ enum Mode {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+}
+
+#[derive(Args, Clone)]
+struct UploadArgs {
+    /// Messages per uploaded session.
+    #[arg(long, default_value_t = 10_000)]
+    messages: usize,
+    /// Number of uploads (each a new session).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
 }
 
 #[derive(Args, Clone)]
@@ -654,6 +665,72 @@ async fn fanout(args: &FanoutArgs) -> BenchResult<()> {
     Ok(())
 }
 
+/// One spec-shape upload body (SPEC 3) with `n` messages from three agents.
+fn upload_body(run: usize, n: usize) -> serde_json::Value {
+    let agents = ["claude", "gemini", "codex"];
+    let messages: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let a = agents[i % 3];
+            serde_json::json!({
+                "agentId": format!("{a}-0"), "agentName": a, "agentType": a, "role": "agent",
+                "content": format!("{i}: {FILLER}"),
+                "timestamp": agentpipe_protocol::timefmt::format_us(1_762_243_200_000_000 + i as i64 * 1_000_000),
+                "sequenceNumber": i + 1,
+                "metrics": {"duration": 1200, "inputTokens": 300, "outputTokens": 120, "totalTokens": 420, "model": "m", "cost": 0.0021}
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "session": {"name": format!("bench upload {run}"), "mode": "round-robin",
+            "initialPrompt": "Benchmark upload", "status": "COMPLETED",
+            "startedAt": "2025-11-04T08:00:00Z", "metadata": {"originalId": format!("bench-{run}-{}", now_us())}},
+        "participants": agents.iter().map(|a| serde_json::json!({
+            "agentId": format!("{a}-0"), "agentType": a, "agentName": a})).collect::<Vec<_>>(),
+        "messages": messages,
+    })
+}
+
+/// `upload`: wall time of `POST /api/sessions/upload` for one large session, per run.
+async fn upload(args: &UploadArgs) -> BenchResult<()> {
+    let server = Server::start().await?;
+    let http = reqwest::Client::new();
+    println!(
+        "== upload: one {}-message session per POST /api/sessions/upload (spec shape), {} runs",
+        args.messages, args.runs
+    );
+    println!(
+        "{:>4} {:>12} {:>10} {:>8}",
+        "run", "body bytes", "ms", "status"
+    );
+    let mut times = Vec::new();
+    for run in 0..args.runs {
+        let body = serde_json::to_vec(&upload_body(run, args.messages))?;
+        let len = body.len();
+        let t = Instant::now();
+        let r = http
+            .post(format!("{}/api/sessions/upload", server.base))
+            .bearer_auth(KEY)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let _ = r.bytes().await?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        times.push(ms);
+        println!("{run:>4} {len:>12} {ms:>10.1} {status:>8}");
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    if let (Some(min), Some(max)) = (times.first(), times.last()) {
+        println!(
+            "upload ms: min {min:.1}, median {:.1}, max {max:.1} (target < 1000)",
+            times[times.len() / 2]
+        );
+    }
+    server.stop().await;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -661,10 +738,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.mode {
         Mode::Ingest(a) => ingest(&a).await,
         Mode::Batch(a) => batch(&a).await,
-        Mode::Upload => {
-            println!("upload: not available yet (issue 4: POST /api/sessions/upload)");
-            Ok(())
-        }
+        Mode::Upload(a) => upload(&a).await,
         Mode::Fanout(a) => fanout(&a).await,
         Mode::All { seconds } => {
             let r = ingest(&IngestArgs {
