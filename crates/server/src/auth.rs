@@ -106,7 +106,11 @@ impl Authenticator {
         let Some(token) = bearer(headers) else {
             auth_failure("missing_key");
             return Err(ApiError::Unauthorized(
-                "Missing API key: send Authorization: Bearer <key>",
+                if headers.contains_key(axum::http::header::AUTHORIZATION) {
+                    "The Authorization header must be 'Bearer <key>'"
+                } else {
+                    "Missing API key: send Authorization: Bearer <key>"
+                },
             ));
         };
         let h = hash_key(token);
