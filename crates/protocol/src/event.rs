@@ -548,16 +548,17 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
             )
         })?;
     let timestamp_us = env.req_time("timestamp")?;
-    let data_value = match v.get("data") {
+    let empty = Value::Object(Map::new());
+    let data_value: &Value = match v.get("data") {
         None | Some(Value::Null)
             if !matches!(kind, EventKind::BridgeConnected | EventKind::BridgeTest) =>
         {
             return Err(ValidationError::new("data", "is required"));
         }
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(d) => d.clone(),
+        None | Some(Value::Null) => &empty,
+        Some(d) => d,
     };
-    let data = Obj::new(&data_value, "data")?;
+    let data = Obj::new(data_value, "data")?;
 
     let spec_keys = data.has("conversationId") || data.has("message");
     let bridge_keys = data.has("conversation_id");

@@ -33,9 +33,20 @@ use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
 use crate::store::DynStore;
 
-/// Shared state of every handler.
+/// Shared state of every handler: a cheap handle (one `Arc`), cloned for every request
+/// and middleware layer; fields are reached through `Deref` (`state.store`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct AppStateInner {
     /// Storage.
     pub store: DynStore,
     /// Key checks.
@@ -117,7 +128,7 @@ pub async fn build_state(
         config.event_log_retention_days,
         shutdown.clone(),
     );
-    Ok(AppState {
+    Ok(AppState(Arc::new(AppStateInner {
         limiter,
         proxies: Arc::new(proxies),
         auth: Authenticator::new(&env_keys, store.clone()),
@@ -127,7 +138,7 @@ pub async fn build_state(
         config: Arc::new(config),
         started: Instant::now(),
         shutdown,
-    })
+    })))
 }
 
 /// Opens the store `config` names: the only place the backend is chosen from the URL
