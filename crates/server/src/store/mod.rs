@@ -431,5 +431,19 @@ pub fn record_pool(backend: &'static str, in_use: usize, idle: usize) {
         .set(idle as f64);
 }
 
+/// `%word%` for a `LIKE ... ESCAPE '\'` substring search (both backends), with `%`, `_`
+/// and `\` escaped.
+pub fn like_pattern(word: &str) -> String {
+    let mut s = String::from("%");
+    for ch in word.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(ch);
+    }
+    s.push('%');
+    s
+}
+
 /// Shared handle to a store.
 pub type DynStore = Arc<dyn Store>;

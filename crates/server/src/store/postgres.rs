@@ -50,8 +50,8 @@ pub mod upload;
 
 use super::upload::{UploadPlan, UploadResult};
 use super::{
-    Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery, MessagePage, Outcome,
-    SortKey, Store, StoreError, StoredEvent, Totals,
+    like_pattern, Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery,
+    MessagePage, Outcome, SortKey, Store, StoreError, StoredEvent, Totals,
 };
 
 /// Most jobs committed in one transaction.
@@ -1250,19 +1250,6 @@ async fn read_detail(
         detail.next_after = Some(next);
     }
     Ok(Some(detail))
-}
-
-/// `%word%` for LIKE, with `%`, `_` and `\` escaped.
-fn like_pattern(word: &str) -> String {
-    let mut s = String::from("%");
-    for ch in word.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            s.push('\\');
-        }
-        s.push(ch);
-    }
-    s.push('%');
-    s
 }
 
 /// One search word as a PostgreSQL prefix phrase query, the counterpart of

@@ -25,8 +25,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::upload::{UploadPlan, UploadResult};
 
 use super::{
-    Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery, MessagePage, Outcome,
-    SortKey, Store, StoreError, StoredEvent, Totals,
+    like_pattern, Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery,
+    MessagePage, Outcome, SortKey, Store, StoreError, StoredEvent, Totals,
 };
 
 pub mod upload;
@@ -1021,19 +1021,6 @@ fn read_detail(
         detail.next_after = Some(next);
     }
     Ok(Some(detail))
-}
-
-/// `%word%` for LIKE, with `%`, `_` and `\` escaped (escape character `\`).
-fn like_pattern(word: &str) -> String {
-    let mut s = String::from("%");
-    for ch in word.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            s.push('\\');
-        }
-        s.push(ch);
-    }
-    s.push('%');
-    s
 }
 
 /// One search word as an FTS5 prefix query: the word quoted as a phrase (so operators
