@@ -445,5 +445,133 @@ pub fn like_pattern(word: &str) -> String {
     s
 }
 
+/// SHA-256 (hex) of `parts`, each followed by a NUL separator.
+pub(crate) fn sha256_hex(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// The conversation source of live ingest (SPEC 2.4): `cli-stream` for the bridge
+/// dialect, `api` for the spec dialect.
+pub fn source_of(dialect: agentpipe_protocol::Dialect) -> &'static str {
+    match dialect {
+        agentpipe_protocol::Dialect::Bridge => "cli-stream",
+        agentpipe_protocol::Dialect::Spec => "api",
+    }
+}
+
+/// The repeat identity of a non-message event (SPEC 2.3: same type, conversation,
+/// timestamp and payload), as stored in the event log's unique `dedup` column.
+pub fn event_dedup_hash(ev: &Event, conversation_id: Option<&str>, data_text: &str) -> String {
+    sha256_hex(&[
+        ev.kind.as_str(),
+        conversation_id.unwrap_or(""),
+        &ev.timestamp_us.to_string(),
+        data_text,
+    ])
+}
+
+/// The identity of a message (SPEC 2.4): `message_id`, else sequence number, else
+/// (agent, timestamp, content).
+pub fn message_dedup_key(m: &agentpipe_protocol::event::Message) -> String {
+    if let Some(id) = &m.message_id {
+        format!("id:{id}")
+    } else if let Some(seq) = m.sequence_number {
+        format!("seq:{seq}")
+    } else {
+        format!(
+            "h:{}",
+            sha256_hex(&[
+                m.agent_id.as_deref().unwrap_or(&m.agent_type),
+                &m.timestamp_us.to_string(),
+                &m.content
+            ])
+        )
+    }
+}
+
+/// Parses a stored JSON column; `None` for NULL or unreadable text.
+pub(crate) fn opt_json(s: Option<String>) -> Option<serde_json::Value> {
+    s.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// A message row as both backends read it, before the read-time rules apply.
+pub(crate) struct RawMessage {
+    pub id: String,
+    pub agent_id: Option<String>,
+    pub agent_name: Option<String>,
+    pub agent_type: String,
+    pub agent_version: Option<String>,
+    pub content: String,
+    pub role: String,
+    pub ts_us: i64,
+    pub sequence_number: Option<i64>,
+    pub turn_number: Option<i64>,
+    pub metrics: agentpipe_protocol::api::MessageMetrics,
+}
+
+/// Applies the read-time rules of SPEC 2.4 and 5 to a stored message: its agent is its
+/// `agent_id`, else the first participant of its `agent_type`, else the type itself; a
+/// missing name comes from that participant; `metrics` is null when none was given.
+pub(crate) fn finish_message(
+    raw: RawMessage,
+    participants: &[agentpipe_protocol::api::ParticipantView],
+) -> agentpipe_protocol::api::MessageView {
+    let resolved = raw
+        .agent_id
+        .or_else(|| {
+            participants
+                .iter()
+                .find(|p| p.agent_type == raw.agent_type)
+                .map(|p| p.agent_id.clone())
+        })
+        .unwrap_or_else(|| raw.agent_type.clone());
+    let name = raw.agent_name.or_else(|| {
+        participants
+            .iter()
+            .find(|p| p.agent_id == resolved)
+            .and_then(|p| p.agent_name.clone())
+    });
+    let m = &raw.metrics;
+    let has_metrics = m.duration.is_some()
+        || m.input_tokens.is_some()
+        || m.output_tokens.is_some()
+        || m.total_tokens.is_some()
+        || m.model.is_some()
+        || m.cost.is_some();
+    agentpipe_protocol::api::MessageView {
+        id: raw.id,
+        agent_id: resolved,
+        agent_name: name,
+        agent_type: raw.agent_type,
+        agent_version: raw.agent_version,
+        content: raw.content,
+        role: raw.role,
+        timestamp: agentpipe_protocol::timefmt::format_us(raw.ts_us),
+        sequence_number: raw.sequence_number,
+        turn_number: raw.turn_number,
+        metrics: has_metrics.then_some(raw.metrics),
+    }
+}
+
+/// Trims a page read with `limit + 1` rows to `limit` and returns the `nextAfter` id
+/// (SPEC 5): the last id kept when more rows exist, else `None`.
+pub(crate) fn next_page(
+    out: &mut Vec<agentpipe_protocol::api::MessageView>,
+    limit: i64,
+) -> Option<String> {
+    if out.len() as i64 > limit {
+        out.truncate(limit as usize);
+        out.last().map(|m| m.id.clone())
+    } else {
+        None
+    }
+}
+
 /// Shared handle to a store.
 pub type DynStore = Arc<dyn Store>;

@@ -34,12 +34,11 @@ use agentpipe_protocol::api::{
     MessageMetrics, MessageView, Pagination, ParticipantView, SessionDetail, SessionList,
     SessionListItem,
 };
-use agentpipe_protocol::event::{Body, Completion, Dialect, ErrorInfo, Message, Started};
+use agentpipe_protocol::event::{Body, Completion, ErrorInfo, Message, Started};
 use agentpipe_protocol::timefmt::{default_name, format_us, now_us};
 use agentpipe_protocol::EventKind;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use sha2::{Digest, Sha256};
 use sqlx::pool::PoolOptions;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
@@ -50,8 +49,9 @@ pub mod upload;
 
 use super::upload::{UploadPlan, UploadResult};
 use super::{
-    like_pattern, Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery,
-    MessagePage, Outcome, SortKey, Store, StoreError, StoredEvent, Totals,
+    event_dedup_hash, finish_message, like_pattern, message_dedup_key, next_page, opt_json,
+    sha256_hex, source_of, Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery,
+    MessagePage, Outcome, RawMessage, SortKey, Store, StoreError, StoredEvent, Totals,
 };
 
 /// Most jobs committed in one transaction.
@@ -576,21 +576,8 @@ async fn writer_loop(
     }
 }
 
-pub(crate) fn sha256_hex(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0u8]);
-    }
-    hex::encode(h.finalize())
-}
-
 pub(crate) fn json_opt<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref().and_then(|x| serde_json::to_string(x).ok())
-}
-
-fn opt_json(s: Option<String>) -> Option<serde_json::Value> {
-    s.and_then(|t| serde_json::from_str(&t).ok())
 }
 
 pub(crate) fn col<'r, T>(row: &'r PgRow, i: usize) -> Result<T, StoreError>
@@ -621,10 +608,7 @@ pub async fn apply_item_as(
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<Applied, StoreError> {
     let ev = &item.event;
-    let source = source.unwrap_or(match ev.dialect {
-        Dialect::Bridge => "cli-stream",
-        Dialect::Spec => "api",
-    });
+    let source = source.unwrap_or_else(|| source_of(ev.dialect));
     let data_text = ev.data.to_string();
     let applied = |outcome, cid: Option<String>, eid| Applied {
         outcome,
@@ -734,12 +718,7 @@ pub async fn apply_item_as(
             }
         }
         body => {
-            let dedup = sha256_hex(&[
-                ev.kind.as_str(),
-                conv_id.as_deref().unwrap_or(""),
-                &ev.timestamp_us.to_string(),
-                &data_text,
-            ]);
+            let dedup = event_dedup_hash(ev, conv_id.as_deref(), &data_text);
             let seen: Option<i32> = sqlx::query_scalar("SELECT 1 FROM events WHERE dedup = $1")
                 .bind(&dedup)
                 .fetch_optional(&mut *conn)
@@ -865,7 +844,7 @@ pub async fn insert_message(
     m: &Message,
     now: i64,
 ) -> Result<Result<String, String>, StoreError> {
-    let dedup = super::sqlite::message_dedup_key(m);
+    let dedup = message_dedup_key(m);
     let mid = m
         .message_id
         .clone()
@@ -1149,54 +1128,31 @@ async fn read_messages(
     };
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        let agent_id: Option<String> = dec_opt(col(r, 1)?);
-        let agent_name: Option<String> = dec_opt(col(r, 2)?);
-        let agent_type: String = dec(col(r, 3)?);
-        let by_type = participants.iter().find(|p| p.agent_type == agent_type);
-        let resolved = agent_id
-            .clone()
-            .or_else(|| by_type.map(|p| p.agent_id.clone()))
-            .unwrap_or_else(|| agent_type.clone());
-        let name = agent_name.or_else(|| {
-            participants
-                .iter()
-                .find(|p| p.agent_id == resolved)
-                .and_then(|p| p.agent_name.clone())
-        });
-        let metrics = MessageMetrics {
-            duration: col(r, 10)?,
-            input_tokens: col(r, 11)?,
-            output_tokens: col(r, 12)?,
-            total_tokens: col(r, 13)?,
-            model: dec_opt(col(r, 14)?),
-            cost: col(r, 15)?,
-        };
-        let has_metrics = metrics.duration.is_some()
-            || metrics.input_tokens.is_some()
-            || metrics.output_tokens.is_some()
-            || metrics.total_tokens.is_some()
-            || metrics.model.is_some()
-            || metrics.cost.is_some();
-        out.push(MessageView {
-            id: dec(col(r, 0)?),
-            agent_id: resolved,
-            agent_name: name,
-            agent_type,
-            agent_version: dec_opt(col(r, 4)?),
-            content: dec(col(r, 5)?),
-            role: dec(col(r, 6)?),
-            timestamp: format_us(col(r, 7)?),
-            sequence_number: col(r, 8)?,
-            turn_number: col(r, 9)?,
-            metrics: has_metrics.then_some(metrics),
-        });
+        out.push(finish_message(
+            RawMessage {
+                id: dec(col(r, 0)?),
+                agent_id: dec_opt(col(r, 1)?),
+                agent_name: dec_opt(col(r, 2)?),
+                agent_type: dec(col(r, 3)?),
+                agent_version: dec_opt(col(r, 4)?),
+                content: dec(col(r, 5)?),
+                role: dec(col(r, 6)?),
+                ts_us: col(r, 7)?,
+                sequence_number: col(r, 8)?,
+                turn_number: col(r, 9)?,
+                metrics: MessageMetrics {
+                    duration: col(r, 10)?,
+                    input_tokens: col(r, 11)?,
+                    output_tokens: col(r, 12)?,
+                    total_tokens: col(r, 13)?,
+                    model: dec_opt(col(r, 14)?),
+                    cost: col(r, 15)?,
+                },
+            },
+            participants,
+        ));
     }
-    let next = if out.len() as i64 > limit {
-        out.truncate(limit as usize);
-        out.last().map(|m| m.id.clone())
-    } else {
-        None
-    };
+    let next = next_page(&mut out, limit);
     Ok((out, next))
 }
 

@@ -14,19 +14,19 @@ use agentpipe_protocol::api::{
     MessageMetrics, MessageView, Pagination, ParticipantView, SessionDetail, SessionList,
     SessionListItem,
 };
-use agentpipe_protocol::event::{Body, Completion, Dialect, ErrorInfo, Message, Started};
+use agentpipe_protocol::event::{Body, Completion, ErrorInfo, Message, Started};
 use agentpipe_protocol::timefmt::{default_name, format_us, now_us};
 use agentpipe_protocol::EventKind;
 use async_trait::async_trait;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::upload::{UploadPlan, UploadResult};
 
 use super::{
-    like_pattern, Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery,
-    MessagePage, Outcome, SortKey, Store, StoreError, StoredEvent, Totals,
+    event_dedup_hash, finish_message, like_pattern, message_dedup_key, next_page, opt_json,
+    sha256_hex, source_of, Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery,
+    MessagePage, Outcome, RawMessage, SortKey, Store, StoreError, StoredEvent, Totals,
 };
 
 pub mod upload;
@@ -435,15 +435,6 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn GroupJob>>, publish: 
     }
 }
 
-pub(crate) fn sha256_hex(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0u8]);
-    }
-    hex::encode(h.finalize())
-}
-
 /// Applies one validated event inside the open transaction (SPEC 2.4).
 ///
 /// Order independence: every field is either set once by the first `conversation.started`,
@@ -468,10 +459,7 @@ pub fn apply_item_as(
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<Applied, StoreError> {
     let ev = &item.event;
-    let source = source.unwrap_or(match ev.dialect {
-        Dialect::Bridge => "cli-stream",
-        Dialect::Spec => "api",
-    });
+    let source = source.unwrap_or_else(|| source_of(ev.dialect));
     let data_text = ev.data.to_string();
     let applied = |outcome, cid: Option<String>, eid| Applied {
         outcome,
@@ -570,12 +558,7 @@ pub fn apply_item_as(
             }
         }
         body => {
-            let dedup = sha256_hex(&[
-                ev.kind.as_str(),
-                conv_id.as_deref().unwrap_or(""),
-                &ev.timestamp_us.to_string(),
-                &data_text,
-            ]);
+            let dedup = event_dedup_hash(ev, conv_id.as_deref(), &data_text);
             let seen: Option<i64> = conn
                 .prepare_cached("SELECT 1 FROM events WHERE dedup = ?1")?
                 .query_row([&dedup], |r| r.get(0))
@@ -682,25 +665,6 @@ pub fn apply_start(
         ])?;
     }
     Ok(())
-}
-
-/// The identity of a message (SPEC 2.4): `message_id`, else sequence number, else
-/// (agent, timestamp, content).
-pub fn message_dedup_key(m: &Message) -> String {
-    if let Some(id) = &m.message_id {
-        format!("id:{id}")
-    } else if let Some(seq) = m.sequence_number {
-        format!("seq:{seq}")
-    } else {
-        format!(
-            "h:{}",
-            sha256_hex(&[
-                m.agent_id.as_deref().unwrap_or(&m.agent_type),
-                &m.timestamp_us.to_string(),
-                &m.content
-            ])
-        )
-    }
 }
 
 /// Inserts a message unless its identity is already stored. `Ok(Ok(id))` when inserted
@@ -864,10 +828,6 @@ pub fn append_event(
     Ok(id)
 }
 
-fn opt_json(s: Option<String>) -> Option<serde_json::Value> {
-    s.and_then(|t| serde_json::from_str(&t).ok())
-}
-
 fn read_participants(conn: &Connection, cid: &str) -> Result<Vec<ParticipantView>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT agent_id, agent_type, agent_name, agent_version, model, prompt, announcement, cli_version, settings
@@ -907,47 +867,29 @@ fn read_messages(
     };
     let mut stmt = conn.prepare_cached(&sql)?;
     let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<MessageView> {
-        let agent_id: Option<String> = r.get(1)?;
-        let agent_name: Option<String> = r.get(2)?;
-        let agent_type: String = r.get(3)?;
-        let by_type = participants.iter().find(|p| p.agent_type == agent_type);
-        let resolved = agent_id
-            .clone()
-            .or_else(|| by_type.map(|p| p.agent_id.clone()))
-            .unwrap_or_else(|| agent_type.clone());
-        let name = agent_name.or_else(|| {
-            participants
-                .iter()
-                .find(|p| p.agent_id == resolved)
-                .and_then(|p| p.agent_name.clone())
-        });
-        let metrics = MessageMetrics {
-            duration: r.get(10)?,
-            input_tokens: r.get(11)?,
-            output_tokens: r.get(12)?,
-            total_tokens: r.get(13)?,
-            model: r.get(14)?,
-            cost: r.get(15)?,
-        };
-        let has_metrics = metrics.duration.is_some()
-            || metrics.input_tokens.is_some()
-            || metrics.output_tokens.is_some()
-            || metrics.total_tokens.is_some()
-            || metrics.model.is_some()
-            || metrics.cost.is_some();
-        Ok(MessageView {
-            id: r.get(0)?,
-            agent_id: resolved,
-            agent_name: name,
-            agent_type,
-            agent_version: r.get(4)?,
-            content: r.get(5)?,
-            role: r.get(6)?,
-            timestamp: format_us(r.get(7)?),
-            sequence_number: r.get(8)?,
-            turn_number: r.get(9)?,
-            metrics: has_metrics.then_some(metrics),
-        })
+        Ok(finish_message(
+            RawMessage {
+                id: r.get(0)?,
+                agent_id: r.get(1)?,
+                agent_name: r.get(2)?,
+                agent_type: r.get(3)?,
+                agent_version: r.get(4)?,
+                content: r.get(5)?,
+                role: r.get(6)?,
+                ts_us: r.get(7)?,
+                sequence_number: r.get(8)?,
+                turn_number: r.get(9)?,
+                metrics: MessageMetrics {
+                    duration: r.get(10)?,
+                    input_tokens: r.get(11)?,
+                    output_tokens: r.get(12)?,
+                    total_tokens: r.get(13)?,
+                    model: r.get(14)?,
+                    cost: r.get(15)?,
+                },
+            },
+            participants,
+        ))
     };
     let mut out: Vec<MessageView> = match &page.after {
         Some(after) => stmt
@@ -957,12 +899,7 @@ fn read_messages(
             .query_map(params![cid, limit + 1], map)?
             .collect::<Result<_, _>>()?,
     };
-    let next = if out.len() as i64 > limit {
-        out.truncate(limit as usize);
-        out.last().map(|m| m.id.clone())
-    } else {
-        None
-    };
+    let next = next_page(&mut out, limit);
     Ok((out, next))
 }
 

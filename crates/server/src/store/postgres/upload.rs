@@ -15,7 +15,7 @@ use super::nul::{dec, enc, enc_opt};
 use super::{
     append_event, apply_item_as, apply_start, ensure_conversation, json_opt, recompute, sha256_hex,
 };
-use crate::store::sqlite::message_dedup_key;
+use crate::store::message_dedup_key;
 use crate::store::upload::{UploadPlan, UploadResult};
 use crate::store::{IngestItem, Outcome, StoreError, StoredEvent};
 
