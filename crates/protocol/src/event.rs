@@ -739,7 +739,9 @@ fn spec_started(d: &Obj<'_>) -> Result<Started, ValidationError> {
     })
 }
 
-fn total_of(total: Option<i64>, input: Option<i64>, output: Option<i64>) -> Option<i64> {
+/// A message's total tokens (SPEC 2.4): the given total, else input + output when both
+/// are given.
+pub(crate) fn total_of(total: Option<i64>, input: Option<i64>, output: Option<i64>) -> Option<i64> {
     total.or(match (input, output) {
         (Some(i), Some(o)) => Some(i.saturating_add(o)),
         _ => None,

@@ -17,8 +17,8 @@
 use serde_json::Value;
 
 use crate::event::{
-    check_content, parse_event, Body, Event, FinalStatus, Message, Obj, Participant, Started,
-    Summary, SystemInfo,
+    check_content, parse_event, total_of, Body, Event, FinalStatus, Message, Obj, Participant,
+    Started, Summary, SystemInfo,
 };
 use crate::timefmt::default_name;
 use crate::ValidationError;
@@ -211,13 +211,6 @@ fn check_unique_ids(
         }
     }
     Ok(())
-}
-
-fn total_of(total: Option<i64>, input: Option<i64>, output: Option<i64>) -> Option<i64> {
-    total.or(match (input, output) {
-        (Some(i), Some(o)) => Some(i + o),
-        _ => None,
-    })
 }
 
 fn identity_for(
