@@ -67,3 +67,68 @@ pub enum UploadResult {
         total_messages: Option<i64>,
     },
 }
+
+/// Counts what merging an event log did, event by event, for [`UploadResult::Merged`]
+/// (SPEC 3: `eventsApplied`, `eventsAlreadyPresent`). Shared by both backends.
+#[derive(Debug, Default)]
+pub struct MergeTally {
+    applied: i64,
+    present: i64,
+    messages_created: i64,
+    ids: Vec<String>,
+}
+
+impl MergeTally {
+    /// Counts one applied (or already present) event.
+    pub fn count(&mut self, a: super::Applied) {
+        use super::Outcome;
+        match a.outcome {
+            Outcome::StartCreated(_) | Outcome::Accepted => self.applied += 1,
+            Outcome::MessageCreated(_) => {
+                self.applied += 1;
+                self.messages_created += 1;
+            }
+            Outcome::StartExists(_)
+            | Outcome::MessageDuplicate(_)
+            | Outcome::Repeat
+            | Outcome::Deleted => self.present += 1,
+        }
+        if let Some(c) = a.conversation_id {
+            if !self.ids.contains(&c) {
+                self.ids.push(c);
+            }
+        }
+    }
+
+    /// The conversation the response reports (the first one named, in line order).
+    pub fn first(&self) -> Option<&str> {
+        self.ids.first().map(String::as_str)
+    }
+
+    /// The result, with the first conversation's stored totals
+    /// `(messages, tokens, cost USD)` when known.
+    pub fn finish(self, totals: Option<(i64, i64, f64)>) -> UploadResult {
+        UploadResult::Merged {
+            conversation_id: self.ids.first().cloned(),
+            conversation_ids: self.ids,
+            events_applied: self.applied,
+            events_already_present: self.present,
+            messages_created: self.messages_created,
+            total_messages: totals.map(|t| t.0),
+            total_tokens: totals.map(|t| t.1),
+            total_cost: totals.map(|t| t.2),
+        }
+    }
+}
+
+/// Names the event-log line in a validation error raised while applying it (SPEC 3:
+/// "a 400 naming the line").
+pub fn at_line(line: usize, e: super::StoreError) -> super::StoreError {
+    match e {
+        super::StoreError::Invalid { field, message } => super::StoreError::Invalid {
+            field: format!("line {line}: {field}"),
+            message,
+        },
+        other => other,
+    }
+}

@@ -16,8 +16,8 @@ use super::{
     append_event, apply_item_as, apply_start, ensure_conversation, message_dedup_key, recompute,
     sha256_hex,
 };
-use crate::store::upload::{UploadPlan, UploadResult};
-use crate::store::{IngestItem, Outcome, StoreError, StoredEvent};
+use crate::store::upload::{at_line, MergeTally, UploadPlan, UploadResult};
+use crate::store::{IngestItem, StoreError, StoredEvent};
 
 /// The `source` of everything an upload stores (SPEC 2.4).
 pub const UPLOAD_SOURCE: &str = "cli-upload";
@@ -251,48 +251,15 @@ fn apply_event_log(
     now: i64,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<UploadResult, StoreError> {
-    let mut applied_n = 0i64;
-    let mut present_n = 0i64;
-    let mut messages_created = 0i64;
-    let mut ids: Vec<String> = Vec::new();
+    let mut tally = MergeTally::default();
     for (line, item) in items {
-        let a = apply_item_as(conn, item, Some(UPLOAD_SOURCE), now, pubs).map_err(|e| match e {
-            StoreError::Invalid { field, message } => StoreError::Invalid {
-                field: format!("line {line}: {field}"),
-                message,
-            },
-            other => other,
-        })?;
-        match a.outcome {
-            Outcome::StartCreated(_) | Outcome::Accepted => applied_n += 1,
-            Outcome::MessageCreated(_) => {
-                applied_n += 1;
-                messages_created += 1;
-            }
-            Outcome::StartExists(_)
-            | Outcome::MessageDuplicate(_)
-            | Outcome::Repeat
-            | Outcome::Deleted => present_n += 1,
-        }
-        if let Some(c) = a.conversation_id {
-            if !ids.contains(&c) {
-                ids.push(c);
-            }
-        }
+        let a = apply_item_as(conn, item, Some(UPLOAD_SOURCE), now, pubs)
+            .map_err(|e| at_line(*line, e))?;
+        tally.count(a);
     }
-    let first = ids.first().cloned();
-    let totals = match &first {
+    let totals = match tally.first() {
         Some(c) => stored_totals(conn, c)?,
         None => None,
     };
-    Ok(UploadResult::Merged {
-        conversation_id: first,
-        conversation_ids: ids,
-        events_applied: applied_n,
-        events_already_present: present_n,
-        messages_created,
-        total_messages: totals.map(|t| t.0),
-        total_tokens: totals.map(|t| t.1),
-        total_cost: totals.map(|t| t.2),
-    })
+    Ok(tally.finish(totals))
 }
