@@ -152,6 +152,11 @@ impl Limiter {
         }
     }
 
+    /// Whether `class` has a limit at all (0 turns it off, SPEC 9).
+    pub fn limits(&self, class: RouteClass) -> bool {
+        self.class(class).limit > 0
+    }
+
     /// Counts one request of `class` for `identity` (a key hash or `ip:...`). `None` when
     /// the class is not limited.
     pub async fn check(&self, class: RouteClass, identity: &str) -> Option<Decision> {
@@ -237,7 +242,8 @@ pub async fn middleware(
     req: Request,
     next: Next,
 ) -> Response {
-    let Some(class) = classify(req.method(), req.uri().path()) else {
+    let Some(class) = classify(req.method(), req.uri().path()).filter(|c| state.limiter.limits(*c))
+    else {
         return next.run(req).await;
     };
     let identity = match crate::auth::bearer(req.headers()) {
