@@ -359,7 +359,7 @@ pub async fn ingest(
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
-/// Re-export for tests and uploads.
+/// A 400 naming `field` (SPEC 6), for handlers that check fields themselves.
 pub fn validation(field: &str, message: &str) -> ApiError {
     ApiError::Validation(ValidationError::new(field, message))
 }
