@@ -63,6 +63,71 @@ pub struct SessionListItem {
     pub participant_count: i64,
     /// Distinct participant agent types.
     pub participant_types: Vec<String>,
+    /// Turns the producer reported (`conversation.completed.total_turns`), issue #12.
+    #[serde(default)]
+    pub total_turns: Option<i64>,
+    /// Messages actually stored (`totalMessages` is the producer's own count when it
+    /// reported one; the AgentPipe CLI's counts its host prompt and announcements too).
+    #[serde(default)]
+    pub stored_messages: i64,
+    /// Whether every message sent is held (issue #12).
+    #[serde(default)]
+    pub completeness: Completeness,
+}
+
+/// Completeness of a stored conversation (SPEC 11, issue #12; the rules are the module
+/// doc of the server's `store/completeness.rs` and the README's "Completeness").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Completeness {
+    /// `complete`, `incomplete` or `streaming`.
+    pub state: String,
+    /// Sequence numbers not held, as inclusive ranges `[from, to]`, ascending.
+    pub missing: Vec<[i64; 2]>,
+    /// Agent messages the producer reported sending (like for like: the CLI's host
+    /// prompt and "joined" announcements, which it counts but never sends, taken out),
+    /// or `null` when it reported no total.
+    pub reported: Option<i64>,
+    /// Messages stored.
+    pub stored: i64,
+}
+
+/// An error event of a conversation, as kept for its timeline (issue #12).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorView {
+    /// Event time.
+    pub timestamp: String,
+    /// The error text.
+    pub message: String,
+    /// Bridge `error_type` / spec `errorCode`.
+    pub error_type: Option<String>,
+    /// Type of the agent that failed (`orchestrator` for the CLI itself).
+    pub agent_type: Option<String>,
+    /// Agent id, when given.
+    pub agent_id: Option<String>,
+}
+
+/// A `log.entry` event of a conversation (issue #12).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntryView {
+    /// Event time.
+    pub timestamp: String,
+    /// `message`, `error`, `system`, ... as sent.
+    pub level: String,
+    /// Agent id.
+    pub agent_id: Option<String>,
+    /// Agent name.
+    pub agent_name: Option<String>,
+    /// Agent type.
+    pub agent_type: Option<String>,
+    /// Role, as sent.
+    pub role: Option<String>,
+    /// The logged text.
+    pub content: String,
 }
 
 /// Pagination block of a list response (SPEC 5): `pages` is 0 when `total` is 0.
@@ -199,10 +264,25 @@ pub struct SessionDetail {
     pub total_cost: f64,
     /// Duration, ms.
     pub total_duration: i64,
+    /// Turns the producer reported (`conversation.completed.total_turns`), issue #12.
+    #[serde(default)]
+    pub total_turns: Option<i64>,
+    /// Messages actually stored (see [`SessionListItem::stored_messages`]).
+    #[serde(default)]
+    pub stored_messages: i64,
+    /// Whether every message sent is held (issue #12).
+    #[serde(default)]
+    pub completeness: Completeness,
     /// Completion reason.
     pub completion_reason: Option<String>,
-    /// Error message.
+    /// Error message (the latest error).
     pub error_message: Option<String>,
+    /// Every error event, oldest first (issue #12).
+    #[serde(default)]
+    pub errors: Vec<ErrorView>,
+    /// `log.entry` events, oldest first, at most the newest 1,000 (issue #12).
+    #[serde(default)]
+    pub log_entries: Vec<LogEntryView>,
     /// Summary.
     pub summary: Option<Summary>,
     /// System info.

@@ -61,6 +61,19 @@ event_kinds! {
     TurnStarted => "turn.started",
     TurnCompleted => "turn.completed",
     SessionUploaded => "session.uploaded",
+    ConversationUpdated => "conversation.updated",
+}
+
+impl EventKind {
+    /// Whether producers may send this type to `POST /api/ingest`: every type but the
+    /// ones the server writes itself (`session.uploaded`, and `conversation.updated`,
+    /// issue #12, which carries a conversation's new completeness after a merge).
+    pub fn ingestible(self) -> bool {
+        !matches!(
+            self,
+            EventKind::SessionUploaded | EventKind::ConversationUpdated
+        )
+    }
 }
 
 /// Final status set by a completion (SPEC 2.4). Ordered by tie-break priority:
@@ -110,6 +123,7 @@ impl Event {
             Body::Message(m) => Some(&m.conversation_id),
             Body::Completion(c) => Some(&c.conversation_id),
             Body::Error(e) => e.conversation_id.as_deref(),
+            Body::Log(l) => Some(&l.conversation_id),
         }
     }
 }
@@ -117,7 +131,7 @@ impl Event {
 /// The normalized payload of an [`Event`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
-    /// `bridge.*`, `log.entry`, `turn.*`: logged and broadcast only.
+    /// `bridge.*`, `turn.*`: logged and broadcast only.
     Plain {
         /// The conversation named, if any.
         conversation_id: Option<String>,
@@ -130,6 +144,8 @@ pub enum Body {
     Completion(Completion),
     /// `conversation.error` / `error.occurred`.
     Error(ErrorInfo),
+    /// `log.entry`: logged, broadcast and kept for the session view (issue #12).
+    Log(LogEntry),
 }
 
 /// A conversation start (SPEC 2.1 / 2.2).
@@ -249,6 +265,9 @@ pub struct Completion {
     pub total_duration_ms: Option<i64>,
     /// Spec `completionReason`, or an interruption's `reason`.
     pub completion_reason: Option<String>,
+    /// Reported turns (bridge `total_turns`, 0 when Go's `omitempty` left it out; spec
+    /// `totalTurns`), issue #12.
+    pub total_turns: Option<i64>,
     /// Bridge summary.
     pub summary: Option<Summary>,
 }
@@ -278,13 +297,38 @@ pub struct Summary {
     pub duration: Option<i64>,
 }
 
-/// An error event.
+/// An error event (issue #12: every field the CLI sends is kept).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorInfo {
     /// Conversation, when named.
     pub conversation_id: Option<String>,
     /// The error text.
     pub message: String,
+    /// Bridge `error_type` (e.g. `timeout`, `configuration`), spec `errorCode`.
+    pub error_type: Option<String>,
+    /// Bridge `agent_type` of the agent that failed (`orchestrator` for the CLI itself).
+    pub agent_type: Option<String>,
+    /// Spec `agentId`.
+    pub agent_id: Option<String>,
+}
+
+/// A `log.entry` event (SPEC 2.1), kept for the session view (issue #12).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Owning conversation.
+    pub conversation_id: String,
+    /// `message`, `error`, `system`, or anything else as given (`""` when absent).
+    pub level: String,
+    /// Agent id.
+    pub agent_id: Option<String>,
+    /// Agent display name.
+    pub agent_name: Option<String>,
+    /// Agent type.
+    pub agent_type: Option<String>,
+    /// The logged text (`""` when absent).
+    pub content: String,
+    /// `assistant`, `system`, `user`, as given.
+    pub role: Option<String>,
 }
 
 /// A JSON object with the path it was found at, for field-naming errors.
@@ -519,7 +563,7 @@ fn role(o: &Obj<'_>, key: &str) -> Result<String, ValidationError> {
 fn supported_types() -> String {
     EventKind::ALL
         .iter()
-        .filter(|k| **k != EventKind::SessionUploaded)
+        .filter(|k| k.ingestible())
         .map(|k| k.as_str())
         .collect::<Vec<_>>()
         .join(", ")
@@ -537,7 +581,7 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
     let env = Obj::new(v, "")?;
     let type_name = env.req_nonempty_str("type")?;
     let kind = EventKind::parse(&type_name)
-        .filter(|k| *k != EventKind::SessionUploaded)
+        .filter(|k| k.ingestible())
         .ok_or_else(|| {
             ValidationError::new(
                 "type",
@@ -589,7 +633,7 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
                 Dialect::Bridge
             }
         }
-        SessionUploaded => Dialect::Spec,
+        SessionUploaded | ConversationUpdated => Dialect::Spec,
     };
     let conv_key = match dialect {
         Dialect::Bridge => "conversation_id",
@@ -608,17 +652,39 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
         (ConversationError, _) => Body::Error(ErrorInfo {
             conversation_id: Some(conv_id(&data, conv_key)?),
             message: data.req_str("error_message")?,
+            error_type: data.opt_nonempty_str("error_type")?,
+            agent_type: data.opt_nonempty_str("agent_type")?,
+            agent_id: None,
         }),
-        (ErrorOccurred, _) => Body::Error(ErrorInfo {
+        (ErrorOccurred, d) => Body::Error(ErrorInfo {
             conversation_id: opt_conv_id(&data, conv_key)?,
             message: data.req_str("error")?,
+            error_type: match d {
+                Dialect::Bridge => data.opt_nonempty_str("error_type")?,
+                Dialect::Spec => data.opt_nonempty_str("errorCode")?,
+            },
+            agent_type: match d {
+                Dialect::Bridge => data.opt_nonempty_str("agent_type")?,
+                Dialect::Spec => data.opt_nonempty_str("agentType")?,
+            },
+            agent_id: match d {
+                Dialect::Bridge => data.opt_nonempty_str("agent_id")?,
+                Dialect::Spec => data.opt_nonempty_str("agentId")?,
+            },
         }),
         (LogEntry, _) => {
-            let conversation_id = Some(conv_id(&data, conv_key)?);
-            if let Some(c) = data.opt_str("content")? {
-                check_content(&c, &data.field("content"))?;
-            }
-            Body::Plain { conversation_id }
+            let conversation_id = conv_id(&data, conv_key)?;
+            let content = data.opt_str("content")?.unwrap_or_default();
+            check_content(&content, &data.field("content"))?;
+            Body::Log(self::LogEntry {
+                conversation_id,
+                level: data.opt_str("level")?.unwrap_or_default(),
+                agent_id: data.opt_nonempty_str("agent_id")?,
+                agent_name: data.opt_nonempty_str("agent_name")?,
+                agent_type: data.opt_nonempty_str("agent_type")?,
+                content,
+                role: data.opt_nonempty_str("role")?,
+            })
         }
         (TurnStarted | TurnCompleted, _) => {
             data.opt_count("turnNumber")?;
@@ -626,7 +692,7 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
                 conversation_id: Some(conv_id(&data, conv_key)?),
             }
         }
-        (BridgeConnected | BridgeTest | SessionUploaded, _) => {
+        (BridgeConnected | BridgeTest | SessionUploaded | ConversationUpdated, _) => {
             if let Some(si) = data.opt_obj("system_info")? {
                 system_info(&si)?;
             }
@@ -766,7 +832,9 @@ fn bridge_message(d: &Obj<'_>, ts: i64) -> Result<Message, ValidationError> {
         role: role(d, "role")?,
         timestamp_us: ts,
         sequence_number: d.opt_count("sequence_number")?,
-        turn_number: d.opt_count("turn_number")?,
+        // Go's `omitempty` drops turn 0 (the CLI's first message): absent is zero
+        // (SPEC 11, issue #12).
+        turn_number: Some(d.opt_count("turn_number")?.unwrap_or(0)),
         duration_ms: d.opt_ms("duration_ms")?,
         total_tokens: total_of(d.opt_count("tokens_used")?, input_tokens, output_tokens),
         input_tokens,
@@ -835,7 +903,6 @@ fn bridge_completion(d: &Obj<'_>) -> Result<Completion, ValidationError> {
             }
         },
     };
-    d.opt_count("total_turns")?;
     let summary = match d.opt_obj("summary")? {
         None => None,
         Some(s) => Some(Summary {
@@ -860,6 +927,7 @@ fn bridge_completion(d: &Obj<'_>) -> Result<Completion, ValidationError> {
             .opt_f64("duration_seconds")?
             .map(|s| (s * 1000.0).round() as i64),
         completion_reason: None,
+        total_turns: Some(d.opt_count("total_turns")?.unwrap_or(0)),
         summary,
     })
 }
@@ -885,6 +953,7 @@ fn spec_completion(
             Some(r) => Some(r),
             None => d.opt_str("reason")?,
         },
+        total_turns: d.opt_count("totalTurns")?,
         summary: None,
     })
 }

@@ -2,6 +2,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::rate_limit::{Budget, Budgets};
 
 /// `agentpipe-web serve` settings. Every field is a flag with an environment fallback.
 #[derive(Debug, Clone, clap::Args)]
@@ -59,17 +62,37 @@ pub struct ServeConfig {
     #[arg(long, env = "EVENT_LOG_RETENTION_DAYS", default_value_t = 30)]
     pub event_log_retention_days: u32,
 
-    /// Ingest requests per minute per key; 0 turns the limit off (SPEC 6).
-    #[arg(long, env = "RATE_LIMIT_INGEST_PER_MINUTE", default_value_t = 100)]
+    /// Ingest requests per minute per key (the token bucket's sustained rate); 0 turns
+    /// the limit off (SPEC 6, issue #12). Alone it also sets the burst (N at once, then N
+    /// per minute). The default is sized so no real CLI run is refused.
+    #[arg(long, env = "RATE_LIMIT_INGEST_PER_MINUTE", default_value_t = Budget::DEFAULT_INGEST_PER_MINUTE)]
     pub rate_limit_ingest_per_minute: u32,
 
+    /// Ingest requests allowed at once per key (the bucket size). Default: the
+    /// per-minute value.
+    #[arg(long, env = "RATE_LIMIT_INGEST_BURST")]
+    pub rate_limit_ingest_burst: Option<u32>,
+
     /// Upload requests per minute per key; 0 turns the limit off.
-    #[arg(long, env = "RATE_LIMIT_UPLOAD_PER_MINUTE", default_value_t = 10)]
+    #[arg(long, env = "RATE_LIMIT_UPLOAD_PER_MINUTE", default_value_t = Budget::DEFAULT_UPLOAD_PER_MINUTE)]
     pub rate_limit_upload_per_minute: u32,
 
+    /// Upload requests allowed at once per key. Default: the per-minute value.
+    #[arg(long, env = "RATE_LIMIT_UPLOAD_BURST")]
+    pub rate_limit_upload_burst: Option<u32>,
+
     /// Read requests per hour per key or IP; 0 turns the limit off.
-    #[arg(long, env = "RATE_LIMIT_READ_PER_HOUR", default_value_t = 1000)]
+    #[arg(long, env = "RATE_LIMIT_READ_PER_HOUR", default_value_t = Budget::DEFAULT_READ_PER_HOUR)]
     pub rate_limit_read_per_hour: u32,
+
+    /// Read requests allowed at once per key or IP. Default: the per-hour value.
+    #[arg(long, env = "RATE_LIMIT_READ_BURST")]
+    pub rate_limit_read_burst: Option<u32>,
+
+    /// Completeness (issue #12): an `ACTIVE` session whose last event is older than this
+    /// many seconds is no longer `streaming`; with gaps it is then `incomplete`.
+    #[arg(long, env = "COMPLETENESS_SILENCE_SECS", default_value_t = crate::store::completeness::DEFAULT_SILENCE_SECS)]
+    pub completeness_silence_secs: u64,
 
     /// Redis URL (e.g. `redis://127.0.0.1:6379`): rate limits are then shared by every
     /// instance using it.
@@ -113,8 +136,12 @@ impl ServeConfig {
             sse_buffer_events: 4096,
             event_log_retention_days: 30,
             rate_limit_ingest_per_minute: 0,
+            rate_limit_ingest_burst: None,
             rate_limit_upload_per_minute: 0,
+            rate_limit_upload_burst: None,
             rate_limit_read_per_hour: 0,
+            rate_limit_read_burst: None,
+            completeness_silence_secs: crate::store::completeness::DEFAULT_SILENCE_SECS,
             redis_url: None,
             allowed_origins: None,
             trusted_proxies: None,
@@ -142,6 +169,33 @@ impl ServeConfig {
                 .join("agentpipe-web")
                 .join("agentpipe.sqlite"),
         }
+    }
+
+    /// The rate-limit budgets (issue #12): each class's rate, with its burst setting or,
+    /// when unset, the per-window value.
+    pub fn budgets(&self) -> Budgets {
+        Budgets {
+            ingest: Budget::new(
+                self.rate_limit_ingest_per_minute,
+                self.rate_limit_ingest_burst,
+                Duration::from_secs(60),
+            ),
+            upload: Budget::new(
+                self.rate_limit_upload_per_minute,
+                self.rate_limit_upload_burst,
+                Duration::from_secs(60),
+            ),
+            read: Budget::new(
+                self.rate_limit_read_per_hour,
+                self.rate_limit_read_burst,
+                Duration::from_secs(3600),
+            ),
+        }
+    }
+
+    /// [`ServeConfig::completeness_silence_secs`] in µs.
+    pub fn completeness_silence_us(&self) -> i64 {
+        i64::try_from(self.completeness_silence_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX)
     }
 
     /// The configured bridge keys (trimmed, empty entries dropped).

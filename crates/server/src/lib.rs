@@ -115,14 +115,9 @@ pub async fn build_state(
     }
     let proxies = net::parse_trusted(config.trusted_proxies.as_deref().unwrap_or(""))
         .map_err(ServeError::Config)?;
-    let limiter = rate_limit::Limiter::new(
-        config.rate_limit_ingest_per_minute,
-        config.rate_limit_upload_per_minute,
-        config.rate_limit_read_per_hour,
-        config.redis_url.as_deref(),
-    )
-    .await
-    .map_err(ServeError::Config)?;
+    let limiter = rate_limit::Limiter::new(config.budgets(), config.redis_url.as_deref())
+        .await
+        .map_err(ServeError::Config)?;
     retention::spawn(
         store.clone(),
         config.event_log_retention_days,
@@ -153,6 +148,7 @@ async fn open_backend(
         let opts = PgOptions {
             url,
             pool_size: config.database_pool_size,
+            completeness_silence_us: config.completeness_silence_us(),
         };
         Ok(PgStore::open(&opts, sink, shutdown).await?.into_dyn())
     } else {
@@ -190,7 +186,15 @@ fn open_sqlite(
         }
     };
     let path = config.sqlite_path();
-    Ok(SqliteStore::open(&SqliteOptions { path, sync_full }, hub)?.into_dyn())
+    Ok(SqliteStore::open(
+        &SqliteOptions {
+            path,
+            sync_full,
+            completeness_silence_us: config.completeness_silence_us(),
+        },
+        hub,
+    )?
+    .into_dyn())
 }
 
 /// The whole HTTP application for `state`.

@@ -1,14 +1,24 @@
-//! Rate limits per key (or client IP when no key is sent) and route class (SPEC 6):
-//! ingest 100/min, upload 10/min, reads 1000/hour by default; 0 turns a class off.
+//! Rate limits per key (or client IP when no key is sent) and route class (SPEC 6,
+//! issue #12), each a token bucket: a burst (how many requests may come at once) and a
+//! sustained rate (how fast the bucket refills). 0 turns a class off.
 //!
-//! In memory the limiter is governor's GCRA (a smooth token bucket: the full budget may be
-//! spent at once, then it refills evenly). With `REDIS_URL` the budget is shared by every
-//! instance through Redis with a fixed window: one Lua script does `INCR` and sets the
-//! expiry on the first hit, so the check is atomic and costs one round trip; the price is
-//! that a client can spend up to two budgets around a window boundary, which is fine for
-//! abuse protection and far simpler than a shared GCRA. If Redis does not answer, the
-//! request is let through (fail open) and the failure logged: the limiter must not turn a
-//! Redis outage into an API outage.
+//! Defaults ([`Budget::ingest`] and friends) are sized so that no real AgentPipe CLI run
+//! is ever refused: the CLI drops whatever a 4xx refuses (SPEC 2.1), so a limit it can
+//! trip loses data. The CLI's worst case is 10 agents with no delay and a 1,000-message
+//! conversation sent as fast as it can, one request per event: about 2,000 events in a few
+//! seconds. Ingest therefore allows 6,000 requests/minute sustained with a burst of 6,000;
+//! uploads (one request per file of a directory, and `sync` sending grown event logs)
+//! 1,000/minute with a burst of 1,000; reads (a dashboard re-reads about once a second)
+//! 10,000/hour with a burst of 10,000. A public shared endpoint might use the seed's
+//! example of 100/min ingest and 10/min upload instead.
+//!
+//! In memory the limiter is governor's GCRA (a smooth token bucket: the burst may be spent
+//! at once, then it refills evenly). With `REDIS_URL` the same bucket is shared by every
+//! instance through Redis: one Lua script keeps the bucket's "theoretical arrival time"
+//! (GCRA) under one key, reading the clock with Redis `TIME`, so the check is atomic, costs
+//! one round trip and has the same semantics as the in-memory bucket. If Redis does not
+//! answer, the request is let through (fail open) and the failure logged: the limiter must
+//! not turn a Redis outage into an API outage.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -48,7 +58,7 @@ impl RouteClass {
 pub struct Decision {
     /// Allowed?
     pub allowed: bool,
-    /// Requests per window.
+    /// The bucket size (burst): requests allowed at once.
     pub limit: u32,
     /// Requests left now.
     pub remaining: u32,
@@ -76,12 +86,63 @@ impl Decision {
     }
 }
 
+/// One class's token bucket (issue #12): `per_window` requests refill evenly over
+/// `window`; at most `burst` may be spent at once. `per_window == 0` turns the class off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Sustained rate: requests per `window`.
+    pub per_window: u32,
+    /// Bucket size: requests allowed at once (at least 1 when the class is limited).
+    pub burst: u32,
+    /// The window `per_window` is counted over.
+    pub window: Duration,
+}
+
+impl Budget {
+    /// A budget of `per_window` per `window` with burst `burst`; `burst` `None` (or 0)
+    /// means "same as `per_window`", which is the meaning a lone per-window setting
+    /// always had: the whole window's budget may be spent at once, then it refills evenly.
+    pub fn new(per_window: u32, burst: Option<u32>, window: Duration) -> Self {
+        let burst = burst.filter(|b| *b > 0).unwrap_or(per_window);
+        Budget {
+            per_window,
+            burst,
+            window,
+        }
+    }
+
+    /// Default ingest budget: 6,000 requests/minute, burst 6,000 (the CLI's worst case is
+    /// about 2,000 events in seconds; see the module doc).
+    pub const DEFAULT_INGEST_PER_MINUTE: u32 = 6_000;
+    /// Default upload budget: 1,000 requests/minute, burst 1,000 (a directory of event
+    /// logs uploaded at once, one request per file, or `sync` sending grown logs).
+    pub const DEFAULT_UPLOAD_PER_MINUTE: u32 = 1_000;
+    /// Default read budget: 10,000 requests/hour (a dashboard re-reads about once a
+    /// second), burst 10,000.
+    pub const DEFAULT_READ_PER_HOUR: u32 = 10_000;
+
+    /// Time for one token to come back (`window / per_window`); `None` when off.
+    fn emission_interval(&self) -> Option<Duration> {
+        NonZeroU32::new(self.per_window).map(|n| self.window / n.get())
+    }
+}
+
+/// The three budgets, as configured (SPEC 9 `RATE_LIMIT_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    /// `POST /api/ingest`, per minute.
+    pub ingest: Budget,
+    /// `POST /api/sessions/upload`, per minute.
+    pub upload: Budget,
+    /// API reads and SSE connects, per hour.
+    pub read: Budget,
+}
+
 type Keyed =
     RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
 struct ClassLimit {
-    limit: u32,
-    window: Duration,
+    budget: Budget,
     memory: Option<Keyed>,
 }
 
@@ -92,24 +153,32 @@ pub struct Limiter {
     redis: Option<redis::aio::ConnectionManager>,
 }
 
+/// GCRA in Redis, the same algorithm as governor's: the key holds the bucket's
+/// theoretical arrival time (TAT, µs). ARGV: emission interval (µs), burst.
+/// Returns `{allowed (0/1), remaining, reset_ms, retry_ms}`.
 const SCRIPT: &str = r"
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return {n, redis.call('PTTL', KEYS[1])}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tau = interval * tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > tau then
+  return {0, 0, math.ceil((tat - now) / 1000), math.ceil((new_tat - tau - now) / 1000)}
+end
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {1, math.floor((tau - (new_tat - now)) / interval), math.ceil((new_tat - now) / 1000), 0}
 ";
 
-fn class_limit(limit: u32, window: Duration) -> ClassLimit {
-    let memory = NonZeroU32::new(limit).and_then(|n| {
-        let period = window / n.get();
+fn class_limit(budget: Budget) -> ClassLimit {
+    let memory = budget.emission_interval().and_then(|period| {
+        let burst = NonZeroU32::new(budget.burst.max(1))?;
         Quota::with_period(period).map(|q| {
-            RateLimiter::keyed(q.allow_burst(n)).with_middleware::<StateInformationMiddleware>()
+            RateLimiter::keyed(q.allow_burst(burst)).with_middleware::<StateInformationMiddleware>()
         })
     });
-    ClassLimit {
-        limit,
-        window,
-        memory,
-    }
+    ClassLimit { budget, memory }
 }
 
 impl Limiter {
@@ -117,12 +186,7 @@ impl Limiter {
     ///
     /// Errors: an unusable `REDIS_URL` (the server refuses to start rather than run
     /// without the shared limit it was asked for).
-    pub async fn new(
-        ingest_per_min: u32,
-        upload_per_min: u32,
-        read_per_hour: u32,
-        redis_url: Option<&str>,
-    ) -> Result<Self, String> {
+    pub async fn new(budgets: Budgets, redis_url: Option<&str>) -> Result<Self, String> {
         let redis = match redis_url.filter(|u| !u.is_empty()) {
             None => None,
             Some(url) => {
@@ -136,9 +200,9 @@ impl Limiter {
         };
         Ok(Limiter {
             classes: Arc::new([
-                class_limit(ingest_per_min, Duration::from_secs(60)),
-                class_limit(upload_per_min, Duration::from_secs(60)),
-                class_limit(read_per_hour, Duration::from_secs(3600)),
+                class_limit(budgets.ingest),
+                class_limit(budgets.upload),
+                class_limit(budgets.read),
             ]),
             redis,
         })
@@ -154,37 +218,33 @@ impl Limiter {
 
     /// Whether `class` has a limit at all (0 turns it off, SPEC 9).
     pub fn limits(&self, class: RouteClass) -> bool {
-        self.class(class).limit > 0
+        self.class(class).budget.per_window > 0
     }
 
     /// Counts one request of `class` for `identity` (a key hash or `ip:...`). `None` when
-    /// the class is not limited.
+    /// the class is not limited. `RateLimit-Limit` is the burst (what may be sent at
+    /// once); `RateLimit-Reset` the seconds until the bucket is full again.
     pub async fn check(&self, class: RouteClass, identity: &str) -> Option<Decision> {
         let c = self.class(class);
-        if c.limit == 0 {
-            return None;
-        }
+        let interval = c.budget.emission_interval()?;
+        let limit = c.budget.burst.max(1);
         if let Some(conn) = &self.redis {
-            let window_ms = c.window.as_millis() as u64;
-            let key = format!("agentpipe:rl:{}:{identity}", class.as_str());
+            let key = format!("agentpipe:rl2:{}:{identity}", class.as_str());
             let mut conn = conn.clone();
-            let r: Result<(u64, i64), _> = redis::Script::new(SCRIPT)
+            let r: Result<(i64, i64, i64, i64), _> = redis::Script::new(SCRIPT)
                 .key(key)
-                .arg(window_ms)
+                .arg(interval.as_micros().max(1) as u64)
+                .arg(limit)
                 .invoke_async(&mut conn)
                 .await;
             return match r {
-                Ok((n, ttl_ms)) => {
-                    let reset = (ttl_ms.max(0) as u64).div_ceil(1000);
-                    let allowed = n <= u64::from(c.limit);
-                    Some(Decision {
-                        allowed,
-                        limit: c.limit,
-                        remaining: u64::from(c.limit).saturating_sub(n) as u32,
-                        reset_secs: reset,
-                        retry_after_secs: reset.max(1),
-                    })
-                }
+                Ok((allowed, remaining, reset_ms, retry_ms)) => Some(Decision {
+                    allowed: allowed == 1,
+                    limit,
+                    remaining: remaining.clamp(0, i64::from(limit)) as u32,
+                    reset_secs: (reset_ms.max(0) as u64).div_ceil(1000),
+                    retry_after_secs: (retry_ms.max(0) as u64).div_ceil(1000).max(1),
+                }),
                 Err(e) => {
                     tracing::warn!(error = %e, "rate limit check in Redis failed; allowing the request");
                     None
@@ -192,16 +252,15 @@ impl Limiter {
             };
         }
         let limiter = c.memory.as_ref()?;
-        let per_token = c.window / c.limit.max(1);
         match limiter.check_key(&identity.to_string()) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
-                let used = c.limit.saturating_sub(remaining);
+                let used = limit.saturating_sub(remaining);
                 Some(Decision {
                     allowed: true,
-                    limit: c.limit,
+                    limit,
                     remaining,
-                    reset_secs: (per_token * used).as_secs_f64().ceil() as u64,
+                    reset_secs: (interval * used).as_secs_f64().ceil() as u64,
                     retry_after_secs: 0,
                 })
             }
@@ -210,9 +269,9 @@ impl Limiter {
                     not_until.wait_time_from(governor::clock::Clock::now(&DefaultClock::default()));
                 Some(Decision {
                     allowed: false,
-                    limit: c.limit,
+                    limit,
                     remaining: 0,
-                    reset_secs: (per_token * c.limit).as_secs_f64().ceil() as u64,
+                    reset_secs: (interval * limit).as_secs_f64().ceil() as u64,
                     retry_after_secs: wait.as_secs_f64().ceil() as u64,
                 })
             }

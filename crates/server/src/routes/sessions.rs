@@ -102,7 +102,17 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
         Some("asc") => false,
         Some(_) => return Err(bad("order", "must be asc or desc")),
     };
+    let completeness = match nonempty(q, "completeness") {
+        None => None,
+        Some(s) => Some(crate::store::completeness::State::parse(s).ok_or_else(|| {
+            bad(
+                "completeness",
+                "must be one of complete, incomplete, streaming",
+            )
+        })?),
+    };
     Ok(ListQuery {
+        completeness,
         page,
         limit,
         status,
@@ -126,6 +136,7 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
         ("limit" = Option<i64>, Query, description = "Page size (default 20, clamped to 100)"),
         ("status" = Option<String>, Query, description = "ACTIVE, COMPLETED, INTERRUPTED, ERROR"),
         ("source" = Option<String>, Query, description = "cli-stream, cli-upload, api"),
+        ("completeness" = Option<String>, Query, description = "complete, incomplete, streaming (issue #12)"),
         ("agentType" = Option<String>, Query, description = "Some participant has this agent type"),
         ("startDate" = Option<String>, Query, description = "startedAt >= this (RFC 3339 or a bare date, inclusive)"),
         ("endDate" = Option<String>, Query, description = "startedAt <= this (RFC 3339 or a bare date: the whole day, UTC)"),

@@ -6,6 +6,7 @@
 //! transaction (group commit) and only then returns; committed events are published to
 //! the live hub in event-log order (SPEC 2.4 "publish after commit").
 
+pub mod completeness;
 pub mod postgres;
 pub mod sqlite;
 pub mod upload;
@@ -208,6 +209,8 @@ pub struct ListQuery {
     pub start_to: Option<i64>,
     /// Full-text words over names, prompts and message content.
     pub q: Option<String>,
+    /// Only sessions in this completeness state (issue #12).
+    pub completeness: Option<completeness::State>,
     /// Sort key.
     pub sort: SortKey,
     /// Descending when true (default).
@@ -324,6 +327,7 @@ pub trait Store: Send + Sync + 'static {
                     start_from: None,
                     start_to: None,
                     q: None,
+                    completeness: None,
                     sort: SortKey::CreatedAt,
                     desc: true,
                 })

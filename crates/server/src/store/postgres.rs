@@ -31,10 +31,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentpipe_protocol::api::{
-    MessageMetrics, MessageView, Pagination, ParticipantView, SessionDetail, SessionList,
-    SessionListItem,
+    Completeness, ErrorView, LogEntryView, MessageMetrics, MessageView, Pagination,
+    ParticipantView, SessionDetail, SessionList, SessionListItem,
 };
-use agentpipe_protocol::event::{Body, Completion, ErrorInfo, Message, Started};
+use agentpipe_protocol::event::{Body, Completion, ErrorInfo, LogEntry, Message, Started};
 use agentpipe_protocol::timefmt::{default_name, format_us, now_us};
 use agentpipe_protocol::EventKind;
 use async_trait::async_trait;
@@ -47,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod upload;
 
+use super::completeness::{self, Facts};
 use super::upload::{UploadPlan, UploadResult};
 use super::{
     event_dedup_hash, finish_message, like_pattern, message_dedup_key, next_page, opt_json,
@@ -75,6 +76,8 @@ pub struct PgOptions {
     pub url: String,
     /// Most pooled connections (`DATABASE_POOL_SIZE`). One is held by the listener.
     pub pool_size: u32,
+    /// Completeness silence threshold, µs (issue #12, `COMPLETENESS_SILENCE_SECS`).
+    pub completeness_silence_us: i64,
 }
 
 /// Reversible escape of U+0000 for PostgreSQL `text` (see the module docs).
@@ -305,6 +308,7 @@ type JobResult = (bool, Finisher);
 /// The PostgreSQL store. Cheap to clone (all shared).
 #[derive(Clone)]
 pub struct PgStore {
+    silence_us: i64,
     pool: PgPool,
     tx: mpsc::UnboundedSender<Job>,
 }
@@ -346,7 +350,11 @@ impl PgStore {
         tokio::spawn(listen_loop(tailer.clone(), shutdown.clone()));
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
         tokio::spawn(writer_loop(pool.clone(), rx, tailer, shutdown));
-        Ok(PgStore { pool, tx })
+        Ok(PgStore {
+            silence_us: opts.completeness_silence_us,
+            pool,
+            tx,
+        })
     }
 
     /// Wraps the store for handlers.
@@ -733,6 +741,7 @@ pub async fn apply_item_as(
                         apply_completion(conn, cid, c, ev.timestamp_us, &dedup).await?
                     }
                     Body::Error(e) => apply_error(conn, cid, e, ev.timestamp_us).await?,
+                    Body::Log(l) => insert_log(conn, l, ev.timestamp_us).await?,
                     _ => {}
                 }
                 recompute(conn, cid, now).await?;
@@ -912,6 +921,25 @@ pub async fn insert_message(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    if let Some(seq) = m.sequence_number.filter(|s| *s >= 1) {
+        // Which sequence numbers are held (issue #12): a new distinct one counts.
+        let same: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND sort_seq = $2",
+        )
+        .bind(enc(&m.conversation_id))
+        .bind(seq)
+        .fetch_one(&mut *conn)
+        .await?;
+        sqlx::query(
+            "UPDATE conversations SET seq_max = GREATEST(COALESCE(seq_max, 0), $2),
+               seq_count = seq_count + $3 WHERE id = $1",
+        )
+        .bind(enc(&m.conversation_id))
+        .bind(seq)
+        .bind(i64::from(same == 1))
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(Ok(mid))
 }
 
@@ -927,7 +955,7 @@ async fn apply_completion(
     sqlx::query(
         "UPDATE conversations SET comp_status = $2, comp_ts = $3, comp_rank = $4, comp_hash = $5,
            comp_total_messages = $6, comp_total_tokens = $7, comp_total_cost = $8, comp_total_duration = $9,
-           completion_reason = $10, summary = $11
+           completion_reason = $10, summary = $11, comp_total_turns = $12
          WHERE id = $1 AND (comp_ts IS NULL OR comp_rank IS NULL
            OR ($3::BIGINT, $4::BIGINT, $5::TEXT COLLATE \"C\") > (comp_ts, comp_rank, COALESCE(comp_hash, '') COLLATE \"C\"))",
     )
@@ -942,6 +970,7 @@ async fn apply_completion(
     .bind(c.total_duration_ms)
     .bind(enc_opt(&c.completion_reason))
     .bind(json_opt(&c.summary))
+    .bind(c.total_turns)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -961,6 +990,37 @@ async fn apply_error(
     .bind(enc(cid))
     .bind(ts)
     .bind(enc(&e.message))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO conversation_notes (conversation_id, kind, ts, error_type, agent_id, agent_type, content)
+         VALUES ($1, 'error', $2, $3, $4, $5, $6)",
+    )
+    .bind(enc(cid))
+    .bind(ts)
+    .bind(enc_opt(&e.error_type))
+    .bind(enc_opt(&e.agent_id))
+    .bind(enc_opt(&e.agent_type))
+    .bind(enc(&e.message))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Keeps a `log.entry` for the session view (issue #12).
+async fn insert_log(conn: &mut PgConnection, l: &LogEntry, ts: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO conversation_notes (conversation_id, kind, ts, level, agent_id, agent_name, agent_type, role, content)
+         VALUES ($1, 'log', $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(enc(&l.conversation_id))
+    .bind(ts)
+    .bind(enc(&l.level))
+    .bind(enc_opt(&l.agent_id))
+    .bind(enc_opt(&l.agent_name))
+    .bind(enc_opt(&l.agent_type))
+    .bind(enc_opt(&l.role))
+    .bind(enc(&l.content))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -1156,24 +1216,134 @@ async fn read_messages(
     Ok((out, next))
 }
 
+/// The completeness facts columns of `conversations c` (issue #12), in [`facts_of`] order.
+const FACT_COLS: &str =
+    "c.status, c.updated_at, c.seq_max, c.seq_count, c.msg_count, c.comp_total_messages,
+    (SELECT COUNT(*) FROM participants p WHERE p.conversation_id = c.id),
+    COALESCE(c.initial_prompt, '') <> '', c.comp_total_turns";
+
+/// Reads [`FACT_COLS`] starting at column `at`; also returns `comp_total_turns`.
+fn facts_of(r: &PgRow, at: usize) -> Result<(Facts, Option<i64>), StoreError> {
+    Ok((
+        Facts {
+            status: col(r, at)?,
+            updated_at_us: col(r, at + 1)?,
+            seq_max: col(r, at + 2)?,
+            seq_count: col(r, at + 3)?,
+            stored: col(r, at + 4)?,
+            reported_total: col(r, at + 5)?,
+            participants: col(r, at + 6)?,
+            has_initial_prompt: col(r, at + 7)?,
+        },
+        col(r, at + 8)?,
+    ))
+}
+
+/// The completeness of conversation `cid` (as stored, i.e. encoded) with `facts`.
+async fn completeness_of(
+    pool: &PgPool,
+    cid: &str,
+    facts: &Facts,
+    silence_us: i64,
+) -> Result<Completeness, StoreError> {
+    let gaps = if facts.has_gaps() {
+        let rows = sqlx::query(AssertSqlSafe(completeness::gaps_sql("$1")))
+            .bind(cid.to_string())
+            .fetch_all(pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok([col(r, 0)?, col(r, 1)?]))
+            .collect::<Result<Vec<_>, StoreError>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(completeness::completeness(
+        facts,
+        gaps,
+        now_us(),
+        silence_us,
+    ))
+}
+
+/// The error and log notes of a conversation (issue #12): every error, and the newest
+/// 1,000 log entries, each oldest first.
+async fn read_notes(
+    pool: &PgPool,
+    cid: &str,
+) -> Result<(Vec<ErrorView>, Vec<LogEntryView>), StoreError> {
+    let rows = sqlx::query(
+        "SELECT ts, content, error_type, agent_type, agent_id FROM conversation_notes
+         WHERE conversation_id = $1 AND kind = 'error'
+         ORDER BY ts, content COLLATE \"C\", COALESCE(error_type, '') COLLATE \"C\",
+           COALESCE(agent_type, '') COLLATE \"C\", pk",
+    )
+    .bind(enc(cid))
+    .fetch_all(pool)
+    .await?;
+    let errors = rows
+        .iter()
+        .map(|r| {
+            Ok(ErrorView {
+                timestamp: format_us(col(r, 0)?),
+                message: dec(col(r, 1)?),
+                error_type: dec_opt(col(r, 2)?),
+                agent_type: dec_opt(col(r, 3)?),
+                agent_id: dec_opt(col(r, 4)?),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let rows = sqlx::query(
+        "SELECT ts, level, agent_id, agent_name, agent_type, role, content FROM conversation_notes
+         WHERE conversation_id = $1 AND kind = 'log'
+         ORDER BY ts DESC, content COLLATE \"C\" DESC, COALESCE(level, '') COLLATE \"C\" DESC, pk DESC
+         LIMIT 1000",
+    )
+    .bind(enc(cid))
+    .fetch_all(pool)
+    .await?;
+    let mut logs = rows
+        .iter()
+        .map(|r| {
+            Ok(LogEntryView {
+                timestamp: format_us(col(r, 0)?),
+                level: dec_opt(col(r, 1)?).unwrap_or_default(),
+                agent_id: dec_opt(col(r, 2)?),
+                agent_name: dec_opt(col(r, 3)?),
+                agent_type: dec_opt(col(r, 4)?),
+                role: dec_opt(col(r, 5)?),
+                content: dec(col(r, 6)?),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    logs.reverse();
+    Ok((errors, logs))
+}
+
 async fn read_detail(
     pool: &PgPool,
     id: &str,
     messages: Option<MessagePage>,
+    silence_us: i64,
 ) -> Result<Option<SessionDetail>, StoreError> {
-    let row = sqlx::query(
+    let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT id, name, status, mode, max_turns, initial_prompt, source, source_version, created_at, updated_at,
            started_at, completed_at, total_messages, total_tokens, total_cost, total_duration, completion_reason,
-           error_message, summary, system_info, metadata
-         FROM conversations WHERE id = $1",
-    )
-    .bind(enc(id))
+           error_message, summary, system_info, metadata, {FACT_COLS}
+         FROM conversations c WHERE id = $1"
+    )))
+    .bind(enc(id).into_owned())
     .fetch_optional(pool)
     .await?;
     let Some(r) = row else {
         return Ok(None);
     };
+    let (facts, total_turns) = facts_of(&r, 21)?;
     let mut detail = SessionDetail {
+        total_turns,
+        stored_messages: facts.stored,
+        completeness: completeness_of(pool, &enc(id), &facts, silence_us).await?,
+        errors: Vec::new(),
+        log_entries: Vec::new(),
         id: dec(col(&r, 0)?),
         name: dec(col(&r, 1)?),
         status: col(&r, 2)?,
@@ -1199,6 +1369,7 @@ async fn read_detail(
         messages: None,
         next_after: None,
     };
+    (detail.errors, detail.log_entries) = read_notes(pool, id).await?;
     detail.participants = read_participants(pool, id).await?;
     if let Some(page) = messages {
         let (msgs, next) = read_messages(pool, id, &page, &detail.participants).await?;
@@ -1229,7 +1400,11 @@ enum Arg {
     Int(i64),
 }
 
-async fn read_list(pool: &PgPool, q: &ListQuery) -> Result<SessionList, StoreError> {
+async fn read_list(
+    pool: &PgPool,
+    q: &ListQuery,
+    silence_us: i64,
+) -> Result<SessionList, StoreError> {
     let mut conds: Vec<String> = Vec::new();
     let mut args: Vec<Arg> = Vec::new();
     let arg = |v: Arg, args: &mut Vec<Arg>| {
@@ -1282,6 +1457,16 @@ async fn read_list(pool: &PgPool, q: &ListQuery) -> Result<SessionList, StoreErr
             ));
         }
     }
+    if let Some(state) = q.completeness {
+        let n = arg(Arg::Int(now_us()), &mut args);
+        let sl = arg(Arg::Int(silence_us), &mut args);
+        conds.push(completeness::filter_sql(
+            state,
+            completeness::Sql::Postgres,
+            &format!("{n}::BIGINT"),
+            &format!("{sl}::BIGINT"),
+        ));
+    }
     let where_sql = if conds.is_empty() {
         String::new()
     } else {
@@ -1319,7 +1504,7 @@ async fn read_list(pool: &PgPool, q: &ListQuery) -> Result<SessionList, StoreErr
     let off = arg(Arg::Int(offset), &mut args);
     let sql = format!(
         "SELECT c.id, c.name, c.status, c.mode, c.source, c.created_at, c.started_at, c.completed_at,
-           c.total_messages, c.total_tokens, c.total_cost, c.total_duration
+           c.total_messages, c.total_tokens, c.total_cost, c.total_duration, {FACT_COLS}
          FROM conversations c {where_sql}
          ORDER BY {sort_col} {dir}, c.id COLLATE \"C\" {dir} LIMIT {lim} OFFSET {off}"
     );
@@ -1329,7 +1514,11 @@ async fn read_list(pool: &PgPool, q: &ListQuery) -> Result<SessionList, StoreErr
     for r in &rows {
         let raw_id: String = col(r, 0)?;
         ids.push(raw_id.clone());
+        let (facts, total_turns) = facts_of(r, 12)?;
         data.push(SessionListItem {
+            total_turns,
+            stored_messages: facts.stored,
+            completeness: completeness_of(pool, &raw_id, &facts, silence_us).await?,
             id: dec(raw_id),
             name: dec(col(r, 1)?),
             status: col(r, 2)?,
@@ -1421,7 +1610,8 @@ impl Store for PgStore {
     }
 
     async fn list_sessions(&self, q: ListQuery) -> Result<SessionList, StoreError> {
-        self.timed("list_sessions", read_list(&self.pool, &q)).await
+        self.timed("list_sessions", read_list(&self.pool, &q, self.silence_us))
+            .await
     }
 
     async fn last_event_id(&self) -> Result<Option<i64>, StoreError> {
@@ -1453,8 +1643,11 @@ impl Store for PgStore {
         id: &str,
         messages: Option<MessagePage>,
     ) -> Result<Option<SessionDetail>, StoreError> {
-        self.timed("get_session", read_detail(&self.pool, id, messages))
-            .await
+        self.timed(
+            "get_session",
+            read_detail(&self.pool, id, messages, self.silence_us),
+        )
+        .await
     }
 
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
@@ -1472,6 +1665,7 @@ impl Store for PgStore {
                 for sql in [
                     "DELETE FROM messages WHERE conversation_id = $1",
                     "DELETE FROM participants WHERE conversation_id = $1",
+                    "DELETE FROM conversation_notes WHERE conversation_id = $1",
                     "DELETE FROM events WHERE conversation_id = $1",
                 ] {
                     sqlx::query(sql).bind(&id).execute(&mut *conn).await?;

@@ -10,11 +10,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use agentpipe_protocol::api::{Completeness, ErrorView, LogEntryView};
 use agentpipe_protocol::api::{
     MessageMetrics, MessageView, Pagination, ParticipantView, SessionDetail, SessionList,
     SessionListItem,
 };
-use agentpipe_protocol::event::{Body, Completion, ErrorInfo, Message, Started};
+use agentpipe_protocol::event::{Body, Completion, ErrorInfo, LogEntry, Message, Started};
 use agentpipe_protocol::timefmt::{default_name, format_us, now_us};
 use agentpipe_protocol::EventKind;
 use async_trait::async_trait;
@@ -23,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::upload::{UploadPlan, UploadResult};
 
+use super::completeness::{self, Facts};
 use super::{
     event_dedup_hash, finish_message, like_pattern, message_dedup_key, next_page, opt_json,
     sha256_hex, source_of, Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery,
@@ -44,6 +46,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/sqlite/0004_event_log_retention.sql"),
     ),
+    (
+        10,
+        include_str!("../../migrations/sqlite/0010_completeness.sql"),
+    ),
 ];
 
 /// Settings of the SQLite store.
@@ -53,6 +59,8 @@ pub struct SqliteOptions {
     pub path: PathBuf,
     /// `synchronous=FULL` (fsync every commit) instead of `NORMAL` (SPEC 1).
     pub sync_full: bool,
+    /// Completeness silence threshold, µs (issue #12, `COMPLETENESS_SILENCE_SECS`).
+    pub completeness_silence_us: i64,
 }
 
 /// A unit of work for the writer thread.
@@ -109,6 +117,7 @@ where
 /// The SQLite store. Cheap to clone (all shared).
 #[derive(Clone)]
 pub struct SqliteStore {
+    silence_us: i64,
     tx: mpsc::UnboundedSender<Job>,
     readers: Arc<ReadPool>,
 }
@@ -200,6 +209,7 @@ impl SqliteStore {
             .spawn(move || writer_loop(writer, rx, publish))
             .map_err(|e| StoreError::Other(format!("cannot start writer: {e}")))?;
         Ok(SqliteStore {
+            silence_us: opts.completeness_silence_us,
             tx,
             readers: Arc::new(ReadPool {
                 conns: Mutex::new(conns),
@@ -571,6 +581,7 @@ pub fn apply_item_as(
                 match body {
                     Body::Completion(c) => apply_completion(conn, cid, c, ev.timestamp_us, &dedup)?,
                     Body::Error(e) => apply_error(conn, cid, e, ev.timestamp_us)?,
+                    Body::Log(l) => insert_log(conn, l, ev.timestamp_us)?,
                     _ => {}
                 }
                 recompute(conn, cid, now)?;
@@ -726,6 +737,19 @@ pub fn insert_message(
         m.cost.unwrap_or(0.0),
         m.duration_ms.unwrap_or(0)
     ])?;
+    if let Some(seq) = m.sequence_number.filter(|s| *s >= 1) {
+        // Which sequence numbers are held (issue #12): a new distinct one counts.
+        let same: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND sort_seq = ?2",
+            )?
+            .query_row(params![m.conversation_id, seq], |r| r.get(0))?;
+        conn.prepare_cached(
+            "UPDATE conversations SET seq_max = MAX(COALESCE(seq_max, 0), ?2),
+               seq_count = seq_count + ?3 WHERE id = ?1",
+        )?
+        .execute(params![m.conversation_id, seq, i64::from(same == 1)])?;
+    }
     Ok(Ok(mid))
 }
 
@@ -753,7 +777,7 @@ fn apply_completion(
     conn.prepare_cached(
         "UPDATE conversations SET comp_status = ?2, comp_ts = ?3, comp_rank = ?4, comp_hash = ?5,
            comp_total_messages = ?6, comp_total_tokens = ?7, comp_total_cost = ?8, comp_total_duration = ?9,
-           completion_reason = ?10, summary = ?11
+           completion_reason = ?10, summary = ?11, comp_total_turns = ?12
          WHERE id = ?1",
     )?
     .execute(params![
@@ -768,6 +792,7 @@ fn apply_completion(
         c.total_duration_ms,
         c.completion_reason,
         json_opt(&c.summary),
+        c.total_turns,
     ])?;
     Ok(())
 }
@@ -778,7 +803,120 @@ fn apply_error(conn: &Connection, cid: &str, e: &ErrorInfo, ts: i64) -> Result<(
          WHERE id = ?1 AND (err_ts IS NULL OR err_ts < ?2 OR (err_ts = ?2 AND COALESCE(error_message, '') < ?3))",
     )?
     .execute(params![cid, ts, e.message])?;
+    conn.prepare_cached(
+        "INSERT INTO conversation_notes (conversation_id, kind, ts, error_type, agent_id, agent_type, content)
+         VALUES (?1, 'error', ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![cid, ts, e.error_type, e.agent_id, e.agent_type, e.message])?;
     Ok(())
+}
+
+/// Keeps a `log.entry` for the session view (issue #12).
+fn insert_log(conn: &Connection, l: &LogEntry, ts: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO conversation_notes (conversation_id, kind, ts, level, agent_id, agent_name, agent_type, role, content)
+         VALUES (?1, 'log', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        l.conversation_id,
+        ts,
+        l.level,
+        l.agent_id,
+        l.agent_name,
+        l.agent_type,
+        l.role,
+        l.content
+    ])?;
+    Ok(())
+}
+
+/// The error and log notes of a conversation (issue #12): every error, and the newest
+/// 1,000 log entries, each oldest first.
+fn read_notes(
+    conn: &Connection,
+    cid: &str,
+) -> Result<(Vec<ErrorView>, Vec<LogEntryView>), StoreError> {
+    let errors = conn
+        .prepare_cached(
+            "SELECT ts, content, error_type, agent_type, agent_id FROM conversation_notes
+             WHERE conversation_id = ?1 AND kind = 'error'
+             ORDER BY ts, content, COALESCE(error_type, ''), COALESCE(agent_type, ''), pk",
+        )?
+        .query_map([cid], |r| {
+            Ok(ErrorView {
+                timestamp: format_us(r.get(0)?),
+                message: r.get(1)?,
+                error_type: r.get(2)?,
+                agent_type: r.get(3)?,
+                agent_id: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut logs = conn
+        .prepare_cached(
+            "SELECT ts, level, agent_id, agent_name, agent_type, role, content FROM conversation_notes
+             WHERE conversation_id = ?1 AND kind = 'log'
+             ORDER BY ts DESC, content DESC, COALESCE(level, '') DESC, pk DESC LIMIT 1000",
+        )?
+        .query_map([cid], |r| {
+            Ok(LogEntryView {
+                timestamp: format_us(r.get(0)?),
+                level: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                agent_id: r.get(2)?,
+                agent_name: r.get(3)?,
+                agent_type: r.get(4)?,
+                role: r.get(5)?,
+                content: r.get(6)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    logs.reverse();
+    Ok((errors, logs))
+}
+
+/// The completeness facts columns of `conversations c` (issue #12), in [`facts_of`] order.
+const FACT_COLS: &str =
+    "c.status, c.updated_at, c.seq_max, c.seq_count, c.msg_count, c.comp_total_messages,
+    (SELECT COUNT(*) FROM participants p WHERE p.conversation_id = c.id),
+    COALESCE(c.initial_prompt, '') <> '', c.comp_total_turns";
+
+/// Reads [`FACT_COLS`] starting at column `at`; also returns `comp_total_turns`.
+fn facts_of(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(Facts, Option<i64>)> {
+    Ok((
+        Facts {
+            status: r.get(at)?,
+            updated_at_us: r.get(at + 1)?,
+            seq_max: r.get(at + 2)?,
+            seq_count: r.get(at + 3)?,
+            stored: r.get(at + 4)?,
+            reported_total: r.get(at + 5)?,
+            participants: r.get(at + 6)?,
+            has_initial_prompt: r.get(at + 7)?,
+        },
+        r.get(at + 8)?,
+    ))
+}
+
+/// The completeness of conversation `cid` with `facts` (issue #12).
+fn completeness_of(
+    conn: &Connection,
+    cid: &str,
+    facts: &Facts,
+    silence_us: i64,
+) -> Result<Completeness, StoreError> {
+    let gaps = if facts.has_gaps() {
+        conn.prepare_cached(&completeness::gaps_sql("?1"))?
+            .query_map([cid], |r| Ok([r.get(0)?, r.get(1)?]))?
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(completeness::completeness(
+        facts,
+        gaps,
+        now_us(),
+        silence_us,
+    ))
 }
 
 /// Re-derives the effective status, start, completion and totals (SPEC 2.4) from the
@@ -907,16 +1045,18 @@ fn read_detail(
     conn: &Connection,
     id: &str,
     messages: Option<MessagePage>,
+    silence_us: i64,
 ) -> Result<Option<SessionDetail>, StoreError> {
     let row = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT id, name, status, mode, max_turns, initial_prompt, source, source_version, created_at, updated_at,
                started_at, completed_at, total_messages, total_tokens, total_cost, total_duration, completion_reason,
-               error_message, summary, system_info, metadata
-             FROM conversations WHERE id = ?1",
-        )?
+               error_message, summary, system_info, metadata, {FACT_COLS}
+             FROM conversations c WHERE id = ?1"
+        ))?
         .query_row([id], |r| {
-            Ok(SessionDetail {
+            let (facts, total_turns) = facts_of(r, 21)?;
+            let detail = SessionDetail {
                 id: r.get(0)?,
                 name: r.get(1)?,
                 status: r.get(2)?,
@@ -933,8 +1073,13 @@ fn read_detail(
                 total_tokens: r.get(13)?,
                 total_cost: r.get(14)?,
                 total_duration: r.get(15)?,
+                total_turns,
+                stored_messages: facts.stored,
+                completeness: Completeness::default(),
                 completion_reason: r.get(16)?,
                 error_message: r.get(17)?,
+                errors: Vec::new(),
+                log_entries: Vec::new(),
                 summary: r
                     .get::<_, Option<String>>(18)?
                     .and_then(|s| serde_json::from_str(&s).ok()),
@@ -945,12 +1090,15 @@ fn read_detail(
                 participants: Vec::new(),
                 messages: None,
                 next_after: None,
-            })
+            };
+            Ok((facts, detail))
         })
         .optional()?;
-    let Some(mut detail) = row else {
+    let Some((facts, mut detail)) = row else {
         return Ok(None);
     };
+    detail.completeness = completeness_of(conn, id, &facts, silence_us)?;
+    (detail.errors, detail.log_entries) = read_notes(conn, id)?;
     detail.participants = read_participants(conn, id)?;
     if let Some(page) = messages {
         let (msgs, next) = read_messages(conn, id, &page, &detail.participants)?;
@@ -971,7 +1119,7 @@ pub fn fts_prefix_query(word: &str) -> Option<String> {
     Some(format!("\"{}\"*", word.replace('"', "\"\"")))
 }
 
-fn read_list(conn: &Connection, q: &ListQuery) -> Result<SessionList, StoreError> {
+fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<SessionList, StoreError> {
     let mut conds: Vec<String> = Vec::new();
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
     let arg = |v: Box<dyn ToSql>, args: &mut Vec<Box<dyn ToSql>>| {
@@ -1024,6 +1172,17 @@ fn read_list(conn: &Connection, q: &ListQuery) -> Result<SessionList, StoreError
             ));
         }
     }
+    let now = now_us();
+    if let Some(state) = q.completeness {
+        let n = arg(Box::new(now), &mut args);
+        let sl = arg(Box::new(silence_us), &mut args);
+        conds.push(completeness::filter_sql(
+            state,
+            completeness::Sql::Sqlite,
+            &n,
+            &sl,
+        ));
+    }
     let where_sql = if conds.is_empty() {
         String::new()
     } else {
@@ -1047,30 +1206,48 @@ fn read_list(conn: &Connection, q: &ListQuery) -> Result<SessionList, StoreError
     let off = arg(Box::new(offset), &mut args);
     let sql = format!(
         "SELECT c.id, c.name, c.status, c.mode, c.source, c.created_at, c.started_at, c.completed_at,
-           c.total_messages, c.total_tokens, c.total_cost, c.total_duration
+           c.total_messages, c.total_tokens, c.total_cost, c.total_duration, {FACT_COLS}
          FROM conversations c {where_sql} ORDER BY {col} {dir}, c.id {dir} LIMIT {lim} OFFSET {off}"
     );
     let mut stmt = conn.prepare(&sql)?;
+    let mut facts = Vec::new();
     let mut data: Vec<SessionListItem> = stmt
         .query_map(params_from_iter(args.iter()), |r| {
-            Ok(SessionListItem {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                status: r.get(2)?,
-                mode: r.get(3)?,
-                source: r.get(4)?,
-                created_at: format_us(r.get(5)?),
-                started_at: format_us(r.get(6)?),
-                completed_at: r.get::<_, Option<i64>>(7)?.map(format_us),
-                total_messages: r.get(8)?,
-                total_tokens: r.get(9)?,
-                total_cost: r.get(10)?,
-                total_duration: r.get(11)?,
-                participant_count: 0,
-                participant_types: Vec::new(),
-            })
+            let (f, total_turns) = facts_of(r, 12)?;
+            Ok((
+                f,
+                SessionListItem {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    status: r.get(2)?,
+                    mode: r.get(3)?,
+                    source: r.get(4)?,
+                    created_at: format_us(r.get(5)?),
+                    started_at: format_us(r.get(6)?),
+                    completed_at: r.get::<_, Option<i64>>(7)?.map(format_us),
+                    total_messages: r.get(8)?,
+                    total_tokens: r.get(9)?,
+                    total_cost: r.get(10)?,
+                    total_duration: r.get(11)?,
+                    participant_count: 0,
+                    participant_types: Vec::new(),
+                    total_turns,
+                    stored_messages: 0,
+                    completeness: Completeness::default(),
+                },
+            ))
         })?
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(|(f, item)| {
+            facts.push(f);
+            item
+        })
+        .collect();
+    for (row, f) in data.iter_mut().zip(&facts) {
+        row.stored_messages = f.stored;
+        row.completeness = completeness_of(conn, &row.id, f, silence_us)?;
+    }
     let mut pstmt = conn.prepare_cached(
         "SELECT agent_type FROM participants WHERE conversation_id = ?1 ORDER BY position",
     )?;
@@ -1144,7 +1321,8 @@ impl Store for SqliteStore {
     }
 
     async fn list_sessions(&self, q: ListQuery) -> Result<SessionList, StoreError> {
-        self.read_op("list_sessions", move |c| read_list(c, &q))
+        let silence = self.silence_us;
+        self.read_op("list_sessions", move |c| read_list(c, &q, silence))
             .await
     }
 
@@ -1154,8 +1332,11 @@ impl Store for SqliteStore {
         messages: Option<MessagePage>,
     ) -> Result<Option<SessionDetail>, StoreError> {
         let id = id.to_string();
-        self.read_op("get_session", move |c| read_detail(c, &id, messages))
-            .await
+        let silence = self.silence_us;
+        self.read_op("get_session", move |c| {
+            read_detail(c, &id, messages, silence)
+        })
+        .await
     }
 
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
@@ -1167,6 +1348,10 @@ impl Store for SqliteStore {
             }
             conn.execute("DELETE FROM messages WHERE conversation_id = ?1", [&id])?;
             conn.execute("DELETE FROM participants WHERE conversation_id = ?1", [&id])?;
+            conn.execute(
+                "DELETE FROM conversation_notes WHERE conversation_id = ?1",
+                [&id],
+            )?;
             conn.execute("DELETE FROM events WHERE conversation_id = ?1", [&id])?;
             conn.execute(
                 "INSERT OR IGNORE INTO deleted_conversations (id, deleted_at) VALUES (?1, ?2)",

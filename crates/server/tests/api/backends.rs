@@ -16,18 +16,26 @@ use crate::sse::SseClient;
 
 /// The app on each available backend: SQLite always, PostgreSQL when configured.
 pub async fn backends(test: &str) -> Vec<(&'static str, App)> {
-    let mut v = vec![("sqlite", App::start().await)];
+    backends_with(test, |_| {}).await
+}
+
+/// [`backends`] with settings adjusted by `f`.
+pub async fn backends_with(
+    test: &str,
+    f: impl Fn(&mut agentpipe_server::ServeConfig),
+) -> Vec<(&'static str, App)> {
+    let mut v = vec![("sqlite", App::from(TestServer::start_with(&f).await))];
     if let Some(db) = PgTestDb::create(test).await {
         v.push((
             "postgres",
-            App::from(TestServer::start_on_url(&db.url, |_| {}).await),
+            App::from(TestServer::start_on_url(&db.url, &f).await),
         ));
     }
     v
 }
 
 /// Removes what legitimately differs between two servers: clock values.
-fn normalized(mut v: Value) -> Value {
+pub fn normalized(mut v: Value) -> Value {
     fn walk(v: &mut Value) {
         match v {
             Value::Object(m) => {
@@ -50,7 +58,7 @@ fn normalized(mut v: Value) -> Value {
 }
 
 /// Runs `scenario` on every backend and checks that they all observed the same thing.
-async fn same_on_every_backend<F, Fut>(test: &str, scenario: F)
+pub async fn same_on_every_backend<F, Fut>(test: &str, scenario: F)
 where
     F: Fn(App) -> Fut,
     Fut: std::future::Future<Output = Vec<Value>>,
@@ -90,11 +98,11 @@ async fn post_with(app: &App, body: &Value, headers: &[(&str, &str)]) -> Value {
     json!({"status": status, "body": r.json::<Value>().await.unwrap_or(Value::Null)})
 }
 
-async fn send(app: &App, body: &Value) -> Value {
+pub async fn send(app: &App, body: &Value) -> Value {
     post_with(app, body, &[]).await
 }
 
-async fn detail(app: &App, cid: &str) -> Value {
+pub async fn detail(app: &App, cid: &str) -> Value {
     let (s, d) = app
         .get(&format!("/api/sessions/{cid}?includeMessages=true"))
         .await;
@@ -124,7 +132,7 @@ async fn event_log(app: &App, cid: &str) -> Value {
     Value::Array(out)
 }
 
-fn ev(kind: &str, ts: &str, data: Value) -> Value {
+pub fn ev(kind: &str, ts: &str, data: Value) -> Value {
     json!({"type": kind, "timestamp": ts, "data": data})
 }
 
@@ -647,7 +655,7 @@ async fn any_arrival_order_stores_the_same_conversation() {
     .await;
 }
 
-async fn upload_raw(app: &App, body: Vec<u8>, ctype: &str) -> Value {
+pub async fn upload_raw(app: &App, body: Vec<u8>, ctype: &str) -> Value {
     let r = app
         .http
         .post(app.url("/api/sessions/upload"))

@@ -2,6 +2,7 @@
 
 mod backends;
 mod bridge;
+mod completeness;
 mod errors;
 mod helpers;
 mod list;

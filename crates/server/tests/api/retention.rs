@@ -119,6 +119,7 @@ async fn retention_prunes_only_past_the_horizon_and_resume_gets_reload_sqlite() 
         &SqliteOptions {
             path: app.server.db_path.clone(),
             sync_full: false,
+            completeness_silence_us: 300_000_000,
         },
         Arc::new(NoSink),
     )
@@ -137,6 +138,7 @@ async fn retention_prunes_only_past_the_horizon_and_resume_gets_reload_postgres(
         &PgOptions {
             url: db.url.clone(),
             pool_size: 3,
+            completeness_silence_us: 300_000_000,
         },
         Arc::new(NoSink),
         CancellationToken::new(),

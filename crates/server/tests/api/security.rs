@@ -216,6 +216,94 @@ async fn rate_limit_headers_429_and_recovery() {
     assert_eq!(d["totalMessages"], 61);
 }
 
+/// `serve`'s settings as the binary parses them from no flags (environment aside).
+fn default_config() -> ServeConfig {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeConfig,
+    }
+    <Cli as clap::Parser>::try_parse_from(["serve"])
+        .expect("defaults parse")
+        .serve
+}
+
+#[tokio::test]
+async fn default_ingest_budget_takes_the_cli_worst_case_burst() {
+    // Issue #12: burst >= 2,000 events and >= 6,000 events/minute by default.
+    let d = default_config();
+    let b = d.budgets();
+    assert!(b.ingest.burst >= 2_000, "{b:?}");
+    assert!(
+        u64::from(b.ingest.per_window) * 60 >= 6_000 * b.ingest.window.as_secs(),
+        "{b:?}"
+    );
+    assert!(
+        b.upload.burst >= 1_000 && b.read.per_window >= 3_600,
+        "{b:?}"
+    );
+    // 2,000 events as fast as 16 concurrent senders go, on the default limits: none refused.
+    let app = std::sync::Arc::new(App::from(
+        TestServer::start_with(|c| {
+            c.rate_limit_ingest_per_minute = d.rate_limit_ingest_per_minute;
+            c.rate_limit_ingest_burst = d.rate_limit_ingest_burst;
+        })
+        .await,
+    ));
+    let mut tasks = Vec::new();
+    for t in 0..16usize {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut refused = 0;
+            for n in (t..2_000).step_by(16) {
+                let r = post_with(&app, TEST_KEY, &msg("burst", n)).await;
+                refused += usize::from(r.status().as_u16() != 201);
+            }
+            refused
+        }));
+    }
+    let mut refused = 0;
+    for t in tasks {
+        refused += t.await.expect("sender");
+    }
+    assert_eq!(refused, 0);
+    let (_, d) = app.get("/api/sessions/burst").await;
+    assert_eq!(d["totalMessages"], 2_000);
+}
+
+#[tokio::test]
+async fn burst_setting_raises_the_burst_above_the_per_minute_rate() {
+    let app = App::from(
+        TestServer::start_with(|c| {
+            c.rate_limit_ingest_per_minute = 3;
+            c.rate_limit_ingest_burst = Some(8);
+        })
+        .await,
+    );
+    let mut statuses = Vec::new();
+    for n in 0..10 {
+        statuses.push(
+            post_with(&app, TEST_KEY, &msg("b", n))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [vec![201; 8], vec![429; 2]].concat());
+    // A lone per-minute setting: its value is also the burst.
+    let app = App::from(TestServer::start_with(|c| c.rate_limit_ingest_per_minute = 3).await);
+    let mut statuses = Vec::new();
+    for n in 0..5 {
+        statuses.push(
+            post_with(&app, TEST_KEY, &msg("b", n))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, vec![201, 201, 201, 429, 429]);
+}
+
 #[tokio::test]
 async fn two_servers_on_one_redis_share_one_budget() {
     let url = "redis://127.0.0.1:6379";
@@ -254,6 +342,31 @@ async fn two_servers_on_one_redis_share_one_budget() {
         );
     }
     assert_eq!(statuses, vec![201, 201, 201, 201, 201, 201, 429, 429]);
+    // The same token bucket as in memory: a burst setting raises the shared burst.
+    let key = generate_key();
+    let cfg = |c: &mut ServeConfig| {
+        c.redis_url = Some(url.into());
+        c.rate_limit_ingest_per_minute = 2;
+        c.rate_limit_ingest_burst = Some(5);
+        c.bridge_api_keys = Some(key.clone());
+    };
+    let a = App::from(TestServer::start_with(cfg).await);
+    let b = App::from(TestServer::start_with(cfg).await);
+    let mut statuses = Vec::new();
+    for n in 0..7usize {
+        let app = if n.is_multiple_of(2) { &a } else { &b };
+        let r = post_with(app, &key, &msg("redis-b", n)).await;
+        if r.status().as_u16() == 429 {
+            let retry: u64 = r.headers()["retry-after"]
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .expect("retry-after");
+            assert!((1..=30).contains(&retry), "retry-after {retry}");
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, vec![201, 201, 201, 201, 201, 429, 429]);
 }
 
 #[tokio::test]

@@ -241,6 +241,7 @@ fn active_query(limit: i64) -> ListQuery {
         start_from: None,
         start_to: None,
         q: None,
+        completeness: None,
         sort: SortKey::StartedAt,
         desc: true,
     }

@@ -1,0 +1,192 @@
+//! Issue #12 on both backends: every field of the CLI's events kept (`totalTurns`, turn 0,
+//! error type and agent, log entries), completeness (rules, list filter, live
+//! `conversation.updated`), and state-file merges.
+
+use serde_json::{json, Value};
+
+use crate::backends::{backends_with, detail, ev, same_on_every_backend, send};
+use crate::helpers::App;
+
+/// A CLI-shaped `conversation.started` with three agents and an initial prompt.
+fn started(cid: &str) -> Value {
+    ev(
+        "conversation.started",
+        "2025-11-05T09:00:00.100Z",
+        json!({"conversation_id": cid, "mode": "round-robin", "initial_prompt": "Plan the release",
+            "participants": [
+                {"agent_id": "claude-0", "agent_type": "claude", "name": "Claude"},
+                {"agent_id": "gemini-0", "agent_type": "gemini", "name": "Gemini"},
+                {"agent_id": "qwen-0", "agent_type": "qwen", "name": "Qwen"}]}),
+    )
+}
+
+/// Agent message `seq` (1-based) as the CLI sends it: `turn_number` is `seq - 1`, and
+/// Go's `omitempty` drops it for the first message.
+fn message(cid: &str, seq: i64) -> Value {
+    let agents = ["claude-0", "gemini-0", "qwen-0"];
+    let agent = agents[((seq - 1) % 3) as usize];
+    let mut data = json!({"conversation_id": cid, "message_id": format!("{cid}-m{seq}"),
+        "agent_id": agent, "agent_type": agent.trim_end_matches("-0"),
+        "content": format!("point {seq} from {agent}"), "sequence_number": seq,
+        "tokens_used": 100 + seq, "cost": 0.001});
+    if seq > 1 {
+        data["turn_number"] = json!(seq - 1);
+    }
+    ev(
+        "message.created",
+        &format!("2025-11-05T09:00:{:02}Z", seq.min(59)),
+        data,
+    )
+}
+
+/// The CLI's completion after `sent` agent messages: it counts the host prompt and the
+/// three "joined" announcements too.
+fn completed(cid: &str, sent: i64) -> Value {
+    ev(
+        "conversation.completed",
+        "2025-11-05T09:05:00Z",
+        json!({"conversation_id": cid, "status": "completed", "total_messages": sent + 4,
+            "total_turns": sent, "total_tokens": 999, "duration_seconds": 300.5}),
+    )
+}
+
+#[tokio::test]
+async fn every_cli_field_is_kept_on_both_backends() {
+    same_on_every_backend("every_cli_field_is_kept", |app| async move {
+        let cid = "f12-fields";
+        let mut obs = Vec::new();
+        obs.push(send(&app, &started(cid)).await);
+        obs.push(send(&app, &message(cid, 1)).await);
+        obs.push(send(&app, &ev("conversation.error", "2025-11-05T09:00:01.500Z",
+            json!({"conversation_id": cid, "error_message": "gemini timed out after 30s",
+                "error_type": "timeout", "agent_type": "gemini"}))).await);
+        obs.push(send(&app, &ev("log.entry", "2025-11-05T09:00:01.700Z",
+            json!({"conversation_id": cid, "level": "system", "agent_name": "Gemini",
+                "agent_type": "gemini", "content": "retrying gemini (attempt 2)", "role": "system"}))).await);
+        obs.push(send(&app, &message(cid, 2)).await);
+        obs.push(send(&app, &message(cid, 3)).await);
+        // A repeated log entry is a repeat: kept once.
+        obs.push(send(&app, &ev("log.entry", "2025-11-05T09:00:01.700Z",
+            json!({"conversation_id": cid, "level": "system", "agent_name": "Gemini",
+                "agent_type": "gemini", "content": "retrying gemini (attempt 2)", "role": "system"}))).await);
+        obs.push(send(&app, &completed(cid, 3)).await);
+        let d = detail(&app, cid).await;
+        let b = &d["body"];
+        assert_eq!(b["messages"][0]["turnNumber"], 0, "{b}");
+        assert_eq!(b["messages"][1]["turnNumber"], 1, "{b}");
+        assert_eq!(b["totalTurns"], 3, "{b}");
+        assert_eq!(b["totalMessages"], 7, "{b}");
+        assert_eq!(b["storedMessages"], 3, "{b}");
+        assert_eq!(b["errors"].as_array().map(Vec::len), Some(1), "{b}");
+        assert_eq!(b["errors"][0]["errorType"], "timeout");
+        assert_eq!(b["errors"][0]["agentType"], "gemini");
+        assert_eq!(b["errors"][0]["message"], "gemini timed out after 30s");
+        assert_eq!(b["errors"][0]["timestamp"], "2025-11-05T09:00:01.500000Z");
+        assert_eq!(b["logEntries"].as_array().map(Vec::len), Some(1), "{b}");
+        assert_eq!(b["logEntries"][0]["level"], "system");
+        assert_eq!(b["logEntries"][0]["content"], "retrying gemini (attempt 2)");
+        assert_eq!(b["logEntries"][0]["agentName"], "Gemini");
+        // The host prompt and the three announcements the CLI counts are not missing.
+        assert_eq!(
+            b["completeness"],
+            json!({"state": "complete", "missing": [], "reported": 3, "stored": 3})
+        );
+        obs.push(d);
+        let (_, list) = app.get("/api/sessions").await;
+        assert_eq!(list["data"][0]["totalTurns"], 3, "{list}");
+        assert_eq!(list["data"][0]["storedMessages"], 3, "{list}");
+        assert_eq!(list["data"][0]["completeness"]["state"], "complete", "{list}");
+        obs.push(list);
+        obs
+    })
+    .await;
+}
+
+/// Ids of the sessions `GET /api/sessions?completeness=<state>` lists, sorted.
+async fn listed(app: &App, state: &str) -> Vec<String> {
+    let (s, l) = app
+        .get(&format!("/api/sessions?completeness={state}&limit=100"))
+        .await;
+    assert_eq!(s, 200, "{l}");
+    let mut ids: Vec<String> = l["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn completeness_rules_and_filter_on_both_backends() {
+    for silence in [300u64, 0] {
+        let test = format!("completeness_rules_{silence}");
+        for (name, app) in backends_with(&test, |c| c.completeness_silence_secs = silence).await {
+            // a: completed, 8 sent, 4 and 7-8 lost.
+            send(&app, &started("a")).await;
+            for seq in [1, 2, 3, 5, 6] {
+                send(&app, &message("a", seq)).await;
+            }
+            send(&app, &completed("a", 8)).await;
+            // b: completed, all 4 held, out of order.
+            for seq in [3, 1, 4, 2] {
+                send(&app, &message("b", seq)).await;
+            }
+            send(&app, &started("b")).await;
+            send(&app, &completed("b", 4)).await;
+            // c: still streaming, with a gap (events arrive in any order).
+            send(&app, &started("c")).await;
+            for seq in [1, 3] {
+                send(&app, &message("c", seq)).await;
+            }
+            // d: only the completion arrived; without the start the CLI's host prompt and
+            // announcements cannot be told apart, so all 6 it counted are missing.
+            send(&app, &completed("d", 2)).await;
+
+            let c = |id: &'static str| {
+                let app = &app;
+                async move { app.get(&format!("/api/sessions/{id}")).await.1["completeness"].clone() }
+            };
+            assert_eq!(
+                c("a").await,
+                json!({"state": "incomplete", "missing": [[4, 4], [7, 8]], "reported": 8, "stored": 5}),
+                "{name}"
+            );
+            assert_eq!(
+                c("b").await,
+                json!({"state": "complete", "missing": [], "reported": 4, "stored": 4}),
+                "{name}"
+            );
+            assert_eq!(
+                c("d").await,
+                json!({"state": "incomplete", "missing": [[1, 6]], "reported": 6, "stored": 0}),
+                "{name}"
+            );
+            let want_c = if silence == 0 {
+                "incomplete"
+            } else {
+                "streaming"
+            };
+            assert_eq!(
+                c("c").await,
+                json!({"state": want_c, "missing": [[2, 2]], "reported": null, "stored": 2}),
+                "{name}"
+            );
+            if silence == 0 {
+                assert_eq!(listed(&app, "incomplete").await, ["a", "c", "d"], "{name}");
+                assert!(listed(&app, "streaming").await.is_empty(), "{name}");
+            } else {
+                assert_eq!(listed(&app, "incomplete").await, ["a", "d"], "{name}");
+                assert_eq!(listed(&app, "streaming").await, ["c"], "{name}");
+            }
+            assert_eq!(listed(&app, "complete").await, ["b"], "{name}");
+            let (s, e) = app.get("/api/sessions?completeness=partial").await;
+            assert_eq!(
+                (s, e["details"][0]["field"].clone()),
+                (400, json!("completeness")),
+                "{name}"
+            );
+        }
+    }
+}
