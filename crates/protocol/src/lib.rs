@@ -6,8 +6,10 @@
 //! * [`event`]: [`event::parse_event`] turns one JSON event of either dialect into an
 //!   [`event::Event`], or a [`ValidationError`] naming the offending field.
 
+pub mod analytics;
 pub mod api;
 pub mod event;
+pub mod replay;
 pub mod timefmt;
 pub mod upload;
 

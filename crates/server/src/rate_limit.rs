@@ -280,12 +280,16 @@ impl Limiter {
 }
 
 /// The limited class of a request, if any: `POST /api/ingest`, `POST /api/sessions/upload`,
-/// and API reads (`GET /api/sessions...`, the live stream).
+/// and API reads (`GET /api/sessions...`, the live stream, `GET /api/analytics`).
 pub fn classify(method: &Method, path: &str) -> Option<RouteClass> {
     match (method, path) {
         (&Method::POST, "/api/ingest") => Some(RouteClass::Ingest),
         (&Method::POST, "/api/sessions/upload") => Some(RouteClass::Upload),
-        (&Method::GET, p) if p.starts_with("/api/sessions") || p == "/api/realtime/stream" => {
+        (&Method::GET, p)
+            if p.starts_with("/api/sessions")
+                || p == "/api/realtime/stream"
+                || p == "/api/analytics" =>
+        {
             Some(RouteClass::Read)
         }
         _ => None,

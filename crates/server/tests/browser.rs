@@ -765,3 +765,368 @@ async fn screenshots() {
     }
     api.server.stop().await;
 }
+
+/// Writes a screenshot to `$AGENTPIPE_SCREENSHOTS/<name>.png` when that is set (the
+/// README's pictures of replay and analytics, issue #20).
+async fn maybe_screenshot(b: &Browser, name: &str) {
+    if let Ok(dir) = std::env::var("AGENTPIPE_SCREENSHOTS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        let png = b.client.screenshot().await.expect("shot");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write");
+    }
+}
+
+/// A finished session for replay: `n` messages 3 s apart (alternating agents, with
+/// metrics) and an error event between messages 4 and 5.
+async fn replay_session(api: &Api, cid: &str, n: i64, complete: bool) {
+    api.start_conversation(cid, "Replay me", "2025-11-04T10:00:00Z")
+        .await;
+    for seq in 1..=n {
+        let (agent_id, agent, name) = if seq % 2 == 1 {
+            ("claude-0", "claude", "Claude")
+        } else {
+            ("gemini-0", "gemini", "Gemini")
+        };
+        api.ingest(json!({
+            "type": "message.created",
+            "timestamp": format!("2025-11-04T10:00:{:02}.000Z", seq * 3),
+            "data": {
+                "conversation_id": cid, "message_id": format!("{cid}-m{seq}"), "agent_id": agent_id,
+                "agent_type": agent, "agent_name": name, "content": format!("Point **{seq}** of the debate."),
+                "sequence_number": seq, "input_tokens": 100 * seq, "output_tokens": 10 * seq,
+                "cost": 0.001 * seq as f64, "model": format!("{agent}-model"), "duration_ms": 1000 + seq * 100
+            }
+        }))
+        .await;
+        if seq == 4 {
+            api.ingest(json!({
+                "type": "conversation.error", "timestamp": "2025-11-04T10:00:13.500Z",
+                "data": {"conversation_id": cid, "error_message": "gemini: quota exceeded", "agent_type": "gemini"}
+            }))
+            .await;
+        }
+    }
+    if complete {
+        api.ingest(json!({
+            "type": "conversation.completed", "timestamp": format!("2025-11-04T10:00:{:02}.500Z", n * 3),
+            "data": {"conversation_id": cid, "status": "completed"}
+        }))
+        .await;
+    }
+}
+
+const SHOWN_SCRIPT: &str = "var r = document.getElementById('replay'); return {seqs: Array.from(document.querySelectorAll('#rp-list > li.msg.shown')).map(li => li.dataset.seq).join(','), pos: Number(r.dataset.position || 0), scrub: Number(document.getElementById('rp-scrub').value), messages: document.getElementById('rp-messages').textContent, errors: document.querySelectorAll('#rp-list > li.rp-error.shown').length};";
+
+#[tokio::test]
+async fn replay_plays_at_10x_in_order_with_scrubber_pause_and_jump() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    replay_session(&api, "rp-1", 8, true).await;
+    // the session page links to the replay
+    b.client
+        .goto(&api.url("/sessions/rp-1"))
+        .await
+        .expect("session");
+    b.client
+        .find(Locator::Id("replay-link"))
+        .await
+        .expect("replay link")
+        .click()
+        .await
+        .expect("click");
+    b.wait_js(
+        "timeline loaded",
+        "return document.getElementById('replay') && document.getElementById('replay').dataset.ready;",
+        |v| v == "1",
+    )
+    .await;
+    let marks = b
+        .js(
+            "return [document.querySelectorAll('#rp-marks .rp-mark-message').length, document.querySelectorAll('#rp-marks .rp-mark-error').length];",
+            vec![],
+        )
+        .await;
+    assert_eq!(marks, json!([8, 1]), "a mark per message and per error");
+    let s = b.js(SHOWN_SCRIPT, vec![]).await;
+    assert_eq!(s["seqs"], "", "nothing shown before playing: {s}");
+
+    // 10x: messages 3 s apart appear 300 ms apart, in order, the scrubber moving.
+    b.js(
+        "var s = document.getElementById('rp-speed'); s.value = '10'; s.dispatchEvent(new Event('change')); document.getElementById('rp-play').click(); return true;",
+        vec![],
+    )
+    .await;
+    let want: Vec<String> = (1..=8).map(|i| i.to_string()).collect();
+    let mut states: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let s = b.js(SHOWN_SCRIPT, vec![]).await;
+        let seqs = s["seqs"].as_str().unwrap_or("").to_string();
+        let shown: Vec<String> = if seqs.is_empty() {
+            vec![]
+        } else {
+            seqs.split(',').map(str::to_string).collect()
+        };
+        assert_eq!(shown, want[..shown.len()], "messages appear in order: {s}");
+        if states.last() != Some(&s) {
+            states.push(s.clone());
+        }
+        if shown.len() == 8 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "playback stalled: {states:?}");
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let counts: Vec<usize> = states
+        .iter()
+        .map(|s| {
+            s["seqs"]
+                .as_str()
+                .map_or(0, |x| x.split(',').filter(|p| !p.is_empty()).count())
+        })
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] <= w[1]),
+        "never goes back while playing: {counts:?}"
+    );
+    let distinct: std::collections::BTreeSet<usize> = counts.iter().copied().collect();
+    assert!(
+        distinct.len() >= 3,
+        "messages appear one after another, not at once: {states:?}"
+    );
+    let scrubs: Vec<f64> = states
+        .iter()
+        .map(|s| s["scrub"].as_f64().unwrap_or(0.0))
+        .collect();
+    assert!(
+        scrubs.windows(2).all(|w| w[0] <= w[1]) && scrubs.last() > scrubs.first(),
+        "the scrubber moves forward: {scrubs:?}"
+    );
+    let end = b
+        .wait_js("playback ends", SHOWN_SCRIPT, |v| v["errors"] == 1)
+        .await;
+    assert_eq!(end["messages"], "8", "{end}");
+    let agents = b
+        .js(
+            "return Array.from(document.querySelectorAll('#rp-agents > li')).map(li => li.textContent).join(' | ');",
+            vec![],
+        )
+        .await;
+    let agents = agents.as_str().unwrap_or("");
+    assert!(
+        agents.contains("Claude") && agents.contains("4 messages"),
+        "per-agent panel: {agents}"
+    );
+
+    // Jump back to the 3rd message's mark: exactly messages 1-3 shown.
+    b.js(
+        "document.querySelectorAll('#rp-marks .rp-mark-message')[2].click(); return true;",
+        vec![],
+    )
+    .await;
+    let s = b
+        .wait_js("jump", SHOWN_SCRIPT, |v| v["seqs"] == "1,2,3")
+        .await;
+    assert_eq!(s["messages"], "3", "totals follow the position: {s}");
+    assert_eq!(s["errors"], 0, "the error comes after message 4: {s}");
+    maybe_screenshot(&b, "replay-desktop").await;
+
+    // Play from there, then pause: nothing moves while paused.
+    b.js(
+        "document.getElementById('rp-play').click(); return true;",
+        vec![],
+    )
+    .await;
+    b.wait_js("more after resuming", SHOWN_SCRIPT, |v| {
+        v["seqs"].as_str().is_some_and(|s| s.len() > "1,2,3".len())
+    })
+    .await;
+    b.js(
+        "document.getElementById('rp-play').click(); return true;",
+        vec![],
+    )
+    .await;
+    let paused = b.js(SHOWN_SCRIPT, vec![]).await;
+    assert_eq!(
+        b.js(
+            "return document.getElementById('replay').dataset.playing;",
+            vec![]
+        )
+        .await,
+        "0"
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let later = b.js(SHOWN_SCRIPT, vec![]).await;
+    assert_eq!(paused, later, "paused: nothing changes");
+
+    // The scrubber jumps too: back to the start shows nothing.
+    b.js(
+        "var s = document.getElementById('rp-scrub'); s.value = '0'; s.dispatchEvent(new Event('input')); return true;",
+        vec![],
+    )
+    .await;
+    b.wait_js("scrub to start", SHOWN_SCRIPT, |v| v["seqs"] == "")
+        .await;
+    // Instant: everything at once.
+    b.js(
+        "var s = document.getElementById('rp-speed'); s.value = 'instant'; s.dispatchEvent(new Event('change')); document.getElementById('rp-play').click(); return true;",
+        vec![],
+    )
+    .await;
+    b.wait_js("instant", SHOWN_SCRIPT, |v| {
+        v["seqs"] == "1,2,3,4,5,6,7,8" && v["errors"] == 1
+    })
+    .await;
+    b.close().await;
+    api.server.stop().await;
+}
+
+#[tokio::test]
+async fn replay_of_a_live_session_catches_up_and_continues_live() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    replay_session(&api, "rp-live", 3, false).await;
+    b.client
+        .goto(&api.url("/sessions/rp-live/replay"))
+        .await
+        .expect("replay");
+    b.wait_js(
+        "timeline loaded",
+        "return document.getElementById('replay').dataset.ready;",
+        |v| v == "1",
+    )
+    .await;
+    b.js(
+        "var s = document.getElementById('rp-speed'); s.value = 'instant'; s.dispatchEvent(new Event('change')); document.getElementById('rp-play').click(); return true;",
+        vec![],
+    )
+    .await;
+    b.wait_js("caught up and live", SHOWN_SCRIPT, |v| v["seqs"] == "1,2,3")
+        .await;
+    b.wait_js(
+        "live",
+        "return document.getElementById('replay').dataset.live;",
+        |v| v == "1",
+    )
+    .await;
+    // a message sent now appears without reloading, rendered by the server
+    api.ingest(json!({
+        "type": "message.created", "timestamp": "2025-11-04T10:00:30.000Z",
+        "data": {"conversation_id": "rp-live", "message_id": "rp-live-m4", "agent_id": "gemini-0",
+                 "agent_type": "gemini", "agent_name": "Gemini", "content": "A **live** point.", "sequence_number": 4}
+    }))
+    .await;
+    let s = b
+        .wait_js("live message", SHOWN_SCRIPT, |v| v["seqs"] == "1,2,3,4")
+        .await;
+    assert_eq!(s["messages"], "4", "{s}");
+    let html = b
+        .js(
+            "return document.querySelector('#m-rp-live-m4 .content').innerHTML;",
+            vec![],
+        )
+        .await;
+    assert!(
+        html.as_str()
+            .is_some_and(|h| h.contains("<strong>live</strong>")),
+        "{html}"
+    );
+    b.close().await;
+    api.server.stop().await;
+}
+
+const CHART_SCRIPT: &str = "var svg = document.getElementById('svg-cost'); return svg ? {groups: svg.dataset.groups.split('\\u001f').sort().join(','), segs: svg.querySelectorAll('rect.seg').length, rows: Array.from(document.querySelectorAll('#groups-table tbody th')).map(th => th.textContent.trim()).join(','), costs: Array.from(document.querySelectorAll('#groups-table td.cost')).map(td => Number(td.textContent.replace('$', ''))), shares: document.querySelectorAll('#svg-share-cost rect.bar').length} : null;";
+
+#[tokio::test]
+async fn analytics_page_renders_charts_and_switching_the_group_changes_them() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 1000).await else {
+        return;
+    };
+    let api = Api::start().await;
+    fill_realistic(&api).await;
+    // the dashboard links to the analytics page
+    b.client.goto(&api.url("/")).await.expect("dashboard");
+    b.client
+        .find(Locator::Id("dash-analytics"))
+        .await
+        .expect("analytics link")
+        .click()
+        .await
+        .expect("click");
+    b.wait_js(
+        "analytics page",
+        "return document.body.dataset.page;",
+        |v| v == "analytics",
+    )
+    .await;
+    b.client
+        .goto(&api.url("/analytics?from=2025-11-03&to=2025-11-06&groupBy=model"))
+        .await
+        .expect("analytics");
+    let by_model = b.js(CHART_SCRIPT, vec![]).await;
+    // messages name model m; sessions also count under their participants' models
+    assert_eq!(
+        by_model["groups"], "claude-sonnet-4-5,gemini-2.5-pro,m",
+        "{by_model}"
+    );
+    assert_eq!(
+        by_model["rows"].as_str().and_then(|r| r.split(',').next()),
+        Some("m"),
+        "the costly model first: {by_model}"
+    );
+    assert!(by_model["segs"].as_i64() > Some(0), "{by_model}");
+    maybe_screenshot(&b, "analytics-desktop").await;
+
+    b.client
+        .find(Locator::Id("group-agentType"))
+        .await
+        .expect("agent type tab")
+        .click()
+        .await
+        .expect("click");
+    let by_type = b
+        .wait_js("regrouped", CHART_SCRIPT, |v| {
+            v["groups"] == "claude,gemini"
+        })
+        .await;
+    assert_ne!(by_type["segs"], by_model["segs"], "{by_type} vs {by_model}");
+    assert_eq!(
+        by_type["shares"], 2,
+        "a share bar per agent type: {by_type}"
+    );
+    let costs: Vec<f64> = by_type["costs"]
+        .as_array()
+        .expect("costs")
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert_eq!(costs.len(), 2, "{by_type}");
+    assert!(costs[0] >= costs[1], "table sorted by cost: {costs:?}");
+    let url = b.client.current_url().await.expect("url");
+    assert!(
+        url.as_str().contains("groupBy=agentType") && url.as_str().contains("from=2025-11-03"),
+        "the range is kept: {url}"
+    );
+    // status grouping: the seeded sessions end in four different ways
+    b.client
+        .find(Locator::Id("group-status"))
+        .await
+        .expect("status tab")
+        .click()
+        .await
+        .expect("click");
+    b.wait_js("by status", CHART_SCRIPT, |v| {
+        v["groups"] == "ACTIVE,COMPLETED,ERROR,INTERRUPTED"
+    })
+    .await;
+    b.close().await;
+    api.server.stop().await;
+}

@@ -1,8 +1,10 @@
 //! HTTP routes. Handlers stay thin: parse, call the store, map errors.
 
+pub mod analytics;
 pub mod export;
 pub mod health;
 pub mod ingest;
+pub mod replay;
 pub mod sessions;
 pub mod stream;
 pub mod ui;
@@ -29,6 +31,8 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(upload::upload))
         .routes(routes!(sessions::detail, sessions::delete))
         .routes(routes!(sessions::export))
+        .routes(routes!(analytics::analytics))
+        .routes(routes!(replay::replay))
         .routes(routes!(stream::stream))
         .routes(routes!(health::health))
         .routes(routes!(health::livez))

@@ -6,6 +6,7 @@
 //! transaction (group commit) and only then returns; committed events are published to
 //! the live hub in event-log order (SPEC 2.4 "publish after commit").
 
+pub mod analytics;
 pub mod completeness;
 pub mod postgres;
 pub mod sqlite;
@@ -344,6 +345,20 @@ pub trait Store: Send + Sync + 'static {
             }
             page += 1;
         }
+    }
+
+    /// The rollup sums and session counts behind `GET /api/analytics` (issue #20) for
+    /// `q`'s range, per hour and group; [`analytics::assemble`] turns them into the
+    /// response. Reads `message_rollup` (kept by triggers with every message write), never
+    /// the messages themselves.
+    async fn analytics(
+        &self,
+        q: analytics::AnalyticsQuery,
+    ) -> Result<analytics::AnalyticsRows, StoreError> {
+        let _ = q;
+        Err(StoreError::Other(
+            "analytics are not implemented by this storage backend".into(),
+        ))
     }
 
     /// Event-log retention (SPEC 9): deletes at most `limit` of the oldest event-log rows

@@ -45,6 +45,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 
+pub mod analytics;
 pub mod upload;
 
 use super::completeness::{self, Facts};
@@ -1618,6 +1619,14 @@ impl Store for PgStore {
         let q = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events").fetch_one(&self.pool);
         let id: i64 = self.timed("last_event_id", async { Ok(q.await?) }).await?;
         Ok(Some(id))
+    }
+
+    async fn analytics(
+        &self,
+        q: super::analytics::AnalyticsQuery,
+    ) -> Result<super::analytics::AnalyticsRows, StoreError> {
+        self.timed("analytics", analytics::read(&self.pool, &q))
+            .await
     }
 
     async fn totals(&self) -> Result<Totals, StoreError> {

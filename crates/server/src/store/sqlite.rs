@@ -31,6 +31,7 @@ use super::{
     MessagePage, Outcome, RawMessage, SortKey, Store, StoreError, StoredEvent, Totals,
 };
 
+pub mod analytics;
 pub mod upload;
 
 /// Most jobs committed in one transaction.
@@ -49,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         10,
         include_str!("../../migrations/sqlite/0010_completeness.sql"),
+    ),
+    (
+        30,
+        include_str!("../../migrations/sqlite/0030_analytics_rollup.sql"),
     ),
 ];
 
@@ -1403,6 +1408,14 @@ impl Store for SqliteStore {
             Ok(Some(id.unwrap_or(0)))
         })
         .await
+    }
+
+    async fn analytics(
+        &self,
+        q: super::analytics::AnalyticsQuery,
+    ) -> Result<super::analytics::AnalyticsRows, StoreError> {
+        self.read_op("analytics", move |c| analytics::read(c, &q))
+            .await
     }
 
     async fn totals(&self) -> Result<Totals, StoreError> {

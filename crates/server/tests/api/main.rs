@@ -1,5 +1,6 @@
 //! Integration tests against a real server on a random port with a fresh SQLite file.
 
+mod analytics;
 mod backends;
 mod bridge;
 mod completeness;

@@ -10,7 +10,10 @@
 //! inline script or style), `X-Content-Type-Options: nosniff`, `Referrer-Policy` and
 //! `X-Frame-Options: DENY`.
 
+pub mod analytics;
+pub mod charts;
 pub mod render;
+pub mod replay;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -41,6 +44,8 @@ connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-
 
 const APP_JS: &str = include_str!("../../../static/app.js");
 const APP_CSS: &str = include_str!("../../../static/app.css");
+/// The replay player (issue #20), loaded by the replay page only.
+const REPLAY_JS: &str = include_str!("../../../static/replay.js");
 
 /// Short content hash of the static assets; pages link `/static/app.js?v=<this>`, so the
 /// assets can be cached for a long time and still change with the binary.
@@ -48,6 +53,7 @@ pub static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
     let mut h = Sha256::new();
     h.update(APP_JS.as_bytes());
     h.update(APP_CSS.as_bytes());
+    h.update(REPLAY_JS.as_bytes());
     hex::encode(&h.finalize()[..6])
 });
 
@@ -73,6 +79,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../../templates/message.html"),
         ),
         ("error.html", include_str!("../../../templates/error.html")),
+        (
+            "analytics.html",
+            include_str!("../../../templates/analytics.html"),
+        ),
+        (
+            "replay.html",
+            include_str!("../../../templates/replay.html"),
+        ),
         (
             "signin.html",
             include_str!("../../../templates/signin.html"),
@@ -100,6 +114,8 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
         .routes(routes!(session_page))
         .routes(routes!(message_fragment))
         .routes(routes!(dashboard_live))
+        .routes(routes!(analytics::analytics_page))
+        .routes(routes!(replay::replay_page))
         .routes(routes!(static_file))
         .routes(routes!(signin_page, signin))
         .routes(routes!(signout))
@@ -187,6 +203,7 @@ async fn static_file(
     let (body, ctype) = match file.as_str() {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "replay.js" => (REPLAY_JS, "text/javascript; charset=utf-8"),
         _ => return error_page(StatusCode::NOT_FOUND, "Not found", "No such file."),
     };
     let etag = format!("\"{}\"", &*ASSET_VERSION);
@@ -775,6 +792,8 @@ mod tests {
             "message.html",
             "error.html",
             "signin.html",
+            "analytics.html",
+            "replay.html",
         ] {
             assert!(TEMPLATES.get_template(name).is_ok(), "{name}");
         }
