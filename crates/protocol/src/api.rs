@@ -298,3 +298,273 @@ pub struct SessionDetail {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub next_after: Option<Option<String>>,
 }
+
+// ---------------------------------------------------------------------------------------
+// Answers of the write routes (SPEC 2.3, 3) and of the operations routes (SPEC 5).
+
+/// What an ingested event did (SPEC 2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum IngestStatus {
+    /// A conversation started or a message stored (201).
+    Created,
+    /// The conversation already existed (200).
+    Exists,
+    /// The message or event was stored before (200).
+    Duplicate,
+    /// Another event type, applied (200).
+    Accepted,
+    /// The conversation was deleted; nothing stored (200).
+    Deleted,
+}
+
+/// Answer to one bridge-dialect event (SPEC 2.3): snake_case ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BridgeIngestResult {
+    /// The conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// The message (message events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// What the event did.
+    pub status: IngestStatus,
+    /// `true` on events other than starts and messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success: Option<bool>,
+    /// Event-log id (the SSE `id:`) when the event was appended.
+    #[serde(default, rename = "eventId", skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<i64>,
+}
+
+/// Answer to one spec-dialect event (SPEC 2.3): camelCase ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SpecIngestResult {
+    /// The conversation (generated for a start without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// The message (message events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// What the event did.
+    pub status: IngestStatus,
+    /// `true` on events other than starts and messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success: Option<bool>,
+    /// Event-log id (the SSE `id:`) when the event was appended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<i64>,
+}
+
+crate::wire::any_of! {
+    /// Answer to one event: its keys follow the request's dialect (SPEC 2.3).
+    IngestResult {
+        /// Bridge dialect.
+        Bridge(BridgeIngestResult),
+        /// Spec dialect.
+        Spec(SpecIngestResult),
+    }
+}
+
+crate::wire::any_of! {
+    /// The part of a batch item that is the body the item would get alone.
+    BatchItemBody {
+        /// 2xx: the event's result.
+        Ok(IngestResult),
+        /// Otherwise: the error.
+        Err(ErrorBody),
+    }
+}
+
+/// One item of a batch answer: the body it would get alone, plus `index` and `httpStatus`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItem {
+    /// Position in the batch, 0-based.
+    pub index: usize,
+    /// The status it would get alone.
+    pub http_status: u16,
+    /// The body it would get alone.
+    #[serde(flatten)]
+    pub body: BatchItemBody,
+}
+
+/// Answer to a batch (SPEC 2.3), always 200.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchResult {
+    /// Items answered 2xx.
+    pub accepted: usize,
+    /// Items answered otherwise.
+    pub rejected: usize,
+    /// One per item, in order.
+    pub results: Vec<BatchItem>,
+}
+
+crate::wire::any_of! {
+    /// A 200 answer of `POST /api/ingest`: one event's result, or a batch's.
+    IngestOk {
+        /// One event.
+        One(IngestResult),
+        /// A batch.
+        Batch(BatchResult),
+    }
+}
+
+/// Answer to `POST /api/sessions/upload` (SPEC 3). Shapes 1 and 2: 201 with the counts
+/// and totals; the same session again 200 `duplicate: true`, storing nothing. An event
+/// log: 201 when it applied an event, else 200, with `eventsApplied`,
+/// `eventsAlreadyPresent`, `messagesCreated` and `warnings`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct UploadResponse {
+    /// Always `true`.
+    pub success: bool,
+    /// The stored conversation (`null` for an event log naming none).
+    pub conversation_id: Option<String>,
+    /// Event log: every conversation it names, when more than one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_ids: Option<Vec<String>>,
+    /// Already stored (shapes 1 and 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<bool>,
+    /// `deleted` when the conversation was deleted before: nothing stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Messages stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_created: Option<i64>,
+    /// Participants stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participants_created: Option<i64>,
+    /// Stored message count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_messages: Option<i64>,
+    /// Stored token total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_tokens: Option<i64>,
+    /// Stored cost total, USD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_cost: Option<f64>,
+    /// Event-log id of the `session.uploaded` event (shapes 1 and 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<i64>,
+    /// Event log: events newly applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_applied: Option<i64>,
+    /// Event log: events already present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_already_present: Option<i64>,
+    /// Event log: e.g. `line 10: incomplete JSON, ignored`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
+}
+
+/// Answer to `DELETE /api/sessions/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Deleted {
+    /// Always `true`.
+    pub success: bool,
+    /// The deleted conversation.
+    pub id: String,
+}
+
+/// `ok` or `unavailable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    /// Answering.
+    Ok,
+    /// Not answering.
+    Unavailable,
+}
+
+/// Per-dependency checks of `GET /api/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HealthChecks {
+    /// The database.
+    pub database: CheckStatus,
+    /// The live fan-out.
+    pub broadcaster: CheckStatus,
+}
+
+/// Live-stream figures of `GET /api/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HealthSse {
+    /// Open SSE connections on this instance.
+    pub connections: u64,
+    /// Subscribers caught up from the event log after lagging.
+    pub resyncs: u64,
+}
+
+/// `GET /api/health` (SPEC 5): 200, or 503 when the database does not answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: CheckStatus,
+    /// Server version.
+    pub version: String,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+    /// Per-dependency status.
+    pub checks: HealthChecks,
+    /// Live stream figures.
+    pub sse: HealthSse,
+}
+
+/// `GET /livez`: `{"status":"ok"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Livez {
+    /// Always `ok`.
+    pub status: CheckStatus,
+}
+
+/// `data:` of each live-stream message (SPEC 4); the SSE `id:` is the same `id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SseEnvelope {
+    /// Event-log id.
+    pub id: i64,
+    /// Event type, e.g. `message.created`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// RFC 3339 UTC, six fractional digits.
+    pub timestamp: String,
+    /// The conversation, when the event names one.
+    pub conversation_id: Option<String>,
+    /// The event's `data` exactly as received.
+    pub data: Value,
+}
+
+/// Sent first when a client resumes (`Last-Event-ID` / `lastEventId`) from before the
+/// retention horizon, or from an id this event log never handed out: reload the full
+/// state, then the stream goes on from `oldestEventId` (SPEC 4, 9). With `?named=1` it
+/// also has `event: reload`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadSignal {
+    /// Always `reload`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// The oldest event the log still holds (`null`: the client is ahead of the log).
+    pub oldest_event_id: Option<i64>,
+    /// The id the client resumed from.
+    pub last_event_id: i64,
+}

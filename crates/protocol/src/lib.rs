@@ -5,6 +5,8 @@
 //! * [`upload`]: the three bodies of `POST /api/sessions/upload` (SPEC 3).
 //! * [`event`]: [`event::parse_event`] turns one JSON event of either dialect into an
 //!   [`event::Event`], or a [`ValidationError`] naming the offending field.
+//! * [`wire`]: the request bodies' wire shape as serde types; with the `openapi` feature
+//!   they and the [`api`] types derive `utoipa::ToSchema`, the server's OpenAPI document.
 
 pub mod analytics;
 pub mod api;
@@ -12,6 +14,7 @@ pub mod event;
 pub mod replay;
 pub mod timefmt;
 pub mod upload;
+pub mod wire;
 
 pub use event::{parse_event, Dialect, Event, EventKind};
 

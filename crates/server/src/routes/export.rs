@@ -6,6 +6,42 @@ use agentpipe_protocol::api::SessionDetail;
 use crate::error::ApiError;
 use crate::store::StoreError;
 
+/// `format` of `GET /api/sessions/{id}/export` (any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// The session detail as JSON, with every message (the default).
+    Json,
+    /// Markdown.
+    Markdown,
+    /// Markdown (short name).
+    Md,
+    /// A standalone HTML page.
+    Html,
+}
+
+impl ExportFormat {
+    /// Reads a `format` value, any case; `None` for an unknown one.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "json" => Some(ExportFormat::Json),
+            "markdown" => Some(ExportFormat::Markdown),
+            "md" => Some(ExportFormat::Md),
+            "html" => Some(ExportFormat::Html),
+            _ => None,
+        }
+    }
+
+    /// The download's file extension and `Content-Type`.
+    pub fn extension_and_type(self) -> (&'static str, &'static str) {
+        match self {
+            ExportFormat::Json => ("json", "application/json"),
+            ExportFormat::Markdown | ExportFormat::Md => ("md", "text/markdown; charset=utf-8"),
+            ExportFormat::Html => ("html", "text/html; charset=utf-8"),
+        }
+    }
+}
+
 /// Renders a session as Markdown (message content verbatim).
 pub fn markdown(d: &SessionDetail) -> String {
     let mut s = String::new();

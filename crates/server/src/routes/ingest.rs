@@ -1,12 +1,16 @@
 //! `POST /api/ingest` (SPEC 2): one event, a JSON array, or NDJSON lines.
 
+use agentpipe_protocol::api::{
+    BatchItem, BatchItemBody, BatchResult, BridgeIngestResult, IngestResult, IngestStatus,
+    SpecIngestResult,
+};
 use agentpipe_protocol::{parse_event, Dialect, EventKind, ValidationError};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::auth::Scope;
 use crate::error::ApiError;
@@ -79,54 +83,78 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::BadJson(e.to_string()))
 }
 
-/// The body one item gets alone (SPEC 2.3), with its status.
-pub fn outcome_response(dialect: Dialect, applied: &Applied) -> (StatusCode, Value) {
-    let (conv_key, msg_key) = match dialect {
-        Dialect::Bridge => ("conversation_id", "message_id"),
-        Dialect::Spec => ("conversationId", "messageId"),
+/// The body one item gets alone (SPEC 2.3), with its status; its keys follow `dialect`.
+pub fn outcome_response(dialect: Dialect, applied: &Applied) -> (StatusCode, IngestResult) {
+    let conversation_id = applied.conversation_id.clone();
+    let (status, code, conversation_id, message_id, success) = match &applied.outcome {
+        Outcome::StartCreated(id) => (
+            IngestStatus::Created,
+            StatusCode::CREATED,
+            Some(id.clone()),
+            None,
+            None,
+        ),
+        Outcome::StartExists(id) => (
+            IngestStatus::Exists,
+            StatusCode::OK,
+            Some(id.clone()),
+            None,
+            None,
+        ),
+        Outcome::MessageCreated(id) => (
+            IngestStatus::Created,
+            StatusCode::CREATED,
+            conversation_id,
+            Some(id.clone()),
+            None,
+        ),
+        Outcome::MessageDuplicate(id) => (
+            IngestStatus::Duplicate,
+            StatusCode::OK,
+            conversation_id,
+            Some(id.clone()),
+            None,
+        ),
+        Outcome::Accepted => (
+            IngestStatus::Accepted,
+            StatusCode::OK,
+            conversation_id,
+            None,
+            Some(true),
+        ),
+        Outcome::Repeat => (
+            IngestStatus::Duplicate,
+            StatusCode::OK,
+            conversation_id,
+            None,
+            Some(true),
+        ),
+        Outcome::Deleted => (
+            IngestStatus::Deleted,
+            StatusCode::OK,
+            conversation_id,
+            None,
+            Some(true),
+        ),
     };
-    let mut m = Map::new();
-    let status = match &applied.outcome {
-        Outcome::StartCreated(id) => {
-            m.insert(conv_key.into(), json!(id));
-            m.insert("status".into(), json!("created"));
-            StatusCode::CREATED
-        }
-        Outcome::StartExists(id) => {
-            m.insert(conv_key.into(), json!(id));
-            m.insert("status".into(), json!("exists"));
-            StatusCode::OK
-        }
-        Outcome::MessageCreated(id) => {
-            m.insert(msg_key.into(), json!(id));
-            m.insert(conv_key.into(), json!(applied.conversation_id));
-            m.insert("status".into(), json!("created"));
-            StatusCode::CREATED
-        }
-        Outcome::MessageDuplicate(id) => {
-            m.insert(msg_key.into(), json!(id));
-            m.insert(conv_key.into(), json!(applied.conversation_id));
-            m.insert("status".into(), json!("duplicate"));
-            StatusCode::OK
-        }
-        Outcome::Accepted | Outcome::Repeat | Outcome::Deleted => {
-            m.insert("success".into(), json!(true));
-            if let Some(c) = &applied.conversation_id {
-                m.insert(conv_key.into(), json!(c));
-            }
-            let s = match applied.outcome {
-                Outcome::Accepted => "accepted",
-                Outcome::Repeat => "duplicate",
-                _ => "deleted",
-            };
-            m.insert("status".into(), json!(s));
-            StatusCode::OK
-        }
+    let event_id = applied.event_id;
+    let result = match dialect {
+        Dialect::Bridge => IngestResult::Bridge(BridgeIngestResult {
+            conversation_id,
+            message_id,
+            status,
+            success,
+            event_id,
+        }),
+        Dialect::Spec => IngestResult::Spec(SpecIngestResult {
+            conversation_id,
+            message_id,
+            status,
+            success,
+            event_id,
+        }),
     };
-    if let Some(id) = applied.event_id {
-        m.insert("eventId".into(), json!(id));
-    }
-    (status, Value::Object(m))
+    (code, result)
 }
 
 /// The `outcome` label of `agentpipe_ingest_events_total` for an applied event.
@@ -190,14 +218,13 @@ fn record_applied(
     }
 }
 
-fn item_error(index: usize, err: &ApiError) -> Value {
+fn item_error(index: usize, err: &ApiError) -> BatchItem {
     let (status, body) = err.parts();
-    let mut v = serde_json::to_value(body).unwrap_or_else(|_| json!({}));
-    if let Value::Object(m) = &mut v {
-        m.insert("index".into(), json!(index));
-        m.insert("httpStatus".into(), json!(status.as_u16()));
+    BatchItem {
+        index,
+        http_status: status.as_u16(),
+        body: BatchItemBody::Err(body),
     }
-    v
 }
 
 /// `POST /api/ingest`: auth (scope `ingest`), content type, size, then one event or a batch.
@@ -206,14 +233,17 @@ fn item_error(index: usize, err: &ApiError) -> Value {
     path = "/api/ingest",
     tag = "ingest",
     description = "One event (bridge or spec dialect, SPEC 2.1/2.2), a JSON array of events, or NDJSON lines (a batch: 200 with one result per item). Event 1 MB, batch 10 MB.",
-    request_body(content(
-        (crate::openapi::IngestBody = "application/json"),
-        (String = "application/x-ndjson")
-    )),
+    request_body(
+        description = "`application/json`: one event or an array of events. `application/x-ndjson` (also `application/jsonl`): one event per line.",
+        content(
+            (agentpipe_protocol::wire::IngestBody = "application/json"),
+            (String = "application/x-ndjson", example = json!("{\"type\":\"message.created\",\"timestamp\":\"2025-11-04T08:11:54Z\",\"data\":{\"conversation_id\":\"c-1\",\"agent_type\":\"claude\",\"content\":\"Hi!\"}}\n")),
+        )
+    ),
     params(("Idempotency-Key" = Option<String>, Header, description = "Spec-dialect starts: a retry with the same key returns the first id (kept >= 24 h per API key)")),
     responses(
-        (status = 201, description = "Conversation started or message created", body = crate::openapi::IngestResult),
-        (status = 200, description = "Repeat, other event types, or a batch", body = crate::openapi::IngestOk),
+        (status = 201, description = "Conversation started or message created", body = agentpipe_protocol::api::IngestResult),
+        (status = 200, description = "Repeat, other event types, or a batch", body = agentpipe_protocol::api::IngestOk),
         (status = 400, description = "Bad JSON or schema, naming the field", body = agentpipe_protocol::api::ErrorBody),
         (status = 401, description = "Missing or wrong key", body = agentpipe_protocol::api::ErrorBody),
         (status = 403, description = "Key lacks scope `ingest`", body = agentpipe_protocol::api::ErrorBody),
@@ -287,7 +317,7 @@ pub async fn ingest(
                 .collect()
         }
     };
-    let mut results: Vec<Option<Value>> = vec![None; values.len()];
+    let mut results: Vec<Option<BatchItem>> = vec![None; values.len()];
     let mut items = Vec::new();
     let mut positions = Vec::new();
     let mut dialects = Vec::new();
@@ -335,27 +365,23 @@ pub async fn ingest(
             results[pos] = Some(match r {
                 Ok(a) => {
                     let (status, body) = outcome_response(dialect, &a);
-                    let mut v = body;
-                    if let Value::Object(m) = &mut v {
-                        m.insert("index".into(), json!(pos));
-                        m.insert("httpStatus".into(), json!(status.as_u16()));
+                    BatchItem {
+                        index: pos,
+                        http_status: status.as_u16(),
+                        body: BatchItemBody::Ok(body),
                     }
-                    v
                 }
                 Err(e) => item_error(pos, &ApiError::Store(e)),
             });
         }
     }
-    let results: Vec<Value> = results.into_iter().flatten().collect();
-    let rejected = results
-        .iter()
-        .filter(|r| r.get("httpStatus").and_then(Value::as_u64).unwrap_or(500) >= 300)
-        .count();
-    let body = json!({
-        "accepted": results.len() - rejected,
-        "rejected": rejected,
-        "results": results,
-    });
+    let results: Vec<BatchItem> = results.into_iter().flatten().collect();
+    let rejected = results.iter().filter(|r| r.http_status >= 300).count();
+    let body = BatchResult {
+        accepted: results.len() - rejected,
+        rejected,
+        results,
+    };
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 

@@ -43,7 +43,8 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
 
 /// All routes of the API.
 pub fn router(state: AppState) -> Router {
-    let (router, api) = openapi_router().split_for_parts();
+    let (router, mut api) = openapi_router().split_for_parts();
+    crate::openapi::examples::add_to(&mut api);
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -2,16 +2,16 @@
 
 use std::collections::HashMap;
 
-use agentpipe_protocol::api::SessionDetail;
+use agentpipe_protocol::api::{Deleted, SessionDetail};
 use agentpipe_protocol::timefmt::parse_date_bound;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use crate::auth::Scope;
 use crate::error::ApiError;
+use crate::routes::export::ExportFormat;
 use crate::routes::require_read;
 use crate::store::{ListQuery, MessagePage, SortKey};
 use crate::AppState;
@@ -132,8 +132,8 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
     path = "/api/sessions",
     tag = "sessions",
     params(
-        ("page" = Option<i64>, Query, description = "1-based page (default 1)"),
-        ("limit" = Option<i64>, Query, description = "Page size (default 20, clamped to 100)"),
+        ("page" = Option<i64>, Query, minimum = 1, description = "1-based page (default 1)"),
+        ("limit" = Option<i64>, Query, minimum = 1, description = "Page size (default 20; above 100 it is clamped to 100)"),
         ("status" = Option<String>, Query, description = "ACTIVE, COMPLETED, INTERRUPTED, ERROR"),
         ("source" = Option<String>, Query, description = "cli-stream, cli-upload, api"),
         ("completeness" = Option<String>, Query, description = "complete, incomplete, streaming (issue #12)"),
@@ -178,11 +178,12 @@ fn truthy(v: Option<&String>) -> bool {
     params(
         ("id" = String, Path, description = "Conversation id"),
         ("includeMessages" = Option<bool>, Query, description = "Add messages"),
-        ("messageLimit" = Option<i64>, Query, description = "Messages per page (default 100)"),
+        ("messageLimit" = Option<i64>, Query, minimum = 1, description = "Messages per page (default 100; above 10,000 it is clamped to 10,000)"),
         ("after" = Option<String>, Query, description = "Message id: the page after it (`nextAfter`)"),
     ),
     responses(
         (status = 200, description = "The conversation", body = agentpipe_protocol::api::SessionDetail),
+        (status = 400, description = "Bad query parameter (`messageLimit` not an integer >= 1)", body = agentpipe_protocol::api::ErrorBody),
         (status = 404, description = "Unknown id", body = agentpipe_protocol::api::ErrorBody),
         (status = 401, description = "Reads need a key (not loopback, or AGENTPIPE_READ_AUTH=key)", body = agentpipe_protocol::api::ErrorBody),
         (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
@@ -218,7 +219,7 @@ pub async fn detail(
     tag = "sessions",
     params(("id" = String, Path, description = "Conversation id")),
     responses(
-        (status = 200, description = "Deleted; later events for this id are answered `deleted`", body = Object, example = json!({"success": true, "id": "..."})),
+        (status = 200, description = "Deleted; later events for this id are answered `deleted`", body = agentpipe_protocol::api::Deleted),
         (status = 401, description = "Missing or wrong key", body = agentpipe_protocol::api::ErrorBody),
         (status = 403, description = "Key lacks scope `admin`", body = agentpipe_protocol::api::ErrorBody),
         (status = 404, description = "Unknown id", body = agentpipe_protocol::api::ErrorBody),
@@ -233,7 +234,7 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     state.auth.require(&headers, Scope::Admin).await?;
     if state.store.delete_session(&id).await? {
-        Ok((StatusCode::OK, Json(json!({"success": true, "id": id}))).into_response())
+        Ok((StatusCode::OK, Json(Deleted { success: true, id })).into_response())
     } else {
         Err(ApiError::NotFound(format!("Session '{id}'")))
     }
@@ -287,7 +288,7 @@ fn safe_filename(id: &str) -> String {
     tag = "sessions",
     params(
         ("id" = String, Path, description = "Conversation id"),
-        ("format" = Option<String>, Query, description = "json (default), markdown, html"),
+        ("format" = Option<crate::routes::export::ExportFormat>, Query, description = "json (default), markdown (or md), html; any case"),
     ),
     responses(
         (status = 200, description = "A download (`Content-Disposition: attachment`)", content(
@@ -310,15 +311,13 @@ pub async fn export(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_read(&state, &headers).await?;
-    let format = nonempty(&q, "format")
-        .unwrap_or("json")
-        .to_ascii_lowercase();
-    let (ext, ctype) = match format.as_str() {
-        "json" => ("json", "application/json"),
-        "markdown" | "md" => ("md", "text/markdown; charset=utf-8"),
-        "html" => ("html", "text/html; charset=utf-8"),
-        _ => return Err(bad("format", "must be json, markdown or html")),
+    let format = match nonempty(&q, "format") {
+        None => ExportFormat::Json,
+        Some(f) => {
+            ExportFormat::parse(f).ok_or_else(|| bad("format", "must be json, markdown or html"))?
+        }
     };
+    let (ext, ctype) = format.extension_and_type();
     let detail = full_session(&state, &id).await?;
     let body = match ext {
         "json" => serde_json::to_string_pretty(&detail)

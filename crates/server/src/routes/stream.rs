@@ -125,6 +125,17 @@ fn parse_last_id(
     }
 }
 
+/// The `data:` of a reload message as JSON text.
+fn reload_signal(reason: &str, oldest_event_id: Option<i64>, last_event_id: i64) -> String {
+    serde_json::to_string(&agentpipe_protocol::api::ReloadSignal {
+        kind: "reload".into(),
+        reason: reason.into(),
+        oldest_event_id,
+        last_event_id,
+    })
+    .unwrap_or_default()
+}
+
 /// When `last` (the client's `Last-Event-ID`) is below the retention horizon (SPEC 9),
 /// the `reload` message to send first and the id to resume after (the highest pruned
 /// id): `id: <pruned>`, `event: reload` with `?named=1`, and
@@ -148,12 +159,11 @@ async fn reload_frame(store: &DynStore, last: i64, named: bool) -> Option<(Bytes
         .ok()
         .and_then(|v| v.first().map(|e| e.id))
         .unwrap_or(pruned + 1);
-    let data = serde_json::json!({
-        "type": "reload",
-        "reason": "events after lastEventId were pruned from the event log (EVENT_LOG_RETENTION_DAYS); reload the full state",
-        "oldestEventId": oldest,
-        "lastEventId": last,
-    });
+    let data = reload_signal(
+        "events after lastEventId were pruned from the event log (EVENT_LOG_RETENTION_DAYS); reload the full state",
+        Some(oldest),
+        last,
+    );
     let event = if named { "event: reload\n" } else { "" };
     Some((
         Bytes::from(format!("id: {pruned}\n{event}data: {data}\n\n")),
@@ -234,12 +244,11 @@ pub async fn stream(
         } else if last > newest {
             // An id this event log never handed out (another or a restored database):
             // tell the client to reload, then go on from the newest event.
-            let data = serde_json::json!({
-                "type": "reload",
-                "reason": "lastEventId is ahead of this server's event log; reload the full state",
-                "oldestEventId": null,
-                "lastEventId": last,
-            });
+            let data = reload_signal(
+                "lastEventId is ahead of this server's event log; reload the full state",
+                None,
+                last,
+            );
             let event = if named { "event: reload\n" } else { "" };
             pending.push_back(Bytes::from(format!(
                 "id: {newest}\n{event}data: {data}\n\n"

@@ -14,6 +14,7 @@
 //!   totalMessages?, totalTokens?, totalCost?}`;
 //! - 400 naming the field or line, 413 over 50 MB or 10,000 messages, 415 other types.
 
+use agentpipe_protocol::api::UploadResponse;
 use agentpipe_protocol::upload::{
     parse_event_log, parse_session_upload, UploadError, MAX_UPLOAD_BYTES,
 };
@@ -22,7 +23,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Map, Value};
 
 use super::ingest::{body_kind, parse_json, read_body, BodyKind};
 use crate::auth::Scope;
@@ -87,13 +87,16 @@ fn plan(
     path = "/api/sessions/upload",
     tag = "ingest",
     description = "A finished session (SPEC 3): shape 1 (spec) or shape 2 (AgentPipe Web) as JSON, or an AgentPipe CLI event log as NDJSON (shape 3). One transaction; 10,000 messages and 50 MB at most.",
-    request_body(content(
-        (crate::openapi::UploadBody = "application/json"),
-        (String = "application/x-ndjson")
-    )),
+    request_body(
+        description = "`application/json`: upload shape 1 (`session`, camelCase) or shape 2 (`conversation`, snake_case). `application/x-ndjson` (also `application/jsonl`): shape 3, an AgentPipe CLI event log, one bridge-dialect event per line, any order; a cut-off last line is ignored and reported in `warnings`.",
+        content(
+            (agentpipe_protocol::wire::UploadBody = "application/json"),
+            (String = "application/x-ndjson", example = json!("{\"type\":\"conversation.started\",\"timestamp\":\"2025-11-04T08:11:38Z\",\"data\":{\"conversation_id\":\"c-3\",\"mode\":\"round-robin\",\"participants\":[{\"agent_type\":\"claude\"}]}}\n{\"type\":\"message.created\",\"timestamp\":\"2025-11-04T08:11:54Z\",\"data\":{\"conversation_id\":\"c-3\",\"agent_type\":\"claude\",\"content\":\"Hi!\"}}\n")),
+        )
+    ),
     responses(
-        (status = 201, description = "Stored (or an event log applied at least one event)", body = crate::openapi::UploadResponse),
-        (status = 200, description = "Duplicate, or every event already present", body = crate::openapi::UploadResponse),
+        (status = 201, description = "Stored (or an event log applied at least one event)", body = agentpipe_protocol::api::UploadResponse),
+        (status = 200, description = "Duplicate, or every event already present", body = agentpipe_protocol::api::UploadResponse),
         (status = 400, description = "Invalid upload, naming the field or line", body = agentpipe_protocol::api::ErrorBody),
         (status = 401, description = "Missing or wrong key", body = agentpipe_protocol::api::ErrorBody),
         (status = 403, description = "Key lacks scope `upload`", body = agentpipe_protocol::api::ErrorBody),
@@ -145,29 +148,36 @@ fn respond(result: UploadResult, warnings: Vec<String>) -> Response {
             event_id,
         } => (
             StatusCode::CREATED,
-            json!({
-                "success": true,
-                "conversationId": conversation_id,
-                "messagesCreated": messages_created,
-                "participantsCreated": participants_created,
-                "totalMessages": total_messages,
-                "totalTokens": total_tokens,
-                "totalCost": total_cost,
-                "eventId": event_id,
-            }),
+            UploadResponse {
+                success: true,
+                conversation_id: Some(conversation_id),
+                messages_created: Some(messages_created),
+                participants_created: Some(participants_created),
+                total_messages: Some(total_messages),
+                total_tokens: Some(total_tokens),
+                total_cost: Some(total_cost),
+                event_id: Some(event_id),
+                ..Default::default()
+            },
         ),
         UploadResult::Duplicate { conversation_id } => (
             StatusCode::OK,
-            json!({"success": true, "duplicate": true, "conversationId": conversation_id}),
+            UploadResponse {
+                success: true,
+                duplicate: Some(true),
+                conversation_id: Some(conversation_id),
+                ..Default::default()
+            },
         ),
         UploadResult::Deleted { conversation_id } => (
             StatusCode::OK,
-            json!({
-                "success": true,
-                "duplicate": false,
-                "status": "deleted",
-                "conversationId": conversation_id,
-            }),
+            UploadResponse {
+                success: true,
+                duplicate: Some(false),
+                status: Some("deleted".into()),
+                conversation_id: Some(conversation_id),
+                ..Default::default()
+            },
         ),
         UploadResult::Merged {
             conversation_id,
@@ -179,31 +189,27 @@ fn respond(result: UploadResult, warnings: Vec<String>) -> Response {
             total_cost,
             total_messages,
         } => {
-            let mut m = Map::new();
-            m.insert("success".into(), json!(true));
-            m.insert("conversationId".into(), json!(conversation_id));
-            if conversation_ids.len() > 1 {
-                m.insert("conversationIds".into(), json!(conversation_ids));
-            }
-            m.insert("eventsApplied".into(), json!(events_applied));
-            m.insert("eventsAlreadyPresent".into(), json!(events_already_present));
-            m.insert("messagesCreated".into(), json!(messages_created));
-            if let Some(t) = total_messages {
-                m.insert("totalMessages".into(), json!(t));
-            }
-            if let Some(t) = total_tokens {
-                m.insert("totalTokens".into(), json!(t));
-            }
-            if let Some(c) = total_cost {
-                m.insert("totalCost".into(), json!(c));
-            }
-            m.insert("warnings".into(), json!(warnings));
             let status = if events_applied > 0 {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             };
-            (status, Value::Object(m))
+            (
+                status,
+                UploadResponse {
+                    success: true,
+                    conversation_id,
+                    conversation_ids: (conversation_ids.len() > 1).then_some(conversation_ids),
+                    events_applied: Some(events_applied),
+                    events_already_present: Some(events_already_present),
+                    messages_created: Some(messages_created),
+                    total_messages,
+                    total_tokens,
+                    total_cost,
+                    warnings: Some(warnings),
+                    ..Default::default()
+                },
+            )
         }
     };
     (status, Json(body)).into_response()

@@ -414,7 +414,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Totals over every stored session (the dashboard's numbers).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Totals {
     /// Number of sessions.
     pub sessions: i64,

@@ -11,6 +11,7 @@ mod ops;
 mod order;
 mod retention;
 mod scaleout;
+mod schema;
 mod security;
 mod smoke;
 mod spec;

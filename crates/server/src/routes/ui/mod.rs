@@ -192,8 +192,18 @@ fn api_error_page(e: ApiError) -> Response {
     get,
     path = "/static/{file}",
     tag = "ui",
-    params(("file" = String, Path, description = "Asset name")),
-    responses((status = 200, description = "A bundled static asset (CSS, JS)", content_type = "application/octet-stream", body = String))
+    params(
+        ("file" = String, Path, description = "`app.js` or `app.css`"),
+        ("v" = Option<String>, Query, description = "Asset version: with the current one the answer may be cached for a year"),
+    ),
+    responses(
+        (status = 200, description = "The bundled script or stylesheet (with an `ETag`)", content(
+            (String = "text/javascript"),
+            (String = "text/css"),
+        )),
+        (status = 304, description = "Not modified (`If-None-Match` names the current `ETag`)"),
+        (status = 404, description = "No such asset", content_type = "text/html", body = String),
+    )
 )]
 async fn static_file(
     Path(file): Path<String>,
@@ -269,7 +279,12 @@ fn active_query(limit: i64) -> ListQuery {
     get,
     path = "/",
     tag = "ui",
-    responses((status = 200, description = "Dashboard page (live activity feed, active conversations, totals)", content_type = "text/html", body = String))
+    responses(
+        (status = 200, description = "Dashboard page (live activity feed, active conversations, totals)", content_type = "text/html", body = String),
+        (status = 401, description = "Reads need a key: the sign-in page", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited", content_type = "text/html", body = String),
+        (status = 503, description = "Storage unavailable", content_type = "text/html", body = String),
+    )
 )]
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(e) = require_read(&state, &headers).await {
@@ -311,9 +326,12 @@ fn recent_query() -> ListQuery {
     }
 }
 
-#[derive(Serialize)]
-struct LiveNumbers {
+/// `GET /dashboard/live`: the dashboard's numbers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LiveNumbers {
+    /// Totals over every stored session.
     totals: crate::store::Totals,
+    /// Up to 12 active conversations, newest start first.
     active: Vec<agentpipe_protocol::api::SessionListItem>,
 }
 
@@ -323,7 +341,12 @@ struct LiveNumbers {
     get,
     path = "/dashboard/live",
     tag = "ui",
-    responses((status = 200, description = "Dashboard numbers for live refresh", content_type = "application/json", body = String))
+    responses(
+        (status = 200, description = "Dashboard numbers for live refresh", body = LiveNumbers),
+        (status = 401, description = "Reads need a key", body = agentpipe_protocol::api::ErrorBody),
+        (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = agentpipe_protocol::api::ErrorBody),
+    )
 )]
 async fn dashboard_live(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let r = async {
@@ -395,7 +418,13 @@ fn list_url(q: &HashMap<String, String>, page: i64) -> String {
     get,
     path = "/sessions",
     tag = "ui",
-    responses((status = 200, description = "Sessions list page (same query parameters as GET /api/sessions)", content_type = "text/html", body = String))
+    responses(
+        (status = 200, description = "Sessions list page (same query parameters as GET /api/sessions)", content_type = "text/html", body = String),
+        (status = 400, description = "Bad query parameter: the page with the error shown", content_type = "text/html", body = String),
+        (status = 401, description = "Reads need a key: the sign-in page", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited", content_type = "text/html", body = String),
+        (status = 503, description = "Storage unavailable", content_type = "text/html", body = String),
+    )
 )]
 async fn sessions_page(
     State(state): State<AppState>,
@@ -485,7 +514,13 @@ fn message_ctx<'a>(
     path = "/sessions/{id}",
     tag = "ui",
     params(("id" = String, Path, description = "Conversation id")),
-    responses((status = 200, description = "Session detail page", content_type = "text/html", body = String))
+    responses(
+        (status = 200, description = "Session detail page", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown id: an HTML error page", content_type = "text/html", body = String),
+        (status = 401, description = "Reads need a key: the sign-in page", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited", content_type = "text/html", body = String),
+        (status = 503, description = "Storage unavailable", content_type = "text/html", body = String),
+    )
 )]
 async fn session_page(
     State(state): State<AppState>,
@@ -553,7 +588,13 @@ async fn session_page(
     path = "/sessions/{id}/messages/{mid}/fragment",
     tag = "ui",
     params(("id" = String, Path, description = "Conversation id"), ("mid" = String, Path, description = "Message id")),
-    responses((status = 200, description = "One rendered message (HTML fragment for live updates)", content_type = "text/html", body = String))
+    responses(
+        (status = 200, description = "One rendered message (HTML fragment for live updates)", content_type = "text/html", body = String),
+        (status = 401, description = "Reads need a key (a JSON error: the page's script reads it)", body = agentpipe_protocol::api::ErrorBody),
+        (status = 404, description = "Unknown conversation or message (a JSON error: the page's script reads it)", body = agentpipe_protocol::api::ErrorBody),
+        (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = agentpipe_protocol::api::ErrorBody),
+    )
 )]
 async fn message_fragment(
     State(state): State<AppState>,
@@ -657,6 +698,7 @@ fn signin_form(status: StatusCode, error: Option<&str>, next: &str) -> Response 
     get,
     path = "/signin",
     tag = "ui",
+    params(("next" = Option<String>, Query, description = "Local path to go back to after signing in")),
     responses((status = 200, description = "Key sign-in page (when reads need a key)", content_type = "text/html", body = String))
 )]
 async fn signin_page(Query(q): Query<HashMap<String, String>>) -> Response {
@@ -668,9 +710,11 @@ async fn signin_page(Query(q): Query<HashMap<String, String>>) -> Response {
 }
 
 /// The sign-in form's fields.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct SigninForm {
+    /// An API key with scope `read`.
     key: String,
+    /// Local path to go back to (default `/`).
     next: Option<String>,
 }
 
@@ -680,7 +724,13 @@ pub struct SigninForm {
     post,
     path = "/signin",
     tag = "ui",
-    responses((status = 200, description = "Stores the key in an HttpOnly SameSite=Strict cookie and redirects (303)", content_type = "text/html", body = String))
+    request_body(content = SigninForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Key valid for reading: stored in an HttpOnly SameSite=Strict cookie, redirect to `next`"),
+        (status = 401, description = "Key not valid for reading: the sign-in page again", content_type = "text/html", body = String),
+        (status = 400, description = "The form lacks `key`", content_type = "text/plain", body = String),
+        (status = 415, description = "Not a form", content_type = "text/plain", body = String),
+    )
 )]
 async fn signin(
     State(state): State<AppState>,
@@ -732,7 +782,7 @@ async fn signin(
     post,
     path = "/signout",
     tag = "ui",
-    responses((status = 200, description = "Clears the key cookie and redirects (303)", content_type = "text/html", body = String))
+    responses((status = 303, description = "Clears the key cookie and redirects to /signin"))
 )]
 async fn signout() -> Response {
     let mut r = (StatusCode::SEE_OTHER, "").into_response();
