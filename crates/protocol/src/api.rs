@@ -370,28 +370,91 @@ crate::wire::any_of! {
     }
 }
 
-crate::wire::any_of! {
-    /// The part of a batch item that is the body the item would get alone.
-    BatchItemBody {
-        /// 2xx: the event's result.
-        Ok(IngestResult),
-        /// Otherwise: the error.
-        Err(ErrorBody),
-    }
-}
-
-/// One item of a batch answer: the body it would get alone, plus `index` and `httpStatus`.
+/// A batch item answered in the bridge dialect.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
-pub struct BatchItem {
+pub struct BridgeBatchItem {
     /// Position in the batch, 0-based.
     pub index: usize,
-    /// The status it would get alone.
+    /// The status it would get alone (2xx).
     pub http_status: u16,
     /// The body it would get alone.
     #[serde(flatten)]
-    pub body: BatchItemBody,
+    pub result: BridgeIngestResult,
+}
+
+/// A batch item answered in the spec dialect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SpecBatchItem {
+    /// Position in the batch, 0-based.
+    pub index: usize,
+    /// The status it would get alone (2xx).
+    pub http_status: u16,
+    /// The body it would get alone.
+    #[serde(flatten)]
+    pub result: SpecIngestResult,
+}
+
+/// A rejected batch item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBatchItem {
+    /// Position in the batch, 0-based.
+    pub index: usize,
+    /// The status it would get alone (4xx, 5xx).
+    pub http_status: u16,
+    /// The error it would get alone.
+    #[serde(flatten)]
+    pub error: ErrorBody,
+}
+
+crate::wire::any_of! {
+    /// One item of a batch answer: the body it would get alone plus `index` and
+    /// `httpStatus` (SPEC 2.3).
+    BatchItem {
+        /// 2xx, bridge dialect.
+        Bridge(BridgeBatchItem),
+        /// 2xx, spec dialect.
+        Spec(SpecBatchItem),
+        /// Rejected.
+        Err(ErrorBatchItem),
+    }
+}
+
+impl BatchItem {
+    /// The item's result `(index, status, body)` as one batch item.
+    pub fn new(index: usize, http_status: u16, body: Result<IngestResult, ErrorBody>) -> Self {
+        match body {
+            Ok(IngestResult::Bridge(result)) => BatchItem::Bridge(BridgeBatchItem {
+                index,
+                http_status,
+                result,
+            }),
+            Ok(IngestResult::Spec(result)) => BatchItem::Spec(SpecBatchItem {
+                index,
+                http_status,
+                result,
+            }),
+            Err(error) => BatchItem::Err(ErrorBatchItem {
+                index,
+                http_status,
+                error,
+            }),
+        }
+    }
+
+    /// The status the item would get alone.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            BatchItem::Bridge(i) => i.http_status,
+            BatchItem::Spec(i) => i.http_status,
+            BatchItem::Err(i) => i.http_status,
+        }
+    }
 }
 
 /// Answer to a batch (SPEC 2.3), always 200.

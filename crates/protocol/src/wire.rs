@@ -21,18 +21,15 @@ use serde_json::{Map, Value};
 
 pub use crate::event::Summary;
 
-/// `anyOf` of two schemas for an untagged union whose variants may both match one body
+/// `anyOf` of schemas for an untagged union whose variants may both match one body
 /// (utoipa derives `oneOf` for `#[serde(untagged)]`, which rejects a body matching both).
 macro_rules! any_of {
-    ($(#[$m:meta])* $name:ident { $(#[$ma:meta])* $a:ident($ta:ty), $(#[$mb:meta])* $b:ident($tb:ty) $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($(#[$mv:meta])* $v:ident($t:ty)),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(untagged)]
         pub enum $name {
-            $(#[$ma])*
-            $a($ta),
-            $(#[$mb])*
-            $b($tb),
+            $($(#[$mv])* $v($t),)+
         }
 
         #[cfg(feature = "openapi")]
@@ -41,8 +38,7 @@ macro_rules! any_of {
                 use utoipa::openapi::schema::AnyOfBuilder;
                 use utoipa::openapi::Ref;
                 AnyOfBuilder::new()
-                    .item(Ref::from_schema_name(<$ta as utoipa::ToSchema>::name()))
-                    .item(Ref::from_schema_name(<$tb as utoipa::ToSchema>::name()))
+                    $(.item(Ref::from_schema_name(<$t as utoipa::ToSchema>::name())))+
                     .into()
             }
         }
@@ -55,16 +51,13 @@ macro_rules! any_of {
                     utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
                 )>,
             ) {
-                schemas.push((
-                    <$ta as utoipa::ToSchema>::name().into(),
-                    <$ta as utoipa::PartialSchema>::schema(),
-                ));
-                <$ta as utoipa::ToSchema>::schemas(schemas);
-                schemas.push((
-                    <$tb as utoipa::ToSchema>::name().into(),
-                    <$tb as utoipa::PartialSchema>::schema(),
-                ));
-                <$tb as utoipa::ToSchema>::schemas(schemas);
+                $(
+                    schemas.push((
+                        <$t as utoipa::ToSchema>::name().into(),
+                        <$t as utoipa::PartialSchema>::schema(),
+                    ));
+                    <$t as utoipa::ToSchema>::schemas(schemas);
+                )+
             }
         }
     };
@@ -458,8 +451,8 @@ pub struct BridgeMessageData {
     pub duration_ms: Option<i64>,
 }
 
-/// Final status of a bridge completion, lower or upper case (the parser also reads other
-/// cases and the synonyms `complete`/`success`, `cancelled`/`canceled`, `failed`; absent or
+/// Final status of a bridge completion, as the CLI sends it (the parser also reads any
+/// case and the synonyms `complete`/`success`, `cancelled`/`canceled`, `failed`; absent or
 /// `""` means completed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -473,15 +466,6 @@ pub enum BridgeStatus {
     /// Failed.
     #[serde(rename = "error")]
     Error,
-    /// `completed`, upper case.
-    #[serde(rename = "COMPLETED")]
-    CompletedUpper,
-    /// `interrupted`, upper case.
-    #[serde(rename = "INTERRUPTED")]
-    InterruptedUpper,
-    /// `error`, upper case.
-    #[serde(rename = "ERROR")]
-    ErrorUpper,
 }
 
 /// Summary of a finished conversation (bridge, snake_case).
@@ -974,9 +958,9 @@ pub struct TurnData {
 // ---------------------------------------------------------------------------------------
 // Upload (SPEC 3)
 
-/// Status of an uploaded session, upper or lower case (the parser also reads other cases and
-/// the synonyms `complete`/`success`, `cancelled`/`canceled`, `failed`, `running`/
-/// `in_progress`; absent means `COMPLETED`).
+/// Status of an upload-shape-1 session (the parser also reads any case and the synonyms
+/// `complete`/`success`, `cancelled`/`canceled`, `failed`, `running`/`in_progress`; absent
+/// means `COMPLETED`). One case per enum: generators map values to upper-case names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum UploadStatus {
@@ -992,18 +976,6 @@ pub enum UploadStatus {
     /// Failed.
     #[serde(rename = "ERROR")]
     Error,
-    /// `ACTIVE`, lower case.
-    #[serde(rename = "active")]
-    ActiveLower,
-    /// `COMPLETED`, lower case.
-    #[serde(rename = "completed")]
-    CompletedLower,
-    /// `INTERRUPTED`, lower case.
-    #[serde(rename = "interrupted")]
-    InterruptedLower,
-    /// `ERROR`, lower case.
-    #[serde(rename = "error")]
-    ErrorLower,
 }
 
 any_of! {
@@ -1194,9 +1166,10 @@ pub struct UploadWebConversation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub completed_at: Option<String>,
-    /// Status (default `COMPLETED`).
+    /// `ACTIVE`, `COMPLETED` (default), `INTERRUPTED` or `ERROR`, any case (also the
+    /// synonyms of [`UploadStatus`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<UploadStatus>,
+    pub status: Option<String>,
     /// Messages (absent: counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(

@@ -12,6 +12,7 @@
 //! Nothing is downloaded at build time (no Swagger UI bundle).
 
 pub mod examples;
+pub mod links;
 
 use std::sync::Arc;
 

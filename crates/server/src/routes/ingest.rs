@@ -1,8 +1,7 @@
 //! `POST /api/ingest` (SPEC 2): one event, a JSON array, or NDJSON lines.
 
 use agentpipe_protocol::api::{
-    BatchItem, BatchItemBody, BatchResult, BridgeIngestResult, IngestResult, IngestStatus,
-    SpecIngestResult,
+    BatchItem, BatchResult, BridgeIngestResult, IngestResult, IngestStatus, SpecIngestResult,
 };
 use agentpipe_protocol::{parse_event, Dialect, EventKind, ValidationError};
 use axum::body::{Body, Bytes};
@@ -220,11 +219,7 @@ fn record_applied(
 
 fn item_error(index: usize, err: &ApiError) -> BatchItem {
     let (status, body) = err.parts();
-    BatchItem {
-        index,
-        http_status: status.as_u16(),
-        body: BatchItemBody::Err(body),
-    }
+    BatchItem::new(index, status.as_u16(), Err(body))
 }
 
 /// `POST /api/ingest`: auth (scope `ingest`), content type, size, then one event or a batch.
@@ -365,18 +360,14 @@ pub async fn ingest(
             results[pos] = Some(match r {
                 Ok(a) => {
                     let (status, body) = outcome_response(dialect, &a);
-                    BatchItem {
-                        index: pos,
-                        http_status: status.as_u16(),
-                        body: BatchItemBody::Ok(body),
-                    }
+                    BatchItem::new(pos, status.as_u16(), Ok(body))
                 }
                 Err(e) => item_error(pos, &ApiError::Store(e)),
             });
         }
     }
     let results: Vec<BatchItem> = results.into_iter().flatten().collect();
-    let rejected = results.iter().filter(|r| r.http_status >= 300).count();
+    let rejected = results.iter().filter(|r| r.http_status() >= 300).count();
     let body = BatchResult {
         accepted: results.len() - rejected,
         rejected,

@@ -45,6 +45,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let (router, mut api) = openapi_router().split_for_parts();
     crate::openapi::examples::add_to(&mut api);
+    crate::openapi::links::add_to(&mut api);
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -5,6 +5,7 @@ mod backends;
 mod bridge;
 mod completeness;
 mod errors;
+mod generated_client;
 mod helpers;
 mod list;
 mod ops;
