@@ -6,6 +6,7 @@ mod demo;
 mod keys;
 mod sessions;
 mod stream;
+mod sync;
 mod tail;
 mod upload;
 
@@ -51,6 +52,9 @@ enum Command {
     Flush(stream::FlushArgs),
     /// Upload event logs, AgentPipe CLI state files, sessions (shapes 1 and 2) or directories of them.
     Upload(upload::UploadArgs),
+    /// Keep the server equal to the AgentPipe CLI's event logs and state files: watches
+    /// ~/.agentpipe/events and ~/.agentpipe/states (or DIR...) and sends what is new, resuming where it stopped.
+    Sync(sync::SyncArgs),
     /// Print live events as they are stored; resumes after disconnects without loss or repeats.
     Tail(tail::TailArgs),
     /// List, show and export stored conversations.
@@ -137,6 +141,7 @@ async fn main() -> std::process::ExitCode {
         Command::Stream(a) => client_command(stream::stream(a)).await,
         Command::Flush(a) => client_command(stream::flush(a)).await,
         Command::Upload(a) => client_command(upload::upload(a)).await,
+        Command::Sync(a) => client_command(sync::sync(a)).await,
         Command::Tail(a) => client_command(tail::tail(a)).await,
         Command::Sessions(a) => client_command(sessions::sessions(a)).await,
         Command::Ping(a) => client_command(demo::ping(a)).await,

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use agentpipe_client::statefile;
+use agentpipe_client::sync::json_upload_body;
 use agentpipe_client::{Client, UploadOutcome};
 use agentpipe_protocol::upload::{parse_event_log, parse_session_upload};
 use bytes::Bytes;
@@ -157,19 +157,12 @@ fn prepare(path: &Path) -> Result<Option<Prepared>, String> {
         }
         return Ok(None);
     };
-    let (kind, body) = if statefile::is_state_file(&v) {
-        let original = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("state")
-            .to_string();
-        let up = statefile::to_upload(&v, &original).map_err(|e| e.to_string())?;
-        ("state-file", up)
-    } else if v.get("session").is_some() {
-        ("spec-shape", v)
-    } else if v.get("conversation").is_some() {
-        ("web-shape", v)
-    } else {
+    let original = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("state")
+        .to_string();
+    let Some((kind, body)) = json_upload_body(v, &original).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     let parsed = parse_session_upload(&body).map_err(|e| e.to_string())?;

@@ -12,6 +12,8 @@
 //!   delivery from the spool stores every event exactly once.
 //! * [`Subscriber`]: a live-stream (SSE) subscriber that reconnects with `Last-Event-ID`.
 //! * [`statefile`]: converts AgentPipe CLI state files to upload shape 1 (SPEC 3).
+//! * [`sync`]: keeps the server equal to the CLI's event logs and state files
+//!   ([`Syncer`]: incremental, resumable from a [`PositionFile`]; issue #12).
 //!
 //! Every fallible operation returns [`Error`].
 
@@ -23,6 +25,7 @@ pub mod event;
 pub mod spool;
 pub mod sse;
 pub mod statefile;
+pub mod sync;
 
 pub use backoff::Backoff;
 pub use batcher::{Batcher, BatcherConfig, BatcherReport};
@@ -34,3 +37,5 @@ pub use error::{is_retryable, Error};
 pub use event::Event;
 pub use spool::{DrainReport, Spool, SpoolRecord};
 pub use sse::{SseEvent, Subscriber, SubscriberConfig};
+pub use sync::position::PositionFile;
+pub use sync::{FileReport, PassReport, SyncConfig, Syncer};

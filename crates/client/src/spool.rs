@@ -88,17 +88,7 @@ impl Spool {
             path: dir.to_path_buf(),
             source,
         })?;
-        let slug: String = base_url
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let slug = slug.trim_matches('_').replace("___", "_");
+        let slug = crate::sync::position::server_slug(base_url);
         let file = dir.join(format!("{slug}.jsonl"));
         let lock = dir.join(format!("{slug}.jsonl.lock"));
         Ok(Spool { file, lock })
