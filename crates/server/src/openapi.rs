@@ -86,7 +86,9 @@ pub struct Document(pub Arc<String>);
 impl Document {
     /// Renders `api` once.
     pub fn new(api: &utoipa::openapi::OpenApi) -> Self {
-        Document(Arc::new(api.to_json().unwrap_or_else(|_| "{}".into())))
+        let mut v = serde_json::to_value(api).unwrap_or_default();
+        links::fix_key_names(&mut v);
+        Document(Arc::new(v.to_string()))
     }
 }
 

@@ -54,3 +54,34 @@ pub fn add_to(api: &mut OpenApi) {
         );
     }
 }
+
+/// utoipa 5.5 writes a Link's `operationId` and `operationRef` as `operation_id` and
+/// `operation_ref`; renames them in the rendered document (OpenAPI 3.1, Link Object).
+pub fn fix_key_names(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for op in item.values_mut().filter_map(Value::as_object_mut) {
+            let Some(resps) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for resp in resps.values_mut() {
+                let Some(links) = resp.get_mut("links").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                for link in links.values_mut().filter_map(Value::as_object_mut) {
+                    for (from, to) in [
+                        ("operation_id", "operationId"),
+                        ("operation_ref", "operationRef"),
+                    ] {
+                        if let Some(x) = link.remove(from) {
+                            link.insert(to.to_string(), x);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -290,6 +290,15 @@ async fn the_document_rejects_what_the_server_rejects() {
     assert!(doc.errors(&upload, &web).is_empty());
     assert!(!doc.errors(&upload, &json!({"Web": web})).is_empty());
     assert!(!doc.errors(&upload, &json!({"conversation": {}})).is_empty());
+    // The create -> read links that stateful testers follow, spelled as OpenAPI says.
+    for (path, link) in [
+        ("/api/ingest", "detailBridge"),
+        ("/api/ingest", "detailSpec"),
+        ("/api/sessions/upload", "detail"),
+    ] {
+        let l = &doc.doc["paths"][path]["post"]["responses"]["201"]["links"][link];
+        assert_eq!(l["operationId"], "detail", "{path} {link}: {l}");
+    }
     if let Ok(p) = std::env::var("AGENTPIPE_DUMP_OPENAPI") {
         std::fs::write(p, serde_json::to_string_pretty(&doc.doc).expect("json")).expect("write");
     }
