@@ -1266,6 +1266,42 @@ async fn completeness_of(
     ))
 }
 
+/// The completeness of conversation `cid` as it stands (inside a write transaction, for
+/// `conversation.updated`); `None` for an unknown id.
+pub(crate) async fn completeness_in(
+    conn: &mut PgConnection,
+    cid: &str,
+    silence_us: i64,
+) -> Result<Option<Completeness>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {FACT_COLS} FROM conversations c WHERE id = $1"
+    )))
+    .bind(enc(cid).into_owned())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let (facts, _) = facts_of(&r, 0)?;
+    let gaps = if facts.has_gaps() {
+        let rows = sqlx::query(AssertSqlSafe(completeness::gaps_sql("$1")))
+            .bind(enc(cid).into_owned())
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter()
+            .map(|r| Ok([col(r, 0)?, col(r, 1)?]))
+            .collect::<Result<Vec<_>, StoreError>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(Some(completeness::completeness(
+        &facts,
+        gaps,
+        now_us(),
+        silence_us,
+    )))
+}
+
 /// The error and log notes of a conversation (issue #12): every error, and the newest
 /// 1,000 log entries, each oldest first.
 async fn read_notes(
@@ -1606,7 +1642,10 @@ impl Store for PgStore {
     }
 
     async fn upload(&self, plan: UploadPlan) -> Result<UploadResult, StoreError> {
-        self.write(move |conn, pubs| Box::pin(upload::apply_upload(conn, plan, now_us(), pubs)))
+        let silence = self.silence_us;
+        self.write(move |conn, pubs| {
+            Box::pin(upload::apply_upload(conn, plan, now_us(), silence, pubs))
+        })
             .await
     }
 

@@ -902,6 +902,25 @@ fn facts_of(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(Facts, Option
     ))
 }
 
+/// The completeness of conversation `cid` as it stands (inside a write transaction, for
+/// `conversation.updated`); `None` for an unknown id.
+pub(crate) fn completeness_in(
+    conn: &Connection,
+    cid: &str,
+    silence_us: i64,
+) -> Result<Option<Completeness>, StoreError> {
+    let facts = conn
+        .prepare_cached(&format!(
+            "SELECT {FACT_COLS} FROM conversations c WHERE id = ?1"
+        ))?
+        .query_row([cid], |r| facts_of(r, 0))
+        .optional()?;
+    match facts {
+        Some((f, _)) => Ok(Some(completeness_of(conn, cid, &f, silence_us)?)),
+        None => Ok(None),
+    }
+}
+
 /// The completeness of conversation `cid` with `facts` (issue #12).
 fn completeness_of(
     conn: &Connection,
@@ -1321,7 +1340,8 @@ impl Store for SqliteStore {
     }
 
     async fn upload(&self, plan: UploadPlan) -> Result<UploadResult, StoreError> {
-        self.write(move |conn, pubs| upload::apply_upload(conn, plan, now_us(), pubs))
+        let silence = self.silence_us;
+        self.write(move |conn, pubs| upload::apply_upload(conn, plan, now_us(), silence, pubs))
             .await
     }
 

@@ -100,6 +100,16 @@ impl MergeTally {
         }
     }
 
+    /// The conversations an event log upload touched, when it applied anything (each
+    /// then gets a `conversation.updated` event with its new completeness, issue #12).
+    pub fn conversations_changed(&self) -> &[String] {
+        if self.applied > 0 {
+            &self.ids
+        } else {
+            &[]
+        }
+    }
+
     /// The conversation the response reports (the first one named, in line order).
     pub fn first(&self) -> Option<&str> {
         self.ids.first().map(String::as_str)
@@ -131,4 +141,16 @@ pub fn at_line(line: usize, e: super::StoreError) -> super::StoreError {
         },
         other => other,
     }
+}
+
+/// The timestamp of a `conversation.updated` event (issue #12): the latest event time
+/// among an event log's items of conversation `cid` (so every backend logs the same
+/// event), else `now` (µs).
+pub fn latest_ts(items: &[(usize, super::IngestItem)], cid: &str, now: i64) -> i64 {
+    items
+        .iter()
+        .filter(|(_, i)| i.event.conversation_id() == Some(cid))
+        .map(|(_, i)| i.event.timestamp_us)
+        .max()
+        .unwrap_or(now)
 }

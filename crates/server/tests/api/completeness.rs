@@ -2,10 +2,13 @@
 //! error type and agent, log entries), completeness (rules, list filter, live
 //! `conversation.updated`), and state-file merges.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
-use crate::backends::{backends_with, detail, ev, same_on_every_backend, send};
+use crate::backends::{backends_with, detail, ev, same_on_every_backend, send, upload_raw};
 use crate::helpers::App;
+use crate::sse::SseClient;
 
 /// A CLI-shaped `conversation.started` with three agents and an initial prompt.
 fn started(cid: &str) -> Value {
@@ -188,5 +191,57 @@ async fn completeness_rules_and_filter_on_both_backends() {
                 "{name}"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn an_event_log_upload_that_fills_the_gap_announces_the_new_completeness() {
+    for (name, app) in backends_with("completeness_sse_update", |_| {}).await {
+        let cid = "f12-sse";
+        let lines: Vec<Value> = std::iter::once(started(cid))
+            .chain((1..=4).map(|s| message(cid, s)))
+            .chain(std::iter::once(completed(cid, 4)))
+            .collect();
+        // Streamed with message 3 lost.
+        for (i, l) in lines.iter().enumerate() {
+            if i != 3 {
+                send(&app, l).await;
+            }
+        }
+        let (_, d) = app.get(&format!("/api/sessions/{cid}")).await;
+        assert_eq!(d["completeness"]["missing"], json!([[3, 3]]), "{name}: {d}");
+        let mut sse = SseClient::open(
+            &app,
+            &format!("/api/realtime/stream?conversationId={cid}"),
+            None,
+        )
+        .await;
+        // The CLI's event log, uploaded (as `upload` or `sync` do): the gap is filled.
+        let body: Vec<u8> = lines
+            .iter()
+            .flat_map(|l| format!("{l}\n").into_bytes())
+            .collect();
+        let up = upload_raw(&app, body, "application/x-ndjson").await;
+        assert_eq!(up["status"], 201, "{name}: {up}");
+        let mut kinds = Vec::new();
+        let mut updated = None;
+        while let Some(f) = sse.next_event(Duration::from_secs(5)).await {
+            let d = f.data.expect("data");
+            kinds.push(d["type"].as_str().unwrap_or_default().to_string());
+            if d["type"] == "conversation.updated" {
+                updated = Some(d);
+                break;
+            }
+        }
+        let updated = updated.unwrap_or_else(|| panic!("{name}: no conversation.updated in {kinds:?}"));
+        assert_eq!(kinds, ["message.created", "conversation.updated"], "{name}");
+        assert_eq!(updated["conversationId"], cid);
+        assert_eq!(
+            updated["data"]["completeness"],
+            json!({"state": "complete", "missing": [], "reported": 4, "stored": 4}),
+            "{name}"
+        );
+        let (_, d) = app.get(&format!("/api/sessions/{cid}")).await;
+        assert_eq!(d["completeness"]["state"], "complete", "{name}");
     }
 }

@@ -450,18 +450,27 @@ async fn event_log_in_order_and_out_of_order_give_the_same_conversation() {
         "Prepared statements <cached>."
     );
 
-    // Each applied event is in the event log, as live ingest would append it.
+    // Each applied event is in the event log, as live ingest would append it, plus one
+    // `conversation.updated` with the new completeness (issue #12).
     assert_eq!(
         db_count(
             &a,
-            "SELECT COUNT(*) FROM events WHERE conversation_id = ?1",
+            "SELECT COUNT(*) FROM events WHERE conversation_id = ?1 AND type <> 'conversation.updated'",
             "log-conv-1"
         ),
         7
     );
     assert_eq!(
+        db_count(
+            &a,
+            "SELECT COUNT(*) FROM events WHERE conversation_id = ?1 AND type = 'conversation.updated'",
+            "log-conv-1"
+        ),
+        1
+    );
+    assert_eq!(
         db_count(&a, "SELECT COUNT(*) FROM events WHERE ?1 = ?1", "x"),
-        8
+        9
     );
 
     // Uploading it again applies nothing.
@@ -543,7 +552,10 @@ async fn half_streamed_then_log_uploaded_equals_streaming_it_all() {
         comparable(detail(&partial, "log-conv-3").await),
         comparable(detail(&full, "log-conv-3").await)
     );
-    assert_eq!(all_rows(&partial), all_rows(&full), "no row stored twice");
+    // No row stored twice; the upload added one `conversation.updated` (issue #12).
+    let mut want = all_rows(&full);
+    want[3] += 1;
+    assert_eq!(all_rows(&partial), want, "no row stored twice");
 }
 
 #[tokio::test]

@@ -30,11 +30,14 @@ pub async fn apply_upload(
     conn: &mut PgConnection,
     plan: UploadPlan,
     now: i64,
+    silence_us: i64,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<UploadResult, StoreError> {
     match plan {
         UploadPlan::Session(s) => apply_session(conn, *s, now, pubs).await,
-        UploadPlan::EventLog(items) => apply_event_log(conn, &items, now, pubs).await,
+        UploadPlan::EventLog(items) => {
+            apply_event_log(conn, &items, now, silence_us, pubs).await
+        }
     }
 }
 
@@ -299,6 +302,7 @@ async fn apply_event_log(
     conn: &mut PgConnection,
     items: &[(usize, IngestItem)],
     now: i64,
+    silence_us: i64,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<UploadResult, StoreError> {
     let mut tally = MergeTally::default();
@@ -307,6 +311,22 @@ async fn apply_event_log(
             .await
             .map_err(|e| at_line(*line, e))?;
         tally.count(a);
+    }
+    for cid in tally.conversations_changed() {
+        if let Some(c) = super::completeness_in(conn, cid, silence_us).await? {
+            let data = serde_json::json!({"conversation_id": cid, "completeness": c});
+            append_event(
+                conn,
+                EventKind::ConversationUpdated,
+                Some(cid),
+                crate::store::upload::latest_ts(items, cid, now),
+                &data.to_string(),
+                None,
+                now,
+                pubs,
+            )
+            .await?;
+        }
     }
     let totals = match tally.first() {
         Some(c) => stored_totals(conn, c).await?,

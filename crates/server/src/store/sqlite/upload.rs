@@ -16,7 +16,7 @@ use super::{
     append_event, apply_item_as, apply_start, ensure_conversation, message_dedup_key, recompute,
     sha256_hex,
 };
-use crate::store::upload::{at_line, MergeTally, UploadPlan, UploadResult};
+use crate::store::upload::{at_line, latest_ts, MergeTally, UploadPlan, UploadResult};
 use crate::store::{IngestItem, StoreError, StoredEvent};
 
 /// The `source` of everything an upload stores (SPEC 2.4).
@@ -30,11 +30,12 @@ pub fn apply_upload(
     conn: &Connection,
     plan: UploadPlan,
     now: i64,
+    silence_us: i64,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<UploadResult, StoreError> {
     match plan {
         UploadPlan::Session(s) => apply_session(conn, *s, now, pubs),
-        UploadPlan::EventLog(items) => apply_event_log(conn, &items, now, pubs),
+        UploadPlan::EventLog(items) => apply_event_log(conn, &items, now, silence_us, pubs),
     }
 }
 
@@ -249,6 +250,7 @@ fn apply_event_log(
     conn: &Connection,
     items: &[(usize, IngestItem)],
     now: i64,
+    silence_us: i64,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<UploadResult, StoreError> {
     let mut tally = MergeTally::default();
@@ -256,6 +258,21 @@ fn apply_event_log(
         let a = apply_item_as(conn, item, Some(UPLOAD_SOURCE), now, pubs)
             .map_err(|e| at_line(*line, e))?;
         tally.count(a);
+    }
+    for cid in tally.conversations_changed() {
+        if let Some(c) = super::completeness_in(conn, cid, silence_us)? {
+            let data = serde_json::json!({"conversation_id": cid, "completeness": c});
+            append_event(
+                conn,
+                EventKind::ConversationUpdated,
+                Some(cid),
+                latest_ts(items, cid, now),
+                &data.to_string(),
+                None,
+                now,
+                pubs,
+            )?;
+        }
     }
     let totals = match tally.first() {
         Some(c) => stored_totals(conn, c)?,
