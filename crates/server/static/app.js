@@ -357,6 +357,34 @@
     list.insertBefore(li, list.firstChild);
   }
 
+  // Completeness banner (issue #12); the text is kept in step with `completeness_view` in
+  // routes/ui/mod.rs.
+  function missingText(c) {
+    var m = c.missing || [];
+    if (m.length) {
+      var one = m.length === 1 && m[0][0] === m[0][1];
+      return (one ? 'message ' : 'messages ') + m.map(function (r) {
+        return r[0] === r[1] ? String(r[0]) : r[0] + '\u2013' + r[1];
+      }).join(', ') + ' missing';
+    }
+    if (typeof c.reported === 'number' && c.reported > c.stored) {
+      return c.stored + ' of ' + c.reported + ' reported messages stored';
+    }
+    return '';
+  }
+
+  function setCompleteness(c) {
+    var box = $('#completeness');
+    if (!box || !c || !c.state) return;
+    box.dataset.state = c.state;
+    if (c.state === 'incomplete') {
+      $('#completeness-text').textContent = missingText(c);
+      box.hidden = false;
+    } else {
+      box.hidden = true;
+    }
+  }
+
   function session() {
     var root = $('#session');
     var list = $('#messages');
@@ -395,7 +423,8 @@
         setBadge(badge, d.status);
         root.dataset.status = d.status;
         $('#f-duration').textContent = dur(d.totalDuration);
-        $('#f-messages').textContent = num(d.totalMessages);
+        $('#f-messages-n').textContent = num(d.totalMessages);
+        setCompleteness(d.completeness);
         $('#f-tokens').textContent = num(d.totalTokens);
         $('#f-cost').textContent = usd(d.totalCost);
         var reason = $('#f-reason');
@@ -425,7 +454,9 @@
         .catch(function () { /* keep the plain-text rendering */ });
     }
 
-    if (root.dataset.status !== 'ACTIVE') return;
+    var box = $('#completeness');
+    var incomplete = box && box.dataset.state === 'incomplete';
+    if (root.dataset.status !== 'ACTIVE' && !incomplete) return;
     openStream({ conversationId: sid, lastEventId: root.dataset.lastEventId }, function (env) {
       if (env.conversationId !== sid) return;
       switch (env.type) {
@@ -442,6 +473,10 @@
         case 'conversation.completed':
           var st = str((env.data || {}).status) || 'completed';
           setBadge(badge, st);
+          refresh();
+          break;
+        case 'conversation.updated':
+          setCompleteness((env.data || {}).completeness);
           refresh();
           break;
         case 'conversation.interrupted':

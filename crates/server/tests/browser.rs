@@ -448,6 +448,132 @@ async fn live_messages_in_order_then_status_changes() {
 }
 
 #[tokio::test]
+async fn session_shows_errors_in_place_log_entries_and_completeness_live() {
+    // Issue #12: errors on the timeline where they happened, in the agent's colour; log
+    // entries collapsed; "message 3 missing" with the repair command, gone once an
+    // event-log upload fills the gap (live, through `conversation.updated`).
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    let cid = "conv-12";
+    api.start_conversation(cid, "Completeness check", "2025-11-04T10:00:00Z")
+        .await;
+    api.message(cid, "c12-1", 1, "claude", "first").await;
+    api.ingest(
+        json!({"type": "conversation.error", "timestamp": "2025-11-04T10:01:01.700Z",
+        "data": {"conversation_id": cid, "error_message": "gemini timed out after 30s",
+            "error_type": "timeout", "agent_type": "gemini"}}),
+    )
+    .await;
+    api.ingest(
+        json!({"type": "log.entry", "timestamp": "2025-11-04T10:01:01.800Z",
+        "data": {"conversation_id": cid, "level": "system", "agent_name": "Gemini",
+            "agent_type": "gemini", "content": "retrying gemini"}}),
+    )
+    .await;
+    api.message(cid, "c12-2", 2, "gemini", "second").await;
+    api.message(cid, "c12-4", 4, "gemini", "fourth").await;
+    // The CLI counts its host prompt and two announcements too: 3 + 4.
+    api.ingest(json!({"type": "conversation.completed", "timestamp": "2025-11-04T10:30:00Z",
+        "data": {"conversation_id": cid, "status": "completed", "total_messages": 7, "total_turns": 4}}))
+        .await;
+    b.client
+        .goto(&api.url(&format!("/sessions/{cid}")))
+        .await
+        .expect("open session");
+    let order = b
+        .js(
+            "return Array.from(document.querySelectorAll('#messages > li')).map(li => li.classList.contains('note-error') ? 'E' : li.dataset.seq).join(',');",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        order, "1,E,2,4",
+        "the error sits between the messages it came between"
+    );
+    let err = b
+        .js(
+            "const e = document.querySelector('#messages > li.note-error'); return [e.className, e.querySelector('.error-type').textContent, e.querySelector('.error-text').textContent];",
+            vec![],
+        )
+        .await;
+    // Gemini is the second participant: colour class a1, like its messages.
+    assert_eq!(
+        err,
+        json!(["note-error a1", "timeout", "gemini timed out after 30s"])
+    );
+    let logs = b
+        .js(
+            "const d = document.getElementById('log-entries'); return [d.open, d.querySelector('.log .pill').textContent, d.querySelector('.log-text').textContent, d.querySelector('.log-text').checkVisibility()];",
+            vec![],
+        )
+        .await;
+    assert_eq!(logs[0], false, "log entries start collapsed");
+    assert_eq!(
+        (logs[1].clone(), logs[2].clone()),
+        (json!("system"), json!("retrying gemini"))
+    );
+    assert_eq!(logs[3], false, "collapsed log text is not shown");
+    let banner = b
+        .js(
+            "const c = document.getElementById('completeness'); return [c.hidden, document.getElementById('completeness-text').textContent, document.getElementById('completeness-cmd').textContent];",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        banner,
+        json!([
+            false,
+            "message 3 missing",
+            "agentpipe-web upload ~/.agentpipe/events/events_conv-12.jsonl"
+        ])
+    );
+    let tip = b
+        .js(
+            "const m = document.getElementById('f-messages'); return [m.title, m.textContent];",
+            vec![],
+        )
+        .await;
+    assert!(
+        tip[0].as_str().is_some_and(|t| t.contains("host prompt")),
+        "{tip}"
+    );
+    assert_eq!(tip[1], "7 (3 stored)");
+    // The CLI's event log is uploaded: the gap closes and the banner goes, live.
+    b.wait_js(
+        "live connection",
+        "return document.getElementById('conn') ? document.getElementById('conn').dataset.state : 'live';",
+        |v| v == "live",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let line = json!({"type": "message.created", "timestamp": "2025-11-04T10:01:03.250Z",
+        "data": {"conversation_id": cid, "message_id": "c12-3", "agent_id": "claude-0",
+            "agent_type": "claude", "agent_name": "Claude", "content": "third", "sequence_number": 3,
+            "turn_number": 2}});
+    let r = api
+        .http
+        .post(api.url("/api/sessions/upload"))
+        .bearer_auth(TEST_KEY)
+        .header("content-type", "application/x-ndjson")
+        .body(format!("{line}\n"))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status().as_u16(), 201);
+    b.wait_js(
+        "banner hidden after the merge",
+        "const c = document.getElementById('completeness'); return [c.hidden, c.dataset.state];",
+        |v| v == &json!([true, "complete"]),
+    )
+    .await;
+    b.close().await;
+    api.server.stop().await;
+}
+
+#[tokio::test]
 async fn script_message_shows_as_text_and_never_runs() {
     let _one = ONE_BROWSER.lock().await;
     let Some(b) = Browser::start(1280, 900).await else {

@@ -1646,7 +1646,7 @@ impl Store for PgStore {
         self.write(move |conn, pubs| {
             Box::pin(upload::apply_upload(conn, plan, now_us(), silence, pubs))
         })
-            .await
+        .await
     }
 
     async fn list_sessions(&self, q: ListQuery) -> Result<SessionList, StoreError> {

@@ -233,7 +233,8 @@ async fn an_event_log_upload_that_fills_the_gap_announces_the_new_completeness()
                 break;
             }
         }
-        let updated = updated.unwrap_or_else(|| panic!("{name}: no conversation.updated in {kinds:?}"));
+        let updated =
+            updated.unwrap_or_else(|| panic!("{name}: no conversation.updated in {kinds:?}"));
         assert_eq!(kinds, ["message.created", "conversation.updated"], "{name}");
         assert_eq!(updated["conversationId"], cid);
         assert_eq!(

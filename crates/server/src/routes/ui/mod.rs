@@ -508,6 +508,93 @@ fn message_ctx<'a>(
     }
 }
 
+/// The session timeline (issue #12): the messages in order, with each error event placed
+/// where it happened (before the first message with a later timestamp), in the colour of
+/// the agent it names. An error item is `{e, style, seq}`, `seq` the preceding message's
+/// sequence number + 0.5 (so live insertion keeps it in place); a message item is its
+/// [`MessageCtx`].
+fn timeline(
+    styles: &[(String, AgentStyle)],
+    messages: &[MessageCtx<'_>],
+    errors: &[agentpipe_protocol::api::ErrorView],
+) -> Vec<Value> {
+    let error_item = |e: &agentpipe_protocol::api::ErrorView, prev: Option<i64>| {
+        let kind = e.agent_type.as_deref().unwrap_or("error");
+        let style = styles
+            .iter()
+            .find(|(id, s)| Some(id.as_str()) == e.agent_id.as_deref() || s.t == kind)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| AgentStyle {
+                c: render::hash_colour(kind),
+                i: render::agent_icon(kind),
+                n: kind.to_string(),
+                t: kind.to_string(),
+            });
+        let seq = prev.map(|s| format!("{s}.5")).unwrap_or_default();
+        context! { e => e, style => style, seq => seq }
+    };
+    let mut out = Vec::with_capacity(messages.len() + errors.len());
+    let mut errs = errors.iter().peekable();
+    let mut prev = None;
+    for x in messages {
+        while let Some(e) = errs.next_if(|e| e.timestamp < x.m.timestamp) {
+            out.push(error_item(e, prev));
+        }
+        out.push(Value::from_serialize(x));
+        prev = x.m.sequence_number.or(prev);
+    }
+    for e in errs {
+        out.push(error_item(e, prev));
+    }
+    out
+}
+
+/// What the session page says about completeness (issue #12): `{state, text, command,
+/// count_tip}`; `text` like "messages 7–8 missing", `command` the repair command,
+/// `count_tip` why the CLI's reported total differs from the stored count (or none).
+fn completeness_view(d: &agentpipe_protocol::api::SessionDetail) -> Value {
+    let c = &d.completeness;
+    let ranges: Vec<String> = c
+        .missing
+        .iter()
+        .map(|[a, b]| {
+            if a == b {
+                format!("{a}")
+            } else {
+                format!("{a}\u{2013}{b}")
+            }
+        })
+        .collect();
+    let text = if !ranges.is_empty() {
+        let one = c.missing.len() == 1 && c.missing[0][0] == c.missing[0][1];
+        format!(
+            "{} {} missing",
+            if one { "message" } else { "messages" },
+            ranges.join(", ")
+        )
+    } else if let Some(r) = c.reported.filter(|r| *r > c.stored) {
+        format!("{} of {r} reported messages stored", c.stored)
+    } else {
+        String::new()
+    };
+    let count_tip = (d.total_messages != d.stored_messages).then(|| match c.reported {
+        Some(r) if r != d.total_messages => format!(
+            "The CLI reported {} messages: that count includes its host prompt and one \"joined\" announcement per agent, which it never sends. {r} agent messages were sent; {} are stored.",
+            d.total_messages, d.stored_messages
+        ),
+        _ => format!(
+            "{} messages were reported by the producer; {} are stored.",
+            d.total_messages, d.stored_messages
+        ),
+    });
+    context! {
+        state => &c.state,
+        text => text,
+        command => format!("agentpipe-web upload ~/.agentpipe/events/events_{}.jsonl", d.id),
+        count_tip => count_tip,
+    }
+}
+
 /// `GET /sessions/{id}`: the session with every message, live while `ACTIVE`.
 #[utoipa::path(
     get,
@@ -550,6 +637,7 @@ async fn session_page(
     let styles = render::participant_styles(&d.participants);
     let msgs = d.messages.as_deref().unwrap_or(&[]);
     let messages: Vec<MessageCtx<'_>> = msgs.iter().map(|m| message_ctx(&styles, m)).collect();
+    let timeline = timeline(&styles, &messages, &d.errors);
     let chart = render::chart_svg(&render::agent_totals(&styles, msgs));
     let agents: HashMap<&str, &AgentStyle> =
         styles.iter().map(|(id, s)| (id.as_str(), s)).collect();
@@ -572,6 +660,8 @@ async fn session_page(
             nav => "sessions",
             d => &d,
             messages => messages,
+            timeline => timeline,
+            completeness => completeness_view(&d),
             participants => participants,
             chart => Value::from_safe_string(chart),
             agents_json => agents_json,

@@ -35,9 +35,7 @@ pub async fn apply_upload(
 ) -> Result<UploadResult, StoreError> {
     match plan {
         UploadPlan::Session(s) => apply_session(conn, *s, now, pubs).await,
-        UploadPlan::EventLog(items) => {
-            apply_event_log(conn, &items, now, silence_us, pubs).await
-        }
+        UploadPlan::EventLog(items) => apply_event_log(conn, &items, now, silence_us, pubs).await,
     }
 }
 
