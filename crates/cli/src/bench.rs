@@ -13,7 +13,11 @@
 //!   runs, each a new session.
 //! - `fanout`: N SSE subscribers on one server, events at a set rate: delivery latency
 //!   p50/p99/max, delivered/expected, deliveries/s, and memory per idle subscriber.
-//! - `all`: every mode above with its defaults.
+//! - `analytics`: fills the store with 10,000 sessions / 1,000,000 messages over 30 days
+//!   (uploads of 100-message sessions, several at a time) and times `GET /api/analytics`
+//!   for 30 days by day and by hour, for every `groupBy`: p50/p99 (issue #20).
+//! - `all`: every mode above with its defaults (except `analytics`, which takes minutes
+//!   to fill).
 //!
 //! The load generator shares the machine (and here the process and runtime) with the
 //! server, as in SPEC 10's reference measurements.
@@ -67,7 +71,9 @@ enum Mode {
     /// SSE fan-out: delivery latency, delivered/expected, deliveries/s, memory per idle
     /// subscriber.
     Fanout(FanoutArgs),
-    /// Every mode with its defaults (durations from `--seconds`).
+    /// Analytics latency (issue #20) over a store filled with many sessions.
+    Analytics(AnalyticsArgs),
+    /// Every mode with its defaults (durations from `--seconds`), `analytics` excepted.
     All {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 5.0)]
@@ -82,6 +88,22 @@ struct UploadArgs {
     messages: usize,
     /// Number of uploads (each a new session).
     #[arg(long, default_value_t = 5)]
+    runs: usize,
+}
+
+#[derive(Args, Clone)]
+struct AnalyticsArgs {
+    /// Sessions to store (spread evenly over 30 days).
+    #[arg(long, default_value_t = 10_000)]
+    sessions: usize,
+    /// Messages per session (20 s apart, three agents, four models).
+    #[arg(long, default_value_t = 100)]
+    messages: usize,
+    /// Uploads in flight while filling.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Timed requests per query shape.
+    #[arg(long, default_value_t = 50)]
     runs: usize,
 }
 
@@ -731,6 +753,153 @@ async fn upload(args: &UploadArgs) -> BenchResult<()> {
     Ok(())
 }
 
+/// Start of the analytics data set: 2025-10-01T00:00:00Z, µs.
+const ANALYTICS_BASE_US: i64 = 1_759_276_800_000_000;
+
+/// One spec-shape upload of the analytics data set: session `i` of `of`, spread over 30
+/// days, with `n` short messages 20 s apart from three agents and four models.
+fn analytics_body(i: usize, of: usize, n: usize) -> serde_json::Value {
+    let agents = ["claude", "gemini", "codex"];
+    let models = [
+        "claude-sonnet-4-5",
+        "gemini-2.5-pro",
+        "gpt-5-codex",
+        "claude-haiku-4-5",
+    ];
+    let span = 30 * 86_400_000_000_i64;
+    let start = ANALYTICS_BASE_US + span / of.max(1) as i64 * i as i64;
+    let messages: Vec<serde_json::Value> = (0..n)
+        .map(|k| {
+            let a = k % 3;
+            let model = if a == 0 && i % 2 == 1 { models[3] } else { models[a] };
+            serde_json::json!({
+                "agentId": format!("{}-0", agents[a]), "agentName": agents[a], "agentType": agents[a],
+                "role": "agent", "content": format!("message {k} of session {i}"),
+                "timestamp": agentpipe_protocol::timefmt::format_us(start + (k as i64 + 1) * 20_000_000),
+                "sequenceNumber": k + 1,
+                "metrics": {"duration": 300 + ((k * 7919 + i * 104_729) % 20_000), "inputTokens": 300 + k, "outputTokens": 120,
+                    "totalTokens": 420 + k, "model": model, "cost": 0.0001 * (1 + (k % 13)) as f64}
+            })
+        })
+        .collect();
+    let status = ["COMPLETED", "COMPLETED", "INTERRUPTED", "ERROR"][i % 4];
+    serde_json::json!({
+        "session": {"name": format!("analytics {i}"), "mode": if i % 3 == 0 { "reactive" } else { "round-robin" },
+            "initialPrompt": "Benchmark analytics", "status": status,
+            "startedAt": agentpipe_protocol::timefmt::format_us(start),
+            "metadata": {"originalId": format!("analytics-{i}")}},
+        "participants": agents.iter().map(|a| serde_json::json!({
+            "agentId": format!("{a}-0"), "agentType": a, "agentName": a})).collect::<Vec<_>>(),
+        "messages": messages,
+    })
+}
+
+/// `analytics`: fills the store, then times `GET /api/analytics` over the 30 days.
+async fn analytics(args: &AnalyticsArgs) -> BenchResult<()> {
+    let server = Server::start().await?;
+    let http = reqwest::Client::new();
+    println!(
+        "== analytics: {} sessions x {} messages ({} messages) over 30 days, uploaded {} at a time",
+        args.sessions,
+        args.messages,
+        args.sessions * args.messages,
+        args.concurrency
+    );
+    let t = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency.max(1) {
+        let (http, base, next, a) = (
+            http.clone(),
+            server.base.clone(),
+            next.clone(),
+            args.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= a.sessions {
+                    return Ok::<(), String>(());
+                }
+                let body = serde_json::to_vec(&analytics_body(i, a.sessions, a.messages))
+                    .map_err(|e| e.to_string())?;
+                let r = http
+                    .post(format!("{base}/api/sessions/upload"))
+                    .bearer_auth(KEY)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !r.status().is_success() {
+                    let st = r.status();
+                    return Err(format!(
+                        "upload {i}: {st}: {}",
+                        r.text().await.unwrap_or_default()
+                    ));
+                }
+                if i % 1000 == 999 {
+                    println!(
+                        "  {} sessions stored ({:.0} s)",
+                        i + 1,
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    println!("filled in {:.1} s", t.elapsed().as_secs_f64());
+    let from = agentpipe_protocol::timefmt::format_us(ANALYTICS_BASE_US);
+    let to = agentpipe_protocol::timefmt::format_us(ANALYTICS_BASE_US + 30 * 86_400_000_000 - 1);
+    println!(
+        "{:<10} {:<10} {:>8} {:>10} {:>10} {:>10}",
+        "bucket", "groupBy", "runs", "p50 ms", "p99 ms", "max ms"
+    );
+    let mut all = Vec::new();
+    for bucket in ["day", "hour"] {
+        for group in ["model", "agentType", "status", "mode"] {
+            let url = format!(
+                "{}/api/analytics?from={from}&to={to}&bucket={bucket}&groupBy={group}",
+                server.base
+            );
+            let mut lat = Vec::new();
+            let mut messages = 0;
+            for _ in 0..args.runs {
+                let t = Instant::now();
+                let r = http.get(&url).bearer_auth(KEY).send().await?;
+                if !r.status().is_success() {
+                    return Err(format!("{url}: {}", r.status()).into());
+                }
+                let body = r.bytes().await?;
+                lat.push(t.elapsed().as_micros() as u64);
+                // parsed after the clock stopped: the figure is the server's answer
+                let v: serde_json::Value = serde_json::from_slice(&body)?;
+                messages = v["totals"]["messages"].as_i64().unwrap_or(0);
+            }
+            all.extend(&lat);
+            let s = Stats::new(lat);
+            println!(
+                "{bucket:<10} {group:<10} {:>8} {:>10.1} {:>10.1} {:>10.1}   ({messages} messages counted)",
+                args.runs,
+                s.pct_ms(50.0),
+                s.pct_ms(99.0),
+                s.max_ms()
+            );
+        }
+    }
+    let s = Stats::new(all);
+    println!(
+        "analytics 30 days, every shape: p50 {:.1} ms, p99 {:.1} ms (target p99 < 200 ms)",
+        s.pct_ms(50.0),
+        s.pct_ms(99.0)
+    );
+    server.stop().await;
+    Ok(())
+}
+
 /// mimalloc: the request path allocates many small objects on several threads, where
 /// glibc's allocator showed up as ~12 % of server CPU under load.
 #[global_allocator]
@@ -745,6 +914,7 @@ async fn main() -> std::process::ExitCode {
         Mode::Batch(a) => batch(&a).await,
         Mode::Upload(a) => upload(&a).await,
         Mode::Fanout(a) => fanout(&a).await,
+        Mode::Analytics(a) => analytics(&a).await,
         Mode::All { seconds } => {
             let r = ingest(&IngestArgs {
                 seconds,
