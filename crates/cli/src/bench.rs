@@ -784,7 +784,7 @@ fn analytics_body(i: usize, of: usize, n: usize) -> serde_json::Value {
         .collect();
     let status = ["COMPLETED", "COMPLETED", "INTERRUPTED", "ERROR"][i % 4];
     serde_json::json!({
-        "session": {"name": format!("analytics {i}"), "mode": if i % 3 == 0 { "reactive" } else { "round-robin" },
+        "session": {"name": format!("analytics {i}"), "mode": if i.is_multiple_of(3) { "reactive" } else { "round-robin" },
             "initialPrompt": "Benchmark analytics", "status": status,
             "startedAt": agentpipe_protocol::timefmt::format_us(start),
             "metadata": {"originalId": format!("analytics-{i}")}},
