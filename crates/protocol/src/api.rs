@@ -497,6 +497,10 @@ pub struct UploadResponse {
     /// Already stored (shapes 1 and 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<bool>,
+    /// `true` when a state file was merged into the stored conversation of the same run
+    /// (issue #12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<bool>,
     /// `deleted` when the conversation was deleted before: nothing stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,

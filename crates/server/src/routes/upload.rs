@@ -169,6 +169,19 @@ fn respond(result: UploadResult, warnings: Vec<String>) -> Response {
                 ..Default::default()
             },
         ),
+        UploadResult::MergedRun {
+            conversation_id,
+            messages_created,
+        } => (
+            StatusCode::OK,
+            UploadResponse {
+                success: true,
+                merged: Some(true),
+                conversation_id: Some(conversation_id),
+                messages_created: Some(messages_created),
+                ..Default::default()
+            },
+        ),
         UploadResult::Deleted { conversation_id } => (
             StatusCode::OK,
             UploadResponse {

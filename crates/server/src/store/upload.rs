@@ -42,6 +42,13 @@ pub enum UploadResult {
         /// The stored conversation.
         conversation_id: String,
     },
+    /// A state file of a run already stored (issue #12), merged into it: 200 `merged`.
+    MergedRun {
+        /// The stored conversation it merged into.
+        conversation_id: String,
+        /// Messages added.
+        messages_created: i64,
+    },
     /// Shape 2 naming a deleted conversation (SPEC 2.4 "Deleted"): stored nowhere (200).
     Deleted {
         /// The deleted conversation's id.
@@ -153,4 +160,76 @@ pub fn latest_ts(items: &[(usize, super::IngestItem)], cid: &str, now: i64) -> i
         .map(|(_, i)| i.event.timestamp_us)
         .max()
         .unwrap_or(now)
+}
+
+/// One stored agent message, as the state-file merge compares it (issue #12).
+#[derive(Debug, Clone)]
+pub struct StoredAgentMessage {
+    /// Its agent (`agent_id`, else `agent_type`).
+    pub agent: String,
+    /// Its text.
+    pub content: String,
+    /// Its sequence number.
+    pub sequence_number: Option<i64>,
+}
+
+/// The agent of an uploaded or stored message for matching: `agent_id`, else the type.
+pub fn agent_key(m: &agentpipe_protocol::event::Message) -> String {
+    m.agent_id.clone().unwrap_or_else(|| m.agent_type.clone())
+}
+
+/// Whether an uploaded session (a CLI state file, shape 1) is **the same run** as a
+/// stored conversation, and if so which of its messages to add (issue #12).
+///
+/// The caller has already matched the initial prompt and the participant line-up
+/// (agent ids and types, in order). Here: the upload's agent messages (role `agent`)
+/// are matched to the stored agent messages by (agent, content), each stored message used
+/// once; it is the same run when more than half of the shorter side matches (and at
+/// least one message). The answer is the indexes into `upload` of the agent messages not
+/// stored, each with the sequence number to give it: its 1-based position among the
+/// upload's agent messages (the CLI numbers agent messages the same way) when every
+/// matched stored message carries exactly that number, else none. Host prompts,
+/// announcements and other non-agent messages are not added: the stream never carries
+/// them (the prompt and announcements are kept on the conversation and its participants).
+/// `None` when not the same run.
+pub fn same_run_additions(
+    upload: &[agentpipe_protocol::event::Message],
+    stored: &[StoredAgentMessage],
+) -> Option<Vec<(usize, Option<i64>)>> {
+    let agent_msgs: Vec<(usize, &agentpipe_protocol::event::Message)> = upload
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.role == "agent")
+        .collect();
+    let mut used = vec![false; stored.len()];
+    let mut matched = 0usize;
+    let mut numbering_holds = true;
+    let mut missing = Vec::new();
+    for (k, (i, m)) in agent_msgs.iter().enumerate() {
+        let agent = agent_key(m);
+        let hit = stored
+            .iter()
+            .enumerate()
+            .position(|(j, s)| !used[j] && s.agent == agent && s.content == m.content);
+        match hit {
+            Some(j) => {
+                used[j] = true;
+                matched += 1;
+                if stored[j].sequence_number.is_some_and(|s| s != k as i64 + 1) {
+                    numbering_holds = false;
+                }
+            }
+            None => missing.push((*i, k as i64 + 1)),
+        }
+    }
+    let shorter = agent_msgs.len().min(stored.len());
+    if matched == 0 || matched * 2 <= shorter {
+        return None;
+    }
+    Some(
+        missing
+            .into_iter()
+            .map(|(i, seq)| (i, numbering_holds.then_some(seq)))
+            .collect(),
+    )
 }

@@ -246,3 +246,106 @@ async fn an_event_log_upload_that_fills_the_gap_announces_the_new_completeness()
         assert_eq!(d["completeness"]["state"], "complete", "{name}");
     }
 }
+
+/// A CLI state file of run `cid` (as `agentpipe-web upload` converts it, SPEC 3 shape 1):
+/// host prompt and announcements as system messages, then `agent_msgs` agent messages,
+/// numbered over all messages.
+fn state_file(original_id: &str, prompt: &str, agent_msgs: i64) -> Value {
+    let mut messages = vec![
+        json!({"agentId": "host", "agentName": "HOST", "agentType": "host",
+        "role": "system", "content": prompt, "timestamp": "2025-11-05T09:00:00Z", "sequenceNumber": 1}),
+    ];
+    for (i, a) in ["claude-0", "gemini-0", "qwen-0"].iter().enumerate() {
+        messages.push(
+            json!({"agentId": a, "agentType": a.trim_end_matches("-0"), "role": "system",
+            "content": format!("{a} has joined."), "timestamp": "2025-11-05T09:00:00Z",
+            "sequenceNumber": i + 2}),
+        );
+    }
+    for seq in 1..=agent_msgs {
+        let m = message("x", seq);
+        let d = &m["data"];
+        messages.push(
+            json!({"agentId": d["agent_id"], "agentType": d["agent_type"], "role": "agent",
+            "content": d["content"], "timestamp": m["timestamp"], "sequenceNumber": seq + 4,
+            "metrics": {"totalTokens": d["tokens_used"], "cost": 0.001}}),
+        );
+    }
+    json!({"session": {"name": "Conversation", "mode": "round-robin", "initialPrompt": prompt,
+            "status": "COMPLETED", "startedAt": "2025-11-05T09:00:00Z", "completedAt": "2025-11-05T09:05:00Z",
+            "metadata": {"originalId": original_id}},
+        "participants": [
+            {"agentId": "claude-0", "agentType": "claude", "agentName": "Claude"},
+            {"agentId": "gemini-0", "agentType": "gemini", "agentName": "Gemini"},
+            {"agentId": "qwen-0", "agentType": "qwen", "agentName": "Qwen"}],
+        "messages": messages})
+}
+
+#[tokio::test]
+async fn a_state_file_of_a_streamed_run_merges_and_another_run_does_not() {
+    same_on_every_backend("state_file_merge", |app| async move {
+        let mut obs = Vec::new();
+        let cid = "f12-merge";
+        // Streamed: 6 messages sent, 3 and 5 lost.
+        send(&app, &started(cid)).await;
+        for seq in [1, 2, 4, 6] {
+            send(&app, &message(cid, seq)).await;
+        }
+        send(&app, &completed(cid, 6)).await;
+        let body = serde_json::to_vec(&state_file(
+            "conversation-20251105-090000",
+            "Plan the release",
+            6,
+        ))
+        .expect("json");
+        let r = upload_raw(&app, body.clone(), "application/json").await;
+        assert_eq!(r["status"], 200, "{r}");
+        assert_eq!(r["body"]["merged"], true, "{r}");
+        assert_eq!(r["body"]["conversationId"], cid, "{r}");
+        assert_eq!(r["body"]["messagesCreated"], 2, "{r}");
+        obs.push(r);
+        let d = detail(&app, cid).await;
+        let b = &d["body"];
+        let seqs: Vec<i64> = b["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter_map(|m| m["sequenceNumber"].as_i64())
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6], "{b}");
+        assert_eq!(b["messages"][2]["content"], "point 3 from qwen-0");
+        assert_eq!(b["completeness"]["state"], "complete", "{b}");
+        obs.push(d);
+        // The same state file again: a duplicate, nothing added.
+        let again = upload_raw(&app, body, "application/json").await;
+        assert_eq!(
+            (again["status"].clone(), again["body"]["duplicate"].clone()),
+            (json!(200), json!(true)),
+            "{again}"
+        );
+        obs.push(again);
+        // Another run (same line-up and prompt, different messages): a new conversation.
+        let mut other = state_file("conversation-20251105-100000", "Plan the release", 3);
+        if let Some(ms) = other["messages"].as_array_mut() {
+            for m in ms.iter_mut().filter(|m| m["role"] == "agent") {
+                m["content"] = json!(format!(
+                    "another run: {}",
+                    m["content"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        let r = upload_raw(
+            &app,
+            serde_json::to_vec(&other).expect("json"),
+            "application/json",
+        )
+        .await;
+        assert_eq!(r["status"], 201, "{r}");
+        assert!(r["body"]["merged"].is_null(), "{r}");
+        assert_ne!(r["body"]["conversationId"], cid, "{r}");
+        let (_, list) = app.get("/api/sessions").await;
+        assert_eq!(list["pagination"]["total"], 2, "{list}");
+        obs
+    })
+    .await;
+}

@@ -16,7 +16,9 @@ use super::{
     append_event, apply_item_as, apply_start, ensure_conversation, json_opt, recompute, sha256_hex,
 };
 use crate::store::message_dedup_key;
-use crate::store::upload::{at_line, MergeTally, UploadPlan, UploadResult};
+use crate::store::upload::{
+    at_line, same_run_additions, MergeTally, StoredAgentMessage, UploadPlan, UploadResult,
+};
 use crate::store::{IngestItem, StoreError, StoredEvent};
 
 /// The `source` of everything an upload stores (SPEC 2.4).
@@ -34,7 +36,7 @@ pub async fn apply_upload(
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<UploadResult, StoreError> {
     match plan {
-        UploadPlan::Session(s) => apply_session(conn, *s, now, pubs).await,
+        UploadPlan::Session(s) => apply_session(conn, *s, now, silence_us, pubs).await,
         UploadPlan::EventLog(items) => apply_event_log(conn, &items, now, silence_us, pubs).await,
     }
 }
@@ -59,10 +61,115 @@ async fn stored_totals(
     .await?)
 }
 
+/// Merges a state file into the stored conversation of the same run, if there is one;
+/// the twin of the SQLite store's `merge_same_run` (issue #12).
+async fn merge_same_run(
+    conn: &mut PgConnection,
+    s: &SessionUpload,
+    identity_hash: Option<&str>,
+    now: i64,
+    silence_us: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<Option<UploadResult>, StoreError> {
+    let lineup: Vec<(String, String)> = s
+        .started
+        .participants
+        .iter()
+        .map(|p| (p.agent_id.clone(), p.agent_type.clone()))
+        .collect();
+    if lineup.is_empty() {
+        return Ok(None);
+    }
+    let prompt = s.started.initial_prompt.clone().unwrap_or_default();
+    let candidates: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM conversations WHERE COALESCE(initial_prompt, '') = $1
+         ORDER BY started_at DESC, id COLLATE \"C\" LIMIT 20",
+    )
+    .bind(enc(&prompt))
+    .fetch_all(&mut *conn)
+    .await?;
+    for raw in candidates {
+        let theirs: Vec<(String, String)> = sqlx::query_as(
+            "SELECT agent_id, agent_type FROM participants WHERE conversation_id = $1
+             ORDER BY position, agent_id COLLATE \"C\"",
+        )
+        .bind(&raw)
+        .fetch_all(&mut *conn)
+        .await?;
+        let theirs: Vec<(String, String)> =
+            theirs.into_iter().map(|(a, t)| (dec(a), dec(t))).collect();
+        if theirs != lineup {
+            continue;
+        }
+        let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT COALESCE(agent_id, agent_type), content, sequence_number FROM messages
+             WHERE conversation_id = $1 AND role = 'agent' ORDER BY sort_seq, ts, id COLLATE \"C\"",
+        )
+        .bind(&raw)
+        .fetch_all(&mut *conn)
+        .await?;
+        let stored: Vec<StoredAgentMessage> = rows
+            .into_iter()
+            .map(|(a, c, seq)| StoredAgentMessage {
+                agent: dec(a),
+                content: dec(c),
+                sequence_number: seq,
+            })
+            .collect();
+        let Some(additions) = same_run_additions(&s.messages, &stored) else {
+            continue;
+        };
+        let cid = dec(raw);
+        let mut created = 0i64;
+        for (i, seq) in additions {
+            let mut m = s.messages[i].clone();
+            m.conversation_id.clone_from(&cid);
+            m.message_id = None;
+            m.sequence_number = seq;
+            created += i64::from(super::insert_message(conn, &m, now).await?.is_ok());
+        }
+        recompute(conn, &cid, now).await?;
+        if let Some(h) = identity_hash {
+            sqlx::query(
+                "INSERT INTO uploads (identity, conversation_id, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (identity) DO UPDATE SET conversation_id = excluded.conversation_id,
+                   created_at = excluded.created_at",
+            )
+            .bind(h)
+            .bind(enc(&cid))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if created > 0 {
+            if let Some(c) = super::completeness_in(conn, &cid, silence_us).await? {
+                let data = serde_json::json!({"conversation_id": cid, "completeness": c});
+                append_event(
+                    conn,
+                    EventKind::ConversationUpdated,
+                    Some(&cid),
+                    now,
+                    &data.to_string(),
+                    None,
+                    now,
+                    pubs,
+                )
+                .await?;
+            }
+        }
+        return Ok(Some(UploadResult::MergedRun {
+            conversation_id: cid,
+            messages_created: created,
+        }));
+    }
+    Ok(None)
+}
+
 async fn apply_session(
     conn: &mut PgConnection,
     mut s: SessionUpload,
     now: i64,
+    silence_us: i64,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<UploadResult, StoreError> {
     let identity_hash = s.identity.key().map(|k| sha256_hex(&[&k]));
@@ -96,6 +203,11 @@ async fn apply_session(
                 if exists(conn, "SELECT 1 FROM conversations WHERE id = $1", &p).await? {
                     return Ok(UploadResult::Duplicate { conversation_id: p });
                 }
+            }
+            if let Some(r) =
+                merge_same_run(conn, &s, identity_hash.as_deref(), now, silence_us, pubs).await?
+            {
+                return Ok(r);
             }
             uuid::Uuid::new_v4().to_string()
         }

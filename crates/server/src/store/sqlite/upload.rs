@@ -16,7 +16,10 @@ use super::{
     append_event, apply_item_as, apply_start, ensure_conversation, message_dedup_key, recompute,
     sha256_hex,
 };
-use crate::store::upload::{at_line, latest_ts, MergeTally, UploadPlan, UploadResult};
+use crate::store::upload::{
+    at_line, latest_ts, same_run_additions, MergeTally, StoredAgentMessage, UploadPlan,
+    UploadResult,
+};
 use crate::store::{IngestItem, StoreError, StoredEvent};
 
 /// The `source` of everything an upload stores (SPEC 2.4).
@@ -34,7 +37,7 @@ pub fn apply_upload(
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<UploadResult, StoreError> {
     match plan {
-        UploadPlan::Session(s) => apply_session(conn, *s, now, pubs),
+        UploadPlan::Session(s) => apply_session(conn, *s, now, silence_us, pubs),
         UploadPlan::EventLog(items) => apply_event_log(conn, &items, now, silence_us, pubs),
     }
 }
@@ -56,10 +59,105 @@ fn stored_totals(conn: &Connection, cid: &str) -> Result<Option<(i64, i64, f64)>
         .optional()?)
 }
 
+/// Merges a state file into the stored conversation of the same run, if there is one
+/// (issue #12; "same run" is [`same_run_additions`] after an equal initial prompt and
+/// participant line-up). `None` when no stored conversation is the same run.
+fn merge_same_run(
+    conn: &Connection,
+    s: &SessionUpload,
+    identity_hash: Option<&str>,
+    now: i64,
+    silence_us: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<Option<UploadResult>, StoreError> {
+    let lineup: Vec<(String, String)> = s
+        .started
+        .participants
+        .iter()
+        .map(|p| (p.agent_id.clone(), p.agent_type.clone()))
+        .collect();
+    if lineup.is_empty() {
+        return Ok(None);
+    }
+    let prompt = s.started.initial_prompt.clone().unwrap_or_default();
+    let candidates: Vec<String> = conn
+        .prepare_cached(
+            "SELECT id FROM conversations WHERE COALESCE(initial_prompt, '') = ?1
+             ORDER BY started_at DESC, id LIMIT 20",
+        )?
+        .query_map([&prompt], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for cid in candidates {
+        let theirs: Vec<(String, String)> = conn
+            .prepare_cached(
+                "SELECT agent_id, agent_type FROM participants WHERE conversation_id = ?1 ORDER BY position, agent_id",
+            )?
+            .query_map([&cid], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        if theirs != lineup {
+            continue;
+        }
+        let stored: Vec<StoredAgentMessage> = conn
+            .prepare_cached(
+                "SELECT COALESCE(agent_id, agent_type), content, sequence_number FROM messages
+                 WHERE conversation_id = ?1 AND role = 'agent' ORDER BY sort_seq, ts, id",
+            )?
+            .query_map([&cid], |r| {
+                Ok(StoredAgentMessage {
+                    agent: r.get(0)?,
+                    content: r.get(1)?,
+                    sequence_number: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let Some(additions) = same_run_additions(&s.messages, &stored) else {
+            continue;
+        };
+        let mut created = 0i64;
+        for (i, seq) in additions {
+            let mut m = s.messages[i].clone();
+            m.conversation_id.clone_from(&cid);
+            m.message_id = None;
+            m.sequence_number = seq;
+            created += i64::from(super::insert_message(conn, &m)?.is_ok());
+        }
+        recompute(conn, &cid, now)?;
+        if let Some(h) = identity_hash {
+            conn.prepare_cached(
+                "INSERT INTO uploads (identity, conversation_id, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (identity) DO UPDATE SET conversation_id = excluded.conversation_id,
+                   created_at = excluded.created_at",
+            )?
+            .execute(params![h, cid, now])?;
+        }
+        if created > 0 {
+            if let Some(c) = super::completeness_in(conn, &cid, silence_us)? {
+                let data = serde_json::json!({"conversation_id": cid, "completeness": c});
+                append_event(
+                    conn,
+                    EventKind::ConversationUpdated,
+                    Some(&cid),
+                    now,
+                    &data.to_string(),
+                    None,
+                    now,
+                    pubs,
+                )?;
+            }
+        }
+        return Ok(Some(UploadResult::MergedRun {
+            conversation_id: cid,
+            messages_created: created,
+        }));
+    }
+    Ok(None)
+}
+
 fn apply_session(
     conn: &Connection,
     mut s: SessionUpload,
     now: i64,
+    silence_us: i64,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<UploadResult, StoreError> {
     // Identity (SPEC 3): the conversation id itself, or a remembered upload key.
@@ -91,6 +189,11 @@ fn apply_session(
                 if exists(conn, "SELECT 1 FROM conversations WHERE id = ?1", &p)? {
                     return Ok(UploadResult::Duplicate { conversation_id: p });
                 }
+            }
+            if let Some(r) =
+                merge_same_run(conn, &s, identity_hash.as_deref(), now, silence_us, pubs)?
+            {
+                return Ok(r);
             }
             uuid::Uuid::new_v4().to_string()
         }
