@@ -43,7 +43,7 @@ pub struct SessionListItem {
     pub status: String,
     /// Orchestration mode.
     pub mode: Option<String>,
-    /// `cli-stream`, `cli-upload`, `api`.
+    /// `cli-stream`, `cli-upload`, `api`, `otlp` (issue #19).
     pub source: String,
     /// When the server first stored it.
     pub created_at: String,

@@ -13,6 +13,10 @@ pub enum Dialect {
     Bridge,
     /// The architecture document's camelCase schema (SPEC 2.2).
     Spec,
+    /// OpenTelemetry spans received on `POST /v1/traces` and mapped by [`crate::otlp`]
+    /// (issue #19). Never produced by [`parse_event`]; its events carry bridge-style
+    /// snake_case `data` and store conversations with source `otlp`.
+    Otlp,
 }
 
 impl Dialect {
@@ -21,6 +25,7 @@ impl Dialect {
         match self {
             Dialect::Bridge => "bridge",
             Dialect::Spec => "spec",
+            Dialect::Otlp => "otlp",
         }
     }
 }
@@ -62,16 +67,20 @@ event_kinds! {
     TurnCompleted => "turn.completed",
     SessionUploaded => "session.uploaded",
     ConversationUpdated => "conversation.updated",
+    ParticipantJoined => "participant.joined",
 }
 
 impl EventKind {
     /// Whether producers may send this type to `POST /api/ingest`: every type but the
-    /// ones the server writes itself (`session.uploaded`, and `conversation.updated`,
-    /// issue #12, which carries a conversation's new completeness after a merge).
+    /// ones the server writes itself (`session.uploaded`; `conversation.updated`,
+    /// issue #12, which carries a conversation's new completeness after a merge; and
+    /// `participant.joined`, issue #19, a participant learnt from OpenTelemetry spans).
     pub fn ingestible(self) -> bool {
         !matches!(
             self,
-            EventKind::SessionUploaded | EventKind::ConversationUpdated
+            EventKind::SessionUploaded
+                | EventKind::ConversationUpdated
+                | EventKind::ParticipantJoined
         )
     }
 }
@@ -124,6 +133,7 @@ impl Event {
             Body::Completion(c) => Some(&c.conversation_id),
             Body::Error(e) => e.conversation_id.as_deref(),
             Body::Log(l) => Some(&l.conversation_id),
+            Body::Joined(j) => Some(&j.conversation_id),
         }
     }
 }
@@ -146,6 +156,24 @@ pub enum Body {
     Error(ErrorInfo),
     /// `log.entry`: logged, broadcast and kept for the session view (issue #12).
     Log(LogEntry),
+    /// `participant.joined`: a participant seen in OpenTelemetry spans (issue #19), merged
+    /// into the conversation's participants whatever the arrival order. Internal: never
+    /// parsed from the wire, not appended to the event log.
+    Joined(Joined),
+}
+
+/// A participant learnt from a span (issue #19), merged order-independently: of all the
+/// spans naming this agent, the one with the smallest `(position_us, span_id)` gives the
+/// participant's fields and its place in the list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Joined {
+    /// Owning conversation.
+    pub conversation_id: String,
+    /// The participant (`agent_id` is its identity within the conversation).
+    pub participant: Participant,
+    /// Start of the span it was seen in, µs since the epoch: participants are listed by
+    /// the earliest such time.
+    pub position_us: i64,
 }
 
 /// A conversation start (SPEC 2.1 / 2.2).
@@ -633,20 +661,22 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
                 Dialect::Bridge
             }
         }
-        SessionUploaded | ConversationUpdated => Dialect::Spec,
+        SessionUploaded | ConversationUpdated | ParticipantJoined => Dialect::Spec,
     };
     let conv_key = match dialect {
         Dialect::Bridge => "conversation_id",
-        Dialect::Spec => "conversationId",
+        Dialect::Spec | Dialect::Otlp => "conversationId",
     };
 
     let body = match (kind, dialect) {
         (ConversationStarted, Dialect::Bridge) => Body::Started(bridge_started(&data)?),
-        (ConversationStarted, Dialect::Spec) => Body::Started(spec_started(&data)?),
+        (ConversationStarted, Dialect::Spec | Dialect::Otlp) => Body::Started(spec_started(&data)?),
         (MessageCreated, Dialect::Bridge) => Body::Message(bridge_message(&data, timestamp_us)?),
-        (MessageCreated, Dialect::Spec) => Body::Message(spec_message(&data, timestamp_us)?),
+        (MessageCreated, Dialect::Spec | Dialect::Otlp) => {
+            Body::Message(spec_message(&data, timestamp_us)?)
+        }
         (ConversationCompleted, Dialect::Bridge) => Body::Completion(bridge_completion(&data)?),
-        (ConversationCompleted, Dialect::Spec) | (ConversationInterrupted, _) => {
+        (ConversationCompleted, Dialect::Spec | Dialect::Otlp) | (ConversationInterrupted, _) => {
             Body::Completion(spec_completion(&data, conv_key, kind)?)
         }
         (ConversationError, _) => Body::Error(ErrorInfo {
@@ -660,15 +690,15 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
             conversation_id: opt_conv_id(&data, conv_key)?,
             message: data.req_str("error")?,
             error_type: match d {
-                Dialect::Bridge => data.opt_nonempty_str("error_type")?,
+                Dialect::Bridge | Dialect::Otlp => data.opt_nonempty_str("error_type")?,
                 Dialect::Spec => data.opt_nonempty_str("errorCode")?,
             },
             agent_type: match d {
-                Dialect::Bridge => data.opt_nonempty_str("agent_type")?,
+                Dialect::Bridge | Dialect::Otlp => data.opt_nonempty_str("agent_type")?,
                 Dialect::Spec => data.opt_nonempty_str("agentType")?,
             },
             agent_id: match d {
-                Dialect::Bridge => data.opt_nonempty_str("agent_id")?,
+                Dialect::Bridge | Dialect::Otlp => data.opt_nonempty_str("agent_id")?,
                 Dialect::Spec => data.opt_nonempty_str("agentId")?,
             },
         }),
@@ -692,7 +722,11 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
                 conversation_id: Some(conv_id(&data, conv_key)?),
             }
         }
-        (BridgeConnected | BridgeTest | SessionUploaded | ConversationUpdated, _) => {
+        (
+            BridgeConnected | BridgeTest | SessionUploaded | ConversationUpdated
+            | ParticipantJoined,
+            _,
+        ) => {
             if let Some(si) = data.opt_obj("system_info")? {
                 system_info(&si)?;
             }

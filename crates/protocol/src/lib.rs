@@ -7,10 +7,13 @@
 //!   [`event::Event`], or a [`ValidationError`] naming the offending field.
 //! * [`wire`]: the request bodies' wire shape as serde types; with the `openapi` feature
 //!   they and the [`api`] types derive `utoipa::ToSchema`, the server's OpenAPI document.
+//! * [`otlp`]: OpenTelemetry spans (`POST /v1/traces`, OTLP JSON files) mapped to the
+//!   same events by the GenAI and OpenInference conventions (issue #19).
 
 pub mod analytics;
 pub mod api;
 pub mod event;
+pub mod otlp;
 pub mod replay;
 pub mod timefmt;
 pub mod upload;

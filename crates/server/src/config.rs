@@ -57,6 +57,12 @@ pub struct ServeConfig {
     #[arg(long, env = "SSE_BUFFER_EVENTS", default_value_t = 4096)]
     pub sse_buffer_events: usize,
 
+    /// JSON file of model prices for the cost of OpenTelemetry spans (issue #19):
+    /// `{"<model prefix>": {"input": <USD per 1M tokens>, "output": <USD per 1M tokens>}}`,
+    /// added to (and replacing entries of) the built-in table.
+    #[arg(long, env = "AGENTPIPE_OTLP_PRICES")]
+    pub otlp_prices: Option<PathBuf>,
+
     /// Days of event log to keep (SPEC 9); older rows are pruned in the background,
     /// conversations and messages are kept. 0 keeps the log forever.
     #[arg(long, env = "EVENT_LOG_RETENTION_DAYS", default_value_t = 30)]
@@ -134,6 +140,7 @@ impl ServeConfig {
             sse_max_connections_per_ip: 50,
             sse_heartbeat_interval_ms: 30_000,
             sse_buffer_events: 4096,
+            otlp_prices: None,
             event_log_retention_days: 30,
             rate_limit_ingest_per_minute: 0,
             rate_limit_ingest_burst: None,

@@ -61,6 +61,9 @@ pub struct AppStateInner {
     pub limiter: rate_limit::Limiter,
     /// Proxies whose `X-Forwarded-For` is believed (SPEC 9 `TRUSTED_PROXIES`).
     pub proxies: Arc<Vec<ipnet::IpNet>>,
+    /// Model prices for the cost of OTLP spans (issue #19): built in, plus
+    /// `AGENTPIPE_OTLP_PRICES`.
+    pub prices: Arc<agentpipe_protocol::otlp::PriceTable>,
     /// Settings.
     pub config: Arc<ServeConfig>,
     /// Process start, for `uptimeSeconds`.
@@ -118,6 +121,7 @@ pub async fn build_state(
     let limiter = rate_limit::Limiter::new(config.budgets(), config.redis_url.as_deref())
         .await
         .map_err(ServeError::Config)?;
+    let prices = Arc::new(load_prices(&config)?);
     retention::spawn(
         store.clone(),
         config.event_log_retention_days,
@@ -130,10 +134,26 @@ pub async fn build_state(
         store,
         hub,
         reads_need_key,
+        prices,
         config: Arc::new(config),
         started: Instant::now(),
         shutdown,
     })))
+}
+
+/// The OTLP price table: the built-in one with `AGENTPIPE_OTLP_PRICES` merged in.
+///
+/// Errors: the file cannot be read, is not JSON, or an entry is not a price.
+fn load_prices(config: &ServeConfig) -> Result<agentpipe_protocol::otlp::PriceTable, ServeError> {
+    let table = agentpipe_protocol::otlp::PriceTable::builtin();
+    let Some(path) = &config.otlp_prices else {
+        return Ok(table);
+    };
+    let bad =
+        |e: String| ServeError::Config(format!("AGENTPIPE_OTLP_PRICES {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    table.with_overrides(&json).map_err(|e| bad(e.to_string()))
 }
 
 /// Opens the store `config` names: the only place the backend is chosen from the URL

@@ -34,7 +34,7 @@ use governor::{clock::DefaultClock, state::keyed::DefaultKeyedStateStore, Quota,
 /// The route classes that are limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteClass {
-    /// `POST /api/ingest`
+    /// `POST /api/ingest` and `POST /v1/traces` (OTLP, issue #19)
     Ingest,
     /// `POST /api/sessions/upload`
     Upload,
@@ -283,7 +283,7 @@ impl Limiter {
 /// and API reads (`GET /api/sessions...`, the live stream, `GET /api/analytics`).
 pub fn classify(method: &Method, path: &str) -> Option<RouteClass> {
     match (method, path) {
-        (&Method::POST, "/api/ingest") => Some(RouteClass::Ingest),
+        (&Method::POST, "/api/ingest") | (&Method::POST, "/v1/traces") => Some(RouteClass::Ingest),
         (&Method::POST, "/api/sessions/upload") => Some(RouteClass::Upload),
         (&Method::GET, p)
             if p.starts_with("/api/sessions")

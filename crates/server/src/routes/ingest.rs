@@ -138,7 +138,7 @@ pub fn outcome_response(dialect: Dialect, applied: &Applied) -> (StatusCode, Ing
     };
     let event_id = applied.event_id;
     let result = match dialect {
-        Dialect::Bridge => IngestResult::Bridge(BridgeIngestResult {
+        Dialect::Bridge | Dialect::Otlp => IngestResult::Bridge(BridgeIngestResult {
             conversation_id,
             message_id,
             status,

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod export;
 pub mod health;
 pub mod ingest;
+pub mod otlp;
 pub mod replay;
 pub mod sessions;
 pub mod stream;
@@ -27,6 +28,7 @@ use crate::AppState;
 pub fn openapi_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .routes(routes!(ingest::ingest))
+        .routes(routes!(otlp::traces))
         .routes(routes!(sessions::list))
         .routes(routes!(upload::upload))
         .routes(routes!(sessions::detail, sessions::delete))

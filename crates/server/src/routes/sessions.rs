@@ -62,8 +62,11 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
     let source = match nonempty(q, "source") {
         None => None,
         Some(s) => {
-            if !["cli-stream", "cli-upload", "api"].contains(&s) {
-                return Err(bad("source", "must be one of cli-stream, cli-upload, api"));
+            if !["cli-stream", "cli-upload", "api", "otlp"].contains(&s) {
+                return Err(bad(
+                    "source",
+                    "must be one of cli-stream, cli-upload, api, otlp",
+                ));
             }
             Some(s.to_string())
         }
@@ -135,7 +138,7 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
         ("page" = Option<i64>, Query, minimum = 1, description = "1-based page (default 1)"),
         ("limit" = Option<i64>, Query, minimum = 1, description = "Page size (default 20; above 100 it is clamped to 100)"),
         ("status" = Option<String>, Query, description = "ACTIVE, COMPLETED, INTERRUPTED, ERROR"),
-        ("source" = Option<String>, Query, description = "cli-stream, cli-upload, api"),
+        ("source" = Option<String>, Query, description = "cli-stream, cli-upload, api, otlp"),
         ("completeness" = Option<String>, Query, description = "complete, incomplete, streaming (issue #12)"),
         ("agentType" = Option<String>, Query, description = "Some participant has this agent type"),
         ("startDate" = Option<String>, Query, description = "startedAt >= this (RFC 3339 or a bare date, inclusive)"),

@@ -476,11 +476,12 @@ pub(crate) fn sha256_hex(parts: &[&str]) -> String {
 }
 
 /// The conversation source of live ingest (SPEC 2.4): `cli-stream` for the bridge
-/// dialect, `api` for the spec dialect.
+/// dialect, `api` for the spec dialect, `otlp` for OpenTelemetry spans (issue #19).
 pub fn source_of(dialect: agentpipe_protocol::Dialect) -> &'static str {
     match dialect {
         agentpipe_protocol::Dialect::Bridge => "cli-stream",
         agentpipe_protocol::Dialect::Spec => "api",
+        agentpipe_protocol::Dialect::Otlp => "otlp",
     }
 }
 

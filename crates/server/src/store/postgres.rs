@@ -34,7 +34,7 @@ use agentpipe_protocol::api::{
     Completeness, ErrorView, LogEntryView, MessageMetrics, MessageView, Pagination,
     ParticipantView, SessionDetail, SessionList, SessionListItem,
 };
-use agentpipe_protocol::event::{Body, Completion, ErrorInfo, LogEntry, Message, Started};
+use agentpipe_protocol::event::{Body, Completion, ErrorInfo, Joined, LogEntry, Message, Started};
 use agentpipe_protocol::timefmt::{default_name, format_us, now_us};
 use agentpipe_protocol::EventKind;
 use async_trait::async_trait;
@@ -726,6 +726,16 @@ pub async fn apply_item_as(
                 }
             }
         }
+        Body::Joined(j) => {
+            ensure_conversation(conn, &j.conversation_id, j.position_us, source, now).await?;
+            merge_participant(conn, j).await?;
+            recompute(conn, &j.conversation_id, now).await?;
+            Ok(applied(
+                Outcome::Accepted,
+                Some(j.conversation_id.clone()),
+                None,
+            ))
+        }
         body => {
             let dedup = event_dedup_hash(ev, conv_id.as_deref(), &data_text);
             let seen: Option<i32> = sqlx::query_scalar("SELECT 1 FROM events WHERE dedup = $1")
@@ -845,6 +855,42 @@ pub async fn apply_start(
         .await?;
     }
     Ok(true)
+}
+
+/// Merges a participant seen in a span (issue #19): its position is the earliest span
+/// start naming it, and each field the value of the earliest sighting that has one (an
+/// agent type `agent` counts as unknown), so the row does not depend on arrival order.
+pub async fn merge_participant(conn: &mut PgConnection, j: &Joined) -> Result<(), StoreError> {
+    let p = &j.participant;
+    sqlx::query(
+        "INSERT INTO participants (conversation_id, agent_id, position, agent_type, agent_name,
+           agent_version, model, prompt, announcement, cli_version, settings)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (conversation_id, agent_id) DO UPDATE SET
+           position = LEAST(participants.position, excluded.position),
+           agent_type = CASE WHEN excluded.position < participants.position
+             THEN COALESCE(NULLIF(excluded.agent_type, 'agent'), participants.agent_type) ELSE COALESCE(NULLIF(participants.agent_type, 'agent'), excluded.agent_type) END,
+           agent_name = CASE WHEN excluded.position < participants.position
+             THEN COALESCE(excluded.agent_name, participants.agent_name) ELSE COALESCE(participants.agent_name, excluded.agent_name) END,
+           model = CASE WHEN excluded.position < participants.position
+             THEN COALESCE(excluded.model, participants.model) ELSE COALESCE(participants.model, excluded.model) END,
+           prompt = CASE WHEN excluded.position < participants.position
+             THEN COALESCE(excluded.prompt, participants.prompt) ELSE COALESCE(participants.prompt, excluded.prompt) END",
+    )
+    .bind(enc(&j.conversation_id))
+    .bind(enc(&p.agent_id))
+    .bind(j.position_us)
+    .bind(enc(&p.agent_type))
+    .bind(enc_opt(&p.agent_name))
+    .bind(enc_opt(&p.agent_version))
+    .bind(enc_opt(&p.model))
+    .bind(enc_opt(&p.prompt))
+    .bind(enc_opt(&p.announcement))
+    .bind(enc_opt(&p.cli_version))
+    .bind(json_opt(&p.settings))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Inserts a message unless its identity is already stored. `Ok(Ok(id))` when inserted

@@ -15,7 +15,7 @@ use agentpipe_protocol::api::{
     MessageMetrics, MessageView, Pagination, ParticipantView, SessionDetail, SessionList,
     SessionListItem,
 };
-use agentpipe_protocol::event::{Body, Completion, ErrorInfo, LogEntry, Message, Started};
+use agentpipe_protocol::event::{Body, Completion, ErrorInfo, Joined, LogEntry, Message, Started};
 use agentpipe_protocol::timefmt::{default_name, format_us, now_us};
 use agentpipe_protocol::EventKind;
 use async_trait::async_trait;
@@ -572,6 +572,16 @@ pub fn apply_item_as(
                 }
             }
         }
+        Body::Joined(j) => {
+            ensure_conversation(conn, &j.conversation_id, j.position_us, source, now)?;
+            merge_participant(conn, j)?;
+            recompute(conn, &j.conversation_id, now)?;
+            Ok(applied(
+                Outcome::Accepted,
+                Some(j.conversation_id.clone()),
+                None,
+            ))
+        }
         body => {
             let dedup = event_dedup_hash(ev, conv_id.as_deref(), &data_text);
             let seen: Option<i64> = conn
@@ -680,6 +690,42 @@ pub fn apply_start(
             json_opt(&p.settings),
         ])?;
     }
+    Ok(())
+}
+
+/// Merges a participant seen in a span (issue #19): its position is the earliest span
+/// start naming it, and each field the value of the earliest sighting that has one (an
+/// agent type `agent` counts as unknown), so the row does not depend on arrival order.
+pub fn merge_participant(conn: &Connection, j: &Joined) -> Result<(), StoreError> {
+    let p = &j.participant;
+    conn.prepare_cached(
+        "INSERT INTO participants (conversation_id, agent_id, position, agent_type, agent_name,
+           agent_version, model, prompt, announcement, cli_version, settings)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (conversation_id, agent_id) DO UPDATE SET
+           position = MIN(participants.position, excluded.position),
+           agent_type = CASE WHEN excluded.position < participants.position
+             THEN COALESCE(NULLIF(excluded.agent_type, 'agent'), participants.agent_type) ELSE COALESCE(NULLIF(participants.agent_type, 'agent'), excluded.agent_type) END,
+           agent_name = CASE WHEN excluded.position < participants.position
+             THEN COALESCE(excluded.agent_name, participants.agent_name) ELSE COALESCE(participants.agent_name, excluded.agent_name) END,
+           model = CASE WHEN excluded.position < participants.position
+             THEN COALESCE(excluded.model, participants.model) ELSE COALESCE(participants.model, excluded.model) END,
+           prompt = CASE WHEN excluded.position < participants.position
+             THEN COALESCE(excluded.prompt, participants.prompt) ELSE COALESCE(participants.prompt, excluded.prompt) END",
+    )?
+    .execute(params![
+        j.conversation_id,
+        p.agent_id,
+        j.position_us,
+        p.agent_type,
+        p.agent_name,
+        p.agent_version,
+        p.model,
+        p.prompt,
+        p.announcement,
+        p.cli_version,
+        json_opt(&p.settings),
+    ])?;
     Ok(())
 }
 

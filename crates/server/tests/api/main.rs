@@ -10,6 +10,8 @@ mod helpers;
 mod list;
 mod ops;
 mod order;
+mod otel_sdk;
+mod otlp;
 mod retention;
 mod scaleout;
 mod schema;
