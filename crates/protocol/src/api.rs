@@ -632,6 +632,7 @@ pub struct ReloadSignal {
     pub reason: String,
     /// The oldest event the log still holds (`null`: the client is ahead of the log).
     pub oldest_event_id: Option<i64>,
-    /// The id the client resumed from.
-    pub last_event_id: i64,
+    /// The id the client resumed from (`null`: what it sent is no event id, e.g.
+    /// `Last-Event-ID: garbage`; issue #16).
+    pub last_event_id: Option<i64>,
 }

@@ -783,6 +783,7 @@ fn bridge_started(d: &Obj<'_>) -> Result<Started, ValidationError> {
             agent_type,
         });
     }
+    crate::upload::check_unique_ids(&participants, &d.field(list_key), "agent_id")?;
     let system_info = match d.opt_obj("system_info")? {
         Some(si) => Some(system_info(&si)?),
         None => None,
@@ -819,6 +820,7 @@ fn spec_started(d: &Obj<'_>) -> Result<Started, ValidationError> {
             agent_type,
         });
     }
+    crate::upload::check_unique_ids(&participants, &d.field("participants"), "agentId")?;
     if let Some(m) = d.opt_value("metadata") {
         if !m.is_object() {
             return Err(ValidationError::new(

@@ -197,7 +197,9 @@ fn check_role(m: &Obj<'_>, key: &str) -> Result<String, ValidationError> {
     }
 }
 
-fn check_unique_ids(
+/// 400 naming `<list>[i].<key>` for the first participant whose id repeats an earlier
+/// one (issue #16: ingest and upload alike).
+pub(crate) fn check_unique_ids(
     participants: &[Participant],
     list: &str,
     key: &str,

@@ -35,6 +35,12 @@ pub struct ServeConfig {
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10)]
     pub database_pool_size: u32,
 
+    /// Longest wait for a pooled PostgreSQL connection, ms: while the database is down
+    /// (or the pool is exhausted) a request gets 503 with `Retry-After` after this
+    /// (issue #16). Ignored on SQLite.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 1000)]
+    pub database_acquire_timeout_ms: u64,
+
     /// SQLite durability: `normal` (survives a process crash) or `full` (fsync every
     /// commit, survives power loss).
     #[arg(long, env = "AGENTPIPE_SQLITE_SYNC", default_value = "normal")]
@@ -122,6 +128,31 @@ pub struct ServeConfig {
     /// PEM private key for `--tls-cert`.
     #[arg(long, env = "AGENTPIPE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Seconds a connection may stay silent with no request in flight (before its first
+    /// request and between keep-alive requests); 0 is no limit (issue #16).
+    #[arg(long, env = "KEEP_ALIVE_TIMEOUT", default_value_t = 60)]
+    pub keep_alive_timeout: u64,
+
+    /// Seconds from the first byte of a request head (or TLS handshake) to its end;
+    /// also the longest pause inside a request body. 0 is no limit (issue #16).
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+
+    /// Minimum request-body rate, bytes/s, averaged from the first read after a grace
+    /// of `HEADER_READ_TIMEOUT`; slower bodies get 408. 0 is no minimum (issue #16).
+    #[arg(long, env = "MIN_BODY_RATE", default_value_t = 1024)]
+    pub min_body_rate: u64,
+
+    /// Most concurrent plain (non-SSE) connections per client address; trusted proxies
+    /// are exempt. 0 is no cap (issue #16).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    pub max_connections_per_client: usize,
+
+    /// Seconds in-flight requests get to finish after SIGTERM/Ctrl-C (SSE streams end at
+    /// once); then the remaining connections are closed (issue #16).
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    pub shutdown_timeout: u64,
 }
 
 impl ServeConfig {
@@ -135,6 +166,7 @@ impl ServeConfig {
             bridge_api_keys: Some(api_key.to_string()),
             read_auth: None,
             database_pool_size: 10,
+            database_acquire_timeout_ms: 1000,
             sqlite_sync: "normal".into(),
             sse_max_connections: 10_000,
             sse_max_connections_per_ip: 50,
@@ -154,6 +186,11 @@ impl ServeConfig {
             trusted_proxies: None,
             tls_cert: None,
             tls_key: None,
+            keep_alive_timeout: 60,
+            header_read_timeout: 10,
+            min_body_rate: 1024,
+            max_connections_per_client: 256,
+            shutdown_timeout: 10,
         }
     }
 
@@ -203,6 +240,18 @@ impl ServeConfig {
     /// [`ServeConfig::completeness_silence_secs`] in µs.
     pub fn completeness_silence_us(&self) -> i64 {
         i64::try_from(self.completeness_silence_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX)
+    }
+
+    /// The connection settings of these settings.
+    pub fn conn_limits(&self) -> crate::conn::ConnLimits {
+        use std::time::Duration;
+        crate::conn::ConnLimits {
+            keep_alive_timeout: Duration::from_secs(self.keep_alive_timeout),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
+            min_body_rate: self.min_body_rate,
+            max_per_client: self.max_connections_per_client,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
+        }
     }
 
     /// The configured bridge keys (trimmed, empty entries dropped).

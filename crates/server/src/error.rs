@@ -18,6 +18,14 @@ pub enum ApiError {
     /// 400: body is not valid JSON (or not UTF-8).
     #[error("invalid JSON: {0}")]
     BadJson(String),
+    /// 400: invalid JSON inside the value of `field` (a path such as `data.content`).
+    #[error("invalid JSON in {field}: {message}")]
+    BadJsonAt {
+        /// Path of the value.
+        field: String,
+        /// The parser's message.
+        message: String,
+    },
     /// 400: a bad query parameter.
     #[error("{field}: {message}")]
     BadQuery {
@@ -26,9 +34,18 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
+    /// 408: the request body arrived slower than `MIN_BODY_RATE` (issue #16).
+    #[error("request body too slow")]
+    BodyTooSlow,
+    /// 400: the request body could not be read or decoded (e.g. corrupt gzip).
+    #[error("request body unreadable: {0}")]
+    BodyUnreadable(String),
     /// 415: wrong `Content-Type`.
     #[error("unsupported content type")]
     UnsupportedMediaType(String),
+    /// 415: a request `Content-Encoding` other than gzip, br, zstd or identity.
+    #[error("unsupported content encoding")]
+    UnsupportedEncoding(String),
     /// 413: body over the limit (bytes).
     #[error("payload too large")]
     TooLarge(&'static str, usize),
@@ -87,6 +104,17 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 body("invalid_json", format!("The body is not valid JSON: {m}"), None),
             ),
+            ApiError::BadJsonAt { field, message } => (
+                StatusCode::BAD_REQUEST,
+                body(
+                    "invalid_json",
+                    format!("The body is not valid JSON in field {field}: {message}"),
+                    Some(vec![FieldError {
+                        field: field.clone(),
+                        message: message.clone(),
+                    }]),
+                ),
+            ),
             ApiError::BadQuery { field, message } => (
                 StatusCode::BAD_REQUEST,
                 body(
@@ -98,11 +126,35 @@ impl ApiError {
                     }]),
                 ),
             ),
+            ApiError::BodyTooSlow => (
+                StatusCode::REQUEST_TIMEOUT,
+                body(
+                    "request_timeout",
+                    "The request body arrived slower than the server's minimum rate (MIN_BODY_RATE)".into(),
+                    None,
+                ),
+            ),
+            ApiError::BodyUnreadable(m) => (
+                StatusCode::BAD_REQUEST,
+                body(
+                    "invalid_body",
+                    format!("The request body could not be read: {m}"),
+                    None,
+                ),
+            ),
             ApiError::UnsupportedMediaType(ct) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 body(
                     "unsupported_media_type",
                     format!("Content-Type '{ct}' is not supported; send application/json or application/x-ndjson"),
+                    None,
+                ),
+            ),
+            ApiError::UnsupportedEncoding(coding) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                body(
+                    "unsupported_encoding",
+                    format!("Content-Encoding '{coding}' is not supported; send gzip, br, zstd or an unencoded body"),
                     None,
                 ),
             ),
@@ -198,6 +250,10 @@ impl IntoResponse for ApiError {
         let h = resp.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body is not read: the connection cannot be reused.
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -4,7 +4,9 @@
 //! Start it with [`serve`]; the binary and every test do it the same way.
 
 pub mod auth;
+pub mod compression;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod hub;
 pub mod net;
@@ -169,6 +171,9 @@ async fn open_backend(
             url,
             pool_size: config.database_pool_size,
             completeness_silence_us: config.completeness_silence_us(),
+            acquire_timeout: std::time::Duration::from_millis(
+                config.database_acquire_timeout_ms.max(1),
+            ),
         };
         Ok(PgStore::open(&opts, sink, shutdown).await?.into_dyn())
     } else {
@@ -241,33 +246,22 @@ pub async fn serve(
             ))
         }
     };
-    let state = build_state(config, addr, shutdown.clone()).await?;
-    let app = router(state);
-    let Some((cert, key)) = tls else {
-        tracing::info!(%addr, "listening (HTTP)");
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-        return Ok(());
+    let limits = config.conn_limits();
+    let acceptor = match tls {
+        None => None,
+        Some((cert, key)) => {
+            // HTTPS served directly (rustls with the ring provider).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .map_err(|e| ServeError::Config(format!("TLS certificate or key: {e}")))?;
+            Some(tokio_rustls::TlsAcceptor::from(tls.get_inner()))
+        }
     };
-    // HTTPS served directly (rustls with the ring provider).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-        .await
-        .map_err(|e| ServeError::Config(format!("TLS certificate or key: {e}")))?;
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.cancelled().await;
-        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-    });
-    tracing::info!(%addr, "listening (HTTPS)");
-    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
-        .handle(handle)
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-        .await?;
+    let state = build_state(config, addr, shutdown.clone()).await?;
+    let proxies = state.proxies.clone();
+    let app = router(state);
+    tracing::info!(%addr, "listening ({})", if acceptor.is_some() { "HTTPS" } else { "HTTP" });
+    conn::serve(listener, app, acceptor, limits, proxies, shutdown).await?;
     Ok(())
 }

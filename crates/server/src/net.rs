@@ -78,7 +78,8 @@ pub fn parse_trusted(spec: &str) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
-fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+/// True when `ip` (IPv4-mapped IPv6 included) is inside one of `proxies`.
+pub fn is_trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     let ip = match ip {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()
@@ -92,7 +93,7 @@ fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
 /// The client's address: `peer`, or, when `peer` is a trusted proxy, the right-most
 /// untrusted address of `X-Forwarded-For`.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
-    if proxies.is_empty() || !trusted(peer, proxies) {
+    if proxies.is_empty() || !is_trusted(peer, proxies) {
         return peer;
     }
     let mut chain: Vec<IpAddr> = Vec::new();
@@ -107,7 +108,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr
     chain
         .into_iter()
         .rev()
-        .find(|ip| !trusted(*ip, proxies))
+        .find(|ip| !is_trusted(*ip, proxies))
         .unwrap_or(peer)
 }
 

@@ -10,6 +10,14 @@
 //! - `agentpipe_db_operation_duration_seconds{op}`, `agentpipe_group_commit_size` (items per commit)
 //! - `agentpipe_db_pool_connections{backend,state}` (gauge; `state` is `in_use` or `idle`)
 //! - `agentpipe_event_log_pruned_total` (event-log rows removed by retention, SPEC 9)
+//! - `agentpipe_connections_closed_total{reason}` (`idle_timeout`, `header_timeout`,
+//!   `shed`), `agentpipe_connections_rejected_total{reason}` (`per_client_cap`),
+//!   `agentpipe_accept_errors_total{reason}` (`fd_exhausted`): connection hygiene, issue #16
+//!
+//! Every label value comes from a closed set chosen by the server (issue #16): methods
+//! outside the standard nine are `other`, routes are matched patterns (`unmatched` for
+//! none), event types and dialects outside the known ones `unknown`. Every family has
+//! `# HELP` ([`describe`]), so `promtool check metrics` is clean.
 //!
 //! Every request gets one span with method, matched route, status, latency and an
 //! `x-request-id` (taken from the request or generated, and returned on the response).
@@ -46,9 +54,93 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                     )
                 })
                 .ok()?;
-            builder.install_recorder().ok()
+            let handle = builder.install_recorder().ok()?;
+            describe();
+            Some(handle)
         })
         .as_ref()
+}
+
+/// `# HELP` text of every metric family (one list: add a line with each new metric).
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests by method, matched route and status."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by method, matched route and status."
+    );
+    describe_counter!(
+        "agentpipe_ingest_events_total",
+        "Ingested events by type, dialect and outcome."
+    );
+    describe_gauge!(
+        "agentpipe_sse_connections",
+        "Open live-stream (SSE) connections."
+    );
+    describe_histogram!(
+        "agentpipe_sse_fanout_lag_seconds",
+        Unit::Seconds,
+        "Time from an event's commit to its write on an SSE connection."
+    );
+    describe_counter!(
+        "agentpipe_auth_failures_total",
+        "Requests refused by authentication (401/403), by reason."
+    );
+    describe_counter!(
+        "agentpipe_rate_limited_total",
+        "Requests refused by a rate limit (429), by route class."
+    );
+    describe_histogram!(
+        "agentpipe_db_operation_duration_seconds",
+        Unit::Seconds,
+        "Storage operation latency (pool wait included), by operation."
+    );
+    describe_histogram!(
+        "agentpipe_group_commit_size",
+        "Items per group-commit transaction (SQLite writer)."
+    );
+    describe_gauge!(
+        "agentpipe_db_pool_connections",
+        "Database pool connections by backend and state (in_use, idle)."
+    );
+    describe_counter!(
+        "agentpipe_event_log_pruned_total",
+        "Event-log rows removed by retention."
+    );
+    describe_counter!(
+        "agentpipe_connections_closed_total",
+        "Connections closed by the server's timeouts or shedding, by reason."
+    );
+    describe_counter!(
+        "agentpipe_connections_rejected_total",
+        "Connections closed at accept, by reason (per_client_cap)."
+    );
+    describe_counter!(
+        "agentpipe_accept_errors_total",
+        "Failed accepts, by reason (fd_exhausted)."
+    );
+}
+
+/// The `method` label: one of the nine standard methods, else `other` (a client
+/// cannot add series by inventing methods, issue #16).
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics`: the Prometheus text exposition format.
@@ -80,7 +172,7 @@ pub async fn track(mut req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method());
     let request_id = req
         .headers()
         .get(REQUEST_ID)
@@ -98,7 +190,7 @@ pub async fn track(mut req: Request, next: Next) -> Response {
     span.record("status", status);
     span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
     let labels = [
-        ("method", method.clone()),
+        ("method", method.to_string()),
         ("route", route.clone()),
         ("status", status.to_string()),
     ];

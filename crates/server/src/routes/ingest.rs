@@ -72,14 +72,44 @@ pub async fn read_body(
             return Err(ApiError::TooLarge(what, limit));
         }
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::TooLarge(what, limit))
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if crate::conn::body_rate::is_too_slow(&e) {
+            ApiError::BodyTooSlow
+        } else if is_length_limit(&e) {
+            ApiError::TooLarge(what, limit)
+        } else {
+            ApiError::BodyUnreadable(e.to_string())
+        }
+    })
 }
 
-/// Parses JSON text, reporting the line and column of a syntax error.
+/// True when `to_bytes` stopped at its length limit.
+fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// Parses JSON text, reporting the line and column of a syntax error and, when the
+/// error is inside a value (e.g. a lone surrogate escape `"\ud83d"` in `data.content`),
+/// the field's path (issue #16).
 pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::BadJson(e.to_string()))
+    serde_json::from_slice(bytes).map_err(|e| {
+        // Only on failure: parse again, tracking the path to the error.
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        match serde_path_to_error::deserialize::<_, Value>(&mut de) {
+            Err(pe) if pe.path().iter().next().is_some() => ApiError::BadJsonAt {
+                field: pe.path().to_string(),
+                message: e.to_string(),
+            },
+            _ => ApiError::BadJson(e.to_string()),
+        }
+    })
 }
 
 /// The body one item gets alone (SPEC 2.3), with its status; its keys follow `dialect`.

@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
     let (router, mut api) = openapi_router().split_for_parts();
     crate::openapi::examples::add_to(&mut api);
     crate::openapi::links::add_to(&mut api);
-    router
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(crate::openapi::Document::new(&api)))
@@ -60,8 +60,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::net::client_ip_middleware,
         ))
-        .layer(axum::middleware::from_fn(crate::telemetry::track))
+        .layer(axum::middleware::from_fn(crate::telemetry::track));
+    crate::compression::layers(router)
         .layer(cors_layer(&state))
+        .layer(axum::middleware::map_response(strip_foreign_cors))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
@@ -111,6 +113,27 @@ fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
             header::HeaderName::from_static("x-request-id"),
         ])
         .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Removes every `Access-Control-*` header from a response that allows no origin:
+/// tower-http's CORS layer adds Allow-Methods, Allow-Headers and Max-Age to preflights
+/// and Expose-Headers to responses whatever the origin; a foreign origin should learn
+/// nothing (issue #16).
+async fn strip_foreign_cors(mut resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::header;
+    let h = resp.headers_mut();
+    if !h.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        for name in [
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::ACCESS_CONTROL_MAX_AGE,
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        ] {
+            h.remove(name);
+        }
+    }
+    resp
 }
 
 /// Enforces the read rule of SPEC 6: open on loopback unless `AGENTPIPE_READ_AUTH=key`.

@@ -42,6 +42,19 @@ fn nonempty<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
     q.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
+/// A free-text parameter (`q`, `agentType`): control characters (NUL included) become
+/// spaces, since neither FTS5 nor PostgreSQL text can take them, so no character in a
+/// query can make a 500 (issue #16); blank is absent.
+fn text_param(q: &HashMap<String, String>, key: &str) -> Option<String> {
+    let raw = q.get(key)?;
+    let clean: String = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let t = clean.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
 /// Parses and validates the list query of SPEC 5.
 pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
     let page = int_param(q, "page", 1, 1)?;
@@ -120,10 +133,10 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
         limit,
         status,
         source,
-        agent_type: nonempty(q, "agentType").map(str::to_string),
+        agent_type: text_param(q, "agentType"),
         start_from,
         start_to,
-        q: nonempty(q, "q").map(str::to_string),
+        q: text_param(q, "q"),
         sort,
         desc,
     })

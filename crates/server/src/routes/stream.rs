@@ -107,26 +107,40 @@ impl Conn {
     }
 }
 
-fn parse_last_id(
-    headers: &HeaderMap,
-    q: &HashMap<String, String>,
-) -> Result<Option<i64>, ApiError> {
-    let raw = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| q.get("lastEventId").cloned());
+/// The client's resume point: `Last-Event-ID`, else `?lastEventId=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LastId {
+    /// Neither given (or blank): start after the newest event.
+    None,
+    /// An integer id.
+    Id(i64),
+    /// Something that is no event id this server hands out (`garbage`, `1.5`): the
+    /// client gets the `reload` message and the stream goes on from the newest event.
+    /// A 400 here would make `EventSource` stop reconnecting for good (issue #16).
+    Invalid,
+}
+
+fn parse_last_id(headers: &HeaderMap, q: &HashMap<String, String>) -> LastId {
+    let raw = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .map(str::to_string)
+                .unwrap_or_else(|_| "\u{FFFD}".into()),
+        ),
+        None => q.get("lastEventId").cloned(),
+    };
     match raw.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(s) => s.parse::<i64>().map(Some).map_err(|_| ApiError::BadQuery {
-            field: "lastEventId".into(),
-            message: "must be an integer event id".into(),
-        }),
+        None | Some("") => LastId::None,
+        Some(s) => s.parse::<i64>().map_or(LastId::Invalid, LastId::Id),
     }
 }
 
 /// The `data:` of a reload message as JSON text.
-fn reload_signal(reason: &str, oldest_event_id: Option<i64>, last_event_id: i64) -> String {
+fn reload_signal(
+    reason: &str,
+    oldest_event_id: Option<i64>,
+    last_event_id: Option<i64>,
+) -> String {
     serde_json::to_string(&agentpipe_protocol::api::ReloadSignal {
         kind: "reload".into(),
         reason: reason.into(),
@@ -162,7 +176,7 @@ async fn reload_frame(store: &DynStore, last: i64, named: bool) -> Option<(Bytes
     let data = reload_signal(
         "events after lastEventId were pruned from the event log (EVENT_LOG_RETENTION_DAYS); reload the full state",
         Some(oldest),
-        last,
+        Some(last),
     );
     let event = if named { "event: reload\n" } else { "" };
     Some((
@@ -180,12 +194,12 @@ async fn reload_frame(store: &DynStore, last: i64, named: bool) -> Option<(Bytes
     params(
         ("conversationId" = Option<String>, Query, description = "Only this conversation"),
         ("named" = Option<String>, Query, description = "1: also `event: <type>` lines"),
-        ("lastEventId" = Option<i64>, Query, description = "Resume after this event-log id (like the Last-Event-ID header)"),
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event-log id"),
+        ("lastEventId" = Option<String>, Query, description = "Resume after this event-log id (like the Last-Event-ID header); a value that is no id gets the reload message"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event-log id; a value that is no id gets the reload message"),
     ),
     responses(
         (status = 200, description = "The event stream; each `data:` is an SseEnvelope (or ReloadSignal)", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Bad lastEventId", body = agentpipe_protocol::api::ErrorBody),
+        (status = 400, description = "Empty conversationId", body = agentpipe_protocol::api::ErrorBody),
         (status = 401, description = "Reads need a key", body = agentpipe_protocol::api::ErrorBody),
         (status = 503, description = "Too many connections (`Retry-After`)", body = agentpipe_protocol::api::ErrorBody),
     ),
@@ -194,25 +208,40 @@ async fn reload_frame(store: &DynStore, last: i64, named: bool) -> Option<(Bytes
 pub async fn stream(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    conn: Option<axum::Extension<crate::conn::watch::ConnHandle>>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_read(&state, &headers).await?;
-    let conversation = q
-        .get("conversationId")
-        .or_else(|| q.get("conversation_id"))
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
+    let conversation = match q.get("conversationId").or_else(|| q.get("conversation_id")) {
+        None => None,
+        // An empty filter must not mean "every conversation" (issue #16).
+        Some(c) if c.trim().is_empty() => {
+            return Err(ApiError::BadQuery {
+                field: "conversationId".into(),
+                message: "must not be empty; leave it out to receive every conversation".into(),
+            })
+        }
+        Some(c) => Some(c.trim().to_string()),
+    };
     let named = matches!(
         q.get("named").map(|s| s.to_ascii_lowercase()).as_deref(),
         Some("1" | "true" | "yes")
     );
-    let last_id = parse_last_id(&headers, &q)?;
+    let resume = parse_last_id(&headers, &q);
+    let last_id = match resume {
+        LastId::Id(i) => Some(i),
+        LastId::None | LastId::Invalid => None,
+    };
     let client = crate::net::client_ip(peer.ip(), &headers, &state.proxies);
     let slot = state
         .hub
         .acquire(client)
         .ok_or_else(|| ApiError::Busy("Too many live-stream connections; retry shortly".into()))?;
+    if let Some(axum::Extension(c)) = &conn {
+        // A long-lived stream: counted by the SSE caps, not the plain-connection cap.
+        c.0.mark_streaming();
+    }
     let (rx, baseline) = state.hub.subscribe();
     let hb = Duration::from_millis(state.config.sse_heartbeat_interval_ms.max(10));
     let mut heartbeat = interval_at(Instant::now() + hb, hb);
@@ -247,7 +276,7 @@ pub async fn stream(
             let data = reload_signal(
                 "lastEventId is ahead of this server's event log; reload the full state",
                 None,
-                last,
+                Some(last),
             );
             let event = if named { "event: reload\n" } else { "" };
             pending.push_back(Bytes::from(format!(
@@ -255,6 +284,16 @@ pub async fn stream(
             )));
             cursor = newest;
         }
+    } else if resume == LastId::Invalid {
+        let data = reload_signal(
+            "lastEventId is not an event id of this server; reload the full state",
+            None,
+            None,
+        );
+        let event = if named { "event: reload\n" } else { "" };
+        pending.push_back(Bytes::from(format!(
+            "id: {newest}\n{event}data: {data}\n\n"
+        )));
     }
     let conn = Conn {
         store: state.store.clone(),

@@ -79,6 +79,9 @@ pub struct PgOptions {
     pub pool_size: u32,
     /// Completeness silence threshold, µs (issue #12, `COMPLETENESS_SILENCE_SECS`).
     pub completeness_silence_us: i64,
+    /// Longest wait for a pooled connection (`DATABASE_ACQUIRE_TIMEOUT_MS`): while the
+    /// database is down, requests get their 503 after this, not later (issue #16).
+    pub acquire_timeout: Duration,
 }
 
 /// Reversible escape of U+0000 for PostgreSQL `text` (see the module docs).
@@ -333,7 +336,7 @@ impl PgStore {
         let connect = connect.application_name("agentpipe-web");
         let pool = PoolOptions::<Postgres>::new()
             .max_connections(opts.pool_size.max(3))
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(opts.acquire_timeout)
             .connect_with(connect)
             .await?;
         MIGRATOR

@@ -139,6 +139,7 @@ async fn retention_prunes_only_past_the_horizon_and_resume_gets_reload_postgres(
             url: db.url.clone(),
             pool_size: 3,
             completeness_silence_us: 300_000_000,
+            acquire_timeout: std::time::Duration::from_secs(5),
         },
         Arc::new(NoSink),
         CancellationToken::new(),
