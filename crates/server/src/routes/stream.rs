@@ -136,11 +136,7 @@ fn parse_last_id(headers: &HeaderMap, q: &HashMap<String, String>) -> LastId {
 }
 
 /// The `data:` of a reload message as JSON text.
-fn reload_signal(
-    reason: &str,
-    oldest_event_id: Option<i64>,
-    last_event_id: Option<i64>,
-) -> String {
+fn reload_signal(reason: &str, oldest_event_id: Option<i64>, last_event_id: Option<i64>) -> String {
     serde_json::to_string(&agentpipe_protocol::api::ReloadSignal {
         kind: "reload".into(),
         reason: reason.into(),
