@@ -26,6 +26,10 @@ pub enum CliError {
     /// The command ran but did not fully succeed (exit status 1); already reported.
     #[error("{0}")]
     Incomplete(String),
+    /// Interrupted with Ctrl-C after reporting what was done (exit status 130, as a shell
+    /// reports SIGINT).
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl CliError {
@@ -33,6 +37,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
+            CliError::Interrupted(_) => 130,
             _ => 1,
         }
     }
@@ -86,12 +91,29 @@ pub struct ClientArgs {
         default_value_t = 1_000
     )]
     pub retry_base_ms: u64,
+
+    /// PEM file of a CA (or a self-signed server certificate) to trust for `https://`
+    /// besides the system trust store (which honours SSL_CERT_FILE and SSL_CERT_DIR).
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTPIPE_STREAM_CA_CERT",
+        value_name = "FILE"
+    )]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl ClientArgs {
     /// Builds the client.
     pub fn client(&self) -> Result<Client, CliError> {
         let mut cfg = ClientConfig::new(self.url.clone(), self.api_key.clone());
+        if let Some(path) = &self.ca_cert {
+            let pem = std::fs::read(path).map_err(|source| CliError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            cfg.ca_cert_pem = Some(pem);
+        }
         cfg.timeout = Duration::from_millis(self.timeout_ms.max(1));
         cfg.retry_attempts = self.retry_attempts;
         cfg.backoff = Backoff::new(

@@ -64,7 +64,7 @@ pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
             Duration::from_millis(args.spool_retry_max_ms.max(args.spool_retry_ms.max(1))),
         ),
     };
-    let batcher = Batcher::spawn(client, config);
+    let batcher = Batcher::spawn(client.clone(), config);
     let input: Box<dyn AsyncRead + Unpin + Send> = match &args.file {
         None => Box::new(tokio::io::stdin()),
         Some(p) if p.as_os_str() == "-" => Box::new(tokio::io::stdin()),
@@ -129,15 +129,52 @@ pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
             report.last_error.unwrap_or_default()
         )));
     }
+    let flush_hint = flush_command(client.base_url(), &spool);
     if report.remaining > 0 {
+        if let Some(why) = &report.key_refused {
+            return Err(CliError::Incomplete(format!(
+                "the server refused the API key ({why}). {} events are kept in {}; they can \
+                 only be delivered with a key it accepts: set AGENTPIPE_STREAM_API_KEY (or \
+                 --api-key) to a valid key with the ingest scope, then run `{flush_hint}`",
+                report.remaining,
+                spool.path().display(),
+            )));
+        }
         return Err(CliError::Incomplete(format!(
-            "{} events are not delivered yet; they are kept in {} ({}). Run `agentpipe-web flush` when the server is reachable.",
+            "{} events are not delivered yet; they are kept in {} ({}). Run `{flush_hint}` when the server is reachable.",
             report.remaining,
             spool.path().display(),
             report.last_error.unwrap_or_else(|| "server unreachable".into())
         )));
     }
     Ok(())
+}
+
+/// The `flush` command that delivers `spool` to `base_url`, with every flag it needs
+/// (issue #13: a hint that works when pasted, whatever the environment).
+fn flush_command(base_url: &str, spool: &agentpipe_client::Spool) -> String {
+    let dir = spool
+        .path()
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    format!(
+        "agentpipe-web flush --url {} --spool-dir {}",
+        shell_word(base_url),
+        shell_word(&dir)
+    )
+}
+
+/// `s` as one POSIX shell word (single-quoted when it holds anything but plain characters).
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// Runs `flush`: delivers the spool of the configured server, in order.
@@ -160,6 +197,19 @@ pub async fn flush(args: FlushArgs) -> Result<(), CliError> {
         eprintln!("  {} unreadable spool lines dropped", r.corrupt);
     }
     if r.remaining > 0 {
+        if let Some(e) = r
+            .error
+            .as_ref()
+            .filter(|e| matches!(e.status(), Some(401 | 403)))
+        {
+            return Err(CliError::Incomplete(format!(
+                "the server refused the API key ({e}); {} events remain in {}. Set \
+                 AGENTPIPE_STREAM_API_KEY (or --api-key) to a key with the ingest scope and \
+                 run flush again",
+                r.remaining,
+                spool.path().display()
+            )));
+        }
         return Err(CliError::Incomplete(format!(
             "{} events remain in {}: {}",
             r.remaining,

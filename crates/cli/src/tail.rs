@@ -44,6 +44,9 @@ fn first_line(s: &str) -> &str {
 /// One readable line for an event envelope.
 pub fn render(v: &Value, style: Style) -> String {
     let kind = v.get("type").and_then(Value::as_str).unwrap_or("?");
+    if kind == "reload" {
+        return render_reload(v, style);
+    }
     let ts = v.get("timestamp").and_then(Value::as_str).unwrap_or("");
     let time = ts.get(11..19).unwrap_or(ts);
     let conv = v
@@ -128,6 +131,30 @@ pub fn render(v: &Value, style: Style) -> String {
     )
 }
 
+/// The server pruned events this stream would have replayed (README, Event-log
+/// retention): `{"type":"reload","reason","oldestEventId","lastEventId"}` as a sentence.
+fn render_reload(v: &Value, style: Style) -> String {
+    let id = |k: &str| {
+        v.get(k)
+            .map(|x| {
+                x.as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| x.to_string())
+            })
+            .filter(|x| x != "null")
+    };
+    let reason = v
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or("older events are no longer kept");
+    format!(
+        "{} events before {} are no longer stored ({reason}); what is shown from here on is \
+         complete, earlier messages: `agentpipe-web sessions show ID --messages`",
+        style.paint("1;33", "reload:"),
+        id("oldestEventId").unwrap_or_else(|| "the oldest kept".into()),
+    )
+}
+
 /// Runs `tail` until interrupted (or `--count` events).
 pub async fn tail(args: TailArgs) -> Result<(), CliError> {
     let client = args.client.client()?;
@@ -165,5 +192,22 @@ pub async fn tail(args: TailArgs) -> Result<(), CliError> {
         if args.count > 0 && seen >= args.count {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_reads_as_a_sentence() {
+        // What the server sends after `connected` to a client resuming from pruned events.
+        let v = serde_json::json!({"type": "reload", "reason": "events before 4712 were pruned",
+            "oldestEventId": 4712, "lastEventId": 12});
+        let line = render(&v, Style::stdout());
+        assert!(line.contains("reload:"), "{line}");
+        assert!(line.contains("before 4712"), "{line}");
+        assert!(line.contains("events before 4712 were pruned"), "{line}");
+        assert!(!line.contains("null"), "{line}");
     }
 }

@@ -1,6 +1,8 @@
 //! `upload PATH...`: event logs, CLI state files, upload shapes 1 and 2, directories.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use agentpipe_client::sync::json_upload_body;
 use agentpipe_client::{Client, UploadOutcome};
@@ -29,6 +31,12 @@ pub struct UploadArgs {
     /// Read, convert and validate every file, and send nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Follow symbolic links to directories while searching (by default they are skipped
+    /// and named). Each directory is searched once either way (by device and inode), so a
+    /// link loop cannot repeat files.
+    #[arg(long)]
+    pub follow_symlinks: bool,
 
     #[command(flatten)]
     pub client: ClientArgs,
@@ -84,36 +92,95 @@ struct Prepared {
     warnings: Vec<String>,
 }
 
-/// Expands directories (sorted, recursive); `explicit` marks paths the user named.
-fn collect(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, CliError> {
-    fn walk(dir: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<(), CliError> {
-        let rd = std::fs::read_dir(dir).map_err(|source| CliError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(&p, out)?;
-            } else if matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("json") | Some("jsonl") | Some("ndjson")
-            ) {
-                out.push((p, false));
+/// What the directory search found.
+#[derive(Debug, Default)]
+struct Found {
+    /// Files to upload; `true` marks paths the user named.
+    files: Vec<(PathBuf, bool)>,
+    /// Symbolic links to directories that were not followed.
+    skipped_links: Vec<PathBuf>,
+}
+
+/// A file's identity: device and inode (issue #13: loops through links end here).
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// Expands directories (sorted, recursive). Every directory and file is visited once (by
+/// device and inode); symbolic links to directories are followed only with `follow`.
+fn collect(paths: &[PathBuf], follow: bool) -> Result<Found, CliError> {
+    struct Walk {
+        follow: bool,
+        seen: std::collections::HashSet<(u64, u64)>,
+        found: Found,
+    }
+    impl Walk {
+        /// `false` when `meta`'s file was visited before.
+        fn first_visit(&mut self, meta: &std::fs::Metadata) -> bool {
+            identity(meta).is_none_or(|id| self.seen.insert(id))
+        }
+
+        fn dir(&mut self, dir: &Path) -> Result<(), CliError> {
+            let rd = std::fs::read_dir(dir).map_err(|source| CliError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            entries.sort();
+            for p in entries {
+                let Ok(link_meta) = std::fs::symlink_metadata(&p) else {
+                    continue;
+                };
+                // A dangling link has no target metadata: nothing to upload.
+                let Ok(meta) = std::fs::metadata(&p) else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    if link_meta.file_type().is_symlink() && !self.follow {
+                        self.found.skipped_links.push(p);
+                    } else if self.first_visit(&meta) {
+                        self.dir(&p)?;
+                    }
+                } else if matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("json") | Some("jsonl") | Some("ndjson")
+                ) && self.first_visit(&meta)
+                {
+                    self.found.files.push((p, false));
+                }
             }
+            Ok(())
         }
-        Ok(())
     }
-    let mut out = Vec::new();
+    let mut w = Walk {
+        follow,
+        seen: Default::default(),
+        found: Found::default(),
+    };
     for p in paths {
-        if p.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.push((p.clone(), true));
+        match std::fs::metadata(p) {
+            Ok(meta) if meta.is_dir() => {
+                if w.first_visit(&meta) {
+                    w.dir(p)?;
+                }
+            }
+            Ok(meta) => {
+                if w.first_visit(&meta) {
+                    w.found.files.push((p.clone(), true));
+                }
+            }
+            // Reported as failed with the reason when read.
+            Err(_) => w.found.files.push((p.clone(), true)),
         }
     }
-    Ok(out)
+    Ok(w.found)
 }
 
 fn looks_like_event_log(bytes: &[u8]) -> bool {
@@ -128,10 +195,13 @@ fn looks_like_event_log(bytes: &[u8]) -> bool {
 fn prepare(path: &Path) -> Result<Option<Prepared>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let whole: Option<Value> = if ext == "jsonl" || ext == "ndjson" {
-        None
+    let (whole, invalid): (Option<Value>, Option<String>) = if ext == "jsonl" || ext == "ndjson" {
+        (None, None)
     } else {
-        serde_json::from_slice(&bytes).ok()
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e.to_string())),
+        }
     };
     let Some(v) = whole else {
         if ext == "jsonl" || ext == "ndjson" || looks_like_event_log(&bytes) {
@@ -155,7 +225,13 @@ fn prepare(path: &Path) -> Result<Option<Prepared>, String> {
                 body: Body::EventLog(Bytes::from(bytes)),
             }));
         }
-        return Ok(None);
+        // A `.json` file that is not JSON (e.g. a state file cut short) failed: it is
+        // most likely a session, not an unrelated file (issue #13).
+        return match invalid {
+            Some(e) if e.contains("EOF") => Err(format!("truncated JSON: {e}")),
+            Some(e) => Err(format!("invalid JSON: {e}")),
+            None => Ok(None),
+        };
     };
     let original = path
         .file_stem()
@@ -184,139 +260,221 @@ async fn send(client: &Client, p: &Prepared) -> Result<UploadOutcome, agentpipe_
     }
 }
 
-/// Runs `upload`. Exit status 1 when any file failed.
+/// Progress on standard error: a bar on a terminal, otherwise one line per file and one
+/// per wait (issue #13: a non-terminal sees what happens too).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress { bar, total }
+    }
+
+    fn start(&self, file: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(ellipsize(file, 60));
+        }
+    }
+
+    /// A passing remark, e.g. a wait for the rate limit.
+    fn note(&self, file: &str, msg: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(format!("{msg} ({})", ellipsize(file, 40))),
+            None => eprintln!("upload: {file}: {msg}"),
+        }
+    }
+
+    fn done(&self, n: usize, r: &FileReport) {
+        match &self.bar {
+            Some(bar) => bar.inc(1),
+            None => eprintln!(
+                "upload: [{n}/{}] {}: {}{}",
+                self.total,
+                r.file,
+                r.outcome,
+                r.error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Uploads `p`, waiting out the server's rate limit (its `Retry-After`, said on the
+/// progress output) as often as it asks, and retrying other retryable failures
+/// `retries` times on `client`'s backoff. `client` itself must not retry.
+async fn send_patiently(
+    client: &Client,
+    p: &Prepared,
+    retries: u32,
+    file: &str,
+    progress: &Progress,
+) -> Result<UploadOutcome, agentpipe_client::Error> {
+    let mut attempt = 0u32;
+    loop {
+        match send(client, p).await {
+            Err(e) if e.status() == Some(429) => {
+                let wait = e
+                    .retry_after()
+                    .unwrap_or(Duration::from_secs(1))
+                    .clamp(Duration::from_millis(100), Duration::from_secs(3600));
+                progress.note(
+                    file,
+                    &format!(
+                        "waiting {} s for the upload limit",
+                        wait.as_secs_f64().ceil() as u64
+                    ),
+                );
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) if agentpipe_client::is_retryable(&e) && attempt < retries => {
+                tokio::time::sleep(client.config().backoff.delay(attempt)).await;
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Uploads (or checks) one file.
+async fn one_file(
+    client: &Client,
+    args: &UploadArgs,
+    path: &Path,
+    explicit: bool,
+    progress: &Progress,
+) -> FileReport {
+    let file = path.display().to_string();
+    progress.start(&file);
+    let mut r = FileReport {
+        file,
+        ..FileReport::default()
+    };
+    match prepare(path) {
+        Ok(None) => {
+            r.outcome = if explicit { "failed" } else { "skipped" };
+            r.error = Some("not an event log, state file, or upload shape 1 or 2".into());
+        }
+        Err(e) => {
+            r.outcome = "failed";
+            r.error = Some(e);
+        }
+        Ok(Some(p)) => {
+            r.kind = Some(p.kind);
+            r.messages = p.messages;
+            r.participants = p.participants;
+            r.events = p.events;
+            r.conversation_id.clone_from(&p.conversation_id);
+            r.warnings.clone_from(&p.warnings);
+            if args.dry_run {
+                r.outcome = "dry-run";
+                return r;
+            }
+            let retries = args.client.retry_attempts;
+            match send_patiently(client, &p, retries, &r.file, progress).await {
+                Ok(o) => {
+                    r.outcome = if o.is_duplicate() {
+                        "duplicate"
+                    } else if o.events_already_present.unwrap_or(0) > 0 {
+                        "merged"
+                    } else {
+                        "uploaded"
+                    };
+                    if o.conversation_id.is_some() {
+                        r.conversation_id = o.conversation_id;
+                    }
+                    r.messages_created = o.messages_created;
+                    r.events_applied = o.events_applied;
+                    r.events_already_present = o.events_already_present;
+                    r.total_tokens = o.total_tokens;
+                    r.total_cost = o.total_cost;
+                    if !o.warnings.is_empty() {
+                        r.warnings = o.warnings;
+                    }
+                }
+                Err(e) => {
+                    r.outcome = "failed";
+                    r.error = Some(e.to_string());
+                }
+            }
+        }
+    }
+    r
+}
+
+/// Runs `upload`. Exit status 1 when any file failed, 130 when interrupted (Ctrl-C),
+/// after printing the table of the files done so far.
 pub async fn upload(args: UploadArgs) -> Result<(), CliError> {
-    let client = args.client.client()?;
-    let files = collect(&args.paths)?;
+    let client = args.client.client()?.with_retry_attempts(0);
+    let found = collect(&args.paths, args.follow_symlinks)?;
+    for link in &found.skipped_links {
+        eprintln!(
+            "upload: {} links to a directory; not followed (--follow-symlinks follows it)",
+            link.display()
+        );
+    }
+    let files = found.files;
     if files.is_empty() {
         return Err(CliError::Usage(
             "no .json, .jsonl or .ndjson files found in the given paths".into(),
         ));
     }
-    let bar = indicatif::ProgressBar::new(files.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let mut reports = Vec::with_capacity(files.len());
-    for (path, explicit) in &files {
-        let file = path.display().to_string();
-        bar.set_message(ellipsize(&file, 60));
-        let mut r = FileReport {
-            file,
-            ..FileReport::default()
-        };
-        match prepare(path) {
-            Ok(None) => {
-                r.outcome = if *explicit { "failed" } else { "skipped" };
-                r.error = Some("not an event log, state file, or upload shape 1 or 2".into());
+    let progress = Progress::new(files.len());
+    let mut reports: Vec<FileReport> = Vec::with_capacity(files.len());
+    let work = async {
+        for (n, (path, explicit)) in files.iter().enumerate() {
+            let r = one_file(&client, &args, path, *explicit, &progress).await;
+            progress.done(n + 1, &r);
+            if args.json {
+                progress.suspend(|| match serde_json::to_string(&r) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => eprintln!("upload: cannot print the report: {e}"),
+                });
             }
-            Err(e) => {
-                r.outcome = "failed";
-                r.error = Some(e);
-            }
-            Ok(Some(p)) => {
-                r.kind = Some(p.kind);
-                r.messages = p.messages;
-                r.participants = p.participants;
-                r.events = p.events;
-                r.conversation_id.clone_from(&p.conversation_id);
-                r.warnings.clone_from(&p.warnings);
-                if args.dry_run {
-                    r.outcome = "dry-run";
-                } else {
-                    match send(&client, &p).await {
-                        Ok(o) => {
-                            r.outcome = if o.is_duplicate() {
-                                "duplicate"
-                            } else if o.events_already_present.unwrap_or(0) > 0 {
-                                "merged"
-                            } else {
-                                "uploaded"
-                            };
-                            if o.conversation_id.is_some() {
-                                r.conversation_id = o.conversation_id;
-                            }
-                            r.messages_created = o.messages_created;
-                            r.events_applied = o.events_applied;
-                            r.events_already_present = o.events_already_present;
-                            r.total_tokens = o.total_tokens;
-                            r.total_cost = o.total_cost;
-                            if !o.warnings.is_empty() {
-                                r.warnings = o.warnings;
-                            }
-                        }
-                        Err(e) => {
-                            r.outcome = "failed";
-                            r.error = Some(e.to_string());
-                        }
-                    }
-                }
-            }
+            reports.push(r);
         }
-        bar.inc(1);
-        if args.json {
-            bar.suspend(|| match serde_json::to_string(&r) {
-                Ok(s) => println!("{s}"),
-                Err(e) => eprintln!("upload: cannot print the report: {e}"),
-            });
-        }
-        reports.push(r);
-    }
-    bar.finish_and_clear();
-    let count = |o: &str| reports.iter().filter(|r| r.outcome == o).count();
-    let failed = count("failed");
+    };
+    let interrupted = tokio::select! {
+        () = work => false,
+        _ = tokio::signal::ctrl_c() => true,
+    };
+    progress.finish();
     if !args.json {
-        let rows: Vec<Vec<String>> = reports
-            .iter()
-            .map(|r| {
-                let detail = match (&r.error, r.events_applied, r.messages_created) {
-                    (Some(e), _, _) => e.clone(),
-                    (None, Some(a), _) => format!(
-                        "{a} events applied, {} already present",
-                        r.events_already_present.unwrap_or(0)
-                    ),
-                    (None, None, Some(m)) => format!("{m} messages stored"),
-                    _ => match (r.messages, r.events) {
-                        (Some(m), Some(e)) => format!("{e} events, {m} messages"),
-                        (Some(m), None) => {
-                            format!("{m} messages, {} participants", r.participants.unwrap_or(0))
-                        }
-                        _ => String::new(),
-                    },
-                };
-                let mut detail = detail;
-                for w in &r.warnings {
-                    detail.push_str("; ");
-                    detail.push_str(w);
-                }
-                vec![
-                    r.file.clone(),
-                    r.kind.unwrap_or("-").to_string(),
-                    r.outcome.to_string(),
-                    r.conversation_id.clone().unwrap_or_else(|| "-".into()),
-                    detail,
-                ]
-            })
-            .collect();
-        print_table(
-            &["FILE", "KIND", "OUTCOME", "CONVERSATION", "DETAIL"],
-            &rows,
-        );
-        println!(
-            "{} uploaded, {} merged, {} duplicate, {} failed, {} skipped{}",
-            count("uploaded"),
-            count("merged"),
-            count("duplicate"),
-            failed,
-            count("skipped"),
-            if args.dry_run {
-                format!(", {} checked (dry run: nothing sent)", count("dry-run"))
-            } else {
-                String::new()
-            }
-        );
+        print_summary(&reports, args.dry_run);
     }
+    if interrupted {
+        return Err(CliError::Interrupted(format!(
+            "interrupted after {} of {} files; running the same upload again is safe \
+             (what is stored already is recognised)",
+            reports.len(),
+            files.len()
+        )));
+    }
+    let failed = reports.iter().filter(|r| r.outcome == "failed").count();
     if failed > 0 {
         return Err(CliError::Incomplete(format!(
             "{failed} of {} files failed",
@@ -324,4 +482,58 @@ pub async fn upload(args: UploadArgs) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// The table (file, kind, outcome, conversation, detail) and the totals line.
+fn print_summary(reports: &[FileReport], dry_run: bool) {
+    let count = |o: &str| reports.iter().filter(|r| r.outcome == o).count();
+    let rows: Vec<Vec<String>> = reports
+        .iter()
+        .map(|r| {
+            let detail = match (&r.error, r.events_applied, r.messages_created) {
+                (Some(e), _, _) => e.clone(),
+                (None, Some(a), _) => format!(
+                    "{a} events applied, {} already present",
+                    r.events_already_present.unwrap_or(0)
+                ),
+                (None, None, Some(m)) => format!("{m} messages stored"),
+                _ => match (r.messages, r.events) {
+                    (Some(m), Some(e)) => format!("{e} events, {m} messages"),
+                    (Some(m), None) => {
+                        format!("{m} messages, {} participants", r.participants.unwrap_or(0))
+                    }
+                    _ => String::new(),
+                },
+            };
+            let mut detail = detail;
+            for w in &r.warnings {
+                detail.push_str("; ");
+                detail.push_str(w);
+            }
+            vec![
+                r.file.clone(),
+                r.kind.unwrap_or("-").to_string(),
+                r.outcome.to_string(),
+                r.conversation_id.clone().unwrap_or_else(|| "-".into()),
+                detail,
+            ]
+        })
+        .collect();
+    print_table(
+        &["FILE", "KIND", "OUTCOME", "CONVERSATION", "DETAIL"],
+        &rows,
+    );
+    println!(
+        "{} uploaded, {} merged, {} duplicate, {} failed, {} skipped{}",
+        count("uploaded"),
+        count("merged"),
+        count("duplicate"),
+        count("failed"),
+        count("skipped"),
+        if dry_run {
+            format!(", {} checked (dry run: nothing sent)", count("dry-run"))
+        } else {
+            String::new()
+        }
+    );
 }

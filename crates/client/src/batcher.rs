@@ -65,6 +65,9 @@ pub struct BatcherReport {
     pub spool_path: Option<PathBuf>,
     /// The last delivery error seen, if any.
     pub last_error: Option<String>,
+    /// The server refused the key (HTTP 401 or 403): the last such answer. What it refused
+    /// is in the spool and will only be delivered with a key the server accepts.
+    pub key_refused: Option<String>,
 }
 
 enum Cmd {
@@ -205,6 +208,14 @@ async fn sleep_until_opt(t: Option<Instant>) {
 }
 
 impl State {
+    /// Records a delivery error that kept events for later.
+    fn note(&mut self, e: &Error) {
+        self.report.last_error = Some(e.to_string());
+        if is_key_refused(e) {
+            self.report.key_refused = Some(e.to_string());
+        }
+    }
+
     fn reject(&mut self, why: String) {
         self.report.rejected += 1;
         if self.report.rejections.len() < 100 {
@@ -243,7 +254,7 @@ impl State {
                         self.report.repeats += u64::from(o.is_repeat());
                     }
                     Err(e) if keep_for_later(&e) => {
-                        self.report.last_error = Some(e.to_string());
+                        self.note(&e);
                         undelivered.push(rec);
                     }
                     Err(e) => self.reject(format!("{}: {e}", rec.event.kind)),
@@ -298,7 +309,7 @@ impl State {
                             self.report.repeats += u64::from(o.is_repeat());
                         }
                         Err(err) if keep_for_later(&err) => {
-                            self.report.last_error = Some(err.to_string());
+                            self.note(&err);
                             out.push(SpoolRecord::new(ev));
                         }
                         Err(err) => self.reject(format!("{}: {err}", ev.kind)),
@@ -307,7 +318,7 @@ impl State {
             }
             Err(e) if keep_for_later(&e) => {
                 tracing::warn!(error = %e, "delivery failed; spooling");
-                self.report.last_error = Some(e.to_string());
+                self.note(&e);
                 out.extend(events.into_iter().map(SpoolRecord::new));
             }
             Err(e) => {
@@ -354,7 +365,7 @@ impl State {
                     self.reject(why);
                 }
                 if let Some(e) = &r.error {
-                    self.report.last_error = Some(e.to_string());
+                    self.note(e);
                 }
                 self.report.remaining = r.remaining;
                 if r.remaining == 0 {
@@ -378,5 +389,10 @@ impl State {
 /// Whether an error should keep the event for a later attempt rather than drop it:
 /// everything retryable, plus a refused key (401/403), which the user can fix.
 fn keep_for_later(e: &Error) -> bool {
-    is_retryable(e) || matches!(e.status(), Some(401) | Some(403))
+    is_retryable(e) || is_key_refused(e)
+}
+
+/// HTTP 401 (missing or unknown key) or 403 (key without the scope).
+fn is_key_refused(e: &Error) -> bool {
+    matches!(e.status(), Some(401) | Some(403))
 }

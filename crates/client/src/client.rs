@@ -29,6 +29,10 @@ pub struct ClientConfig {
     /// Upper bound on a server's `Retry-After` that is honoured; longer requests are cut
     /// to this.
     pub max_retry_after: Duration,
+    /// Extra trusted CA certificates, PEM (one or more), e.g. a private CA's or a
+    /// self-signed server's (`--ca-cert`, issue #13). The system trust store (with
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR`) and the bundled web roots are always trusted.
+    pub ca_cert_pem: Option<Vec<u8>>,
 }
 
 impl ClientConfig {
@@ -41,18 +45,23 @@ impl ClientConfig {
             retry_attempts: 3,
             backoff: Backoff::default(),
             max_retry_after: Duration::from_secs(60),
+            ca_cert_pem: None,
         }
     }
 }
 
-/// Strips surrounding blanks, trailing slashes and a trailing `/api/ingest` from `url`,
-/// and checks that it is an `http`/`https` URL.
+/// Strips surrounding blanks, trailing slashes and a trailing `/api/ingest` or `/api`
+/// from `url` (issue #13: `http://host/api` means the server at `http://host`), and
+/// checks that it is an `http`/`https` URL.
 ///
 /// Errors: [`Error::InvalidUrl`].
 pub fn normalize_base_url(url: &str) -> Result<String, Error> {
     let mut s = url.trim().trim_end_matches('/').to_string();
-    if let Some(stripped) = s.strip_suffix("/api/ingest") {
-        s = stripped.trim_end_matches('/').to_string();
+    for suffix in ["/api/ingest", "/api"] {
+        if let Some(stripped) = s.strip_suffix(suffix) {
+            s = stripped.trim_end_matches('/').to_string();
+            break;
+        }
     }
     let parsed = reqwest::Url::parse(&s).map_err(|e| Error::InvalidUrl {
         url: url.to_string(),
@@ -245,9 +254,22 @@ impl Client {
             .api_key
             .map(|k| k.trim().to_string())
             .filter(|k| !k.is_empty());
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(config.timeout)
-            .user_agent(concat!("agentpipe-web/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("agentpipe-web/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &config.ca_cert_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| Error::Input(format!("CA certificate: {e}")))?;
+            if certs.is_empty() {
+                return Err(Error::Input(
+                    "CA certificate: no PEM certificate in the file".into(),
+                ));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| Error::Input(format!("HTTP client: {e}")))?;
         Ok(Client {
@@ -572,6 +594,12 @@ pub(crate) fn network_error(url: &str, e: &reqwest::Error) -> Error {
         message.push_str(&s.to_string());
         src = s.source();
     }
+    // rustls got a plain-HTTP answer to its TLS hello (issue #13).
+    if url.starts_with("https://")
+        && (message.contains("InvalidContentType") || message.contains("corrupt message"))
+    {
+        message = format!("the server speaks plain HTTP; use http:// ({message})");
+    }
     Error::Network {
         url: url.to_string(),
         message,
@@ -680,6 +708,8 @@ mod tests {
             ("http://localhost:3000/", "http://localhost:3000"),
             ("http://localhost:3000/api/ingest", "http://localhost:3000"),
             ("http://localhost:3000/api/ingest/", "http://localhost:3000"),
+            ("http://localhost:3000/api", "http://localhost:3000"),
+            ("http://localhost:3000/api/", "http://localhost:3000"),
             (
                 " https://x.example/base//api/ingest ",
                 "https://x.example/base",

@@ -74,13 +74,58 @@ const DRAIN_BATCH: usize = 100;
 /// Payload bytes per drain request (the server takes batches up to 10 MB, SPEC 6).
 const DRAIN_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
+/// The server a base URL names, spelled one way: scheme and host lower-case, loopback
+/// hosts (`localhost`, `127.x.x.x`, `::1`) as `localhost`, the port always written,
+/// trailing slashes and a trailing `/api` or `/api/ingest` dropped. A URL that does not
+/// parse is kept as given.
+pub fn server_key(base_url: &str) -> String {
+    let normal =
+        crate::client::normalize_base_url(base_url).unwrap_or_else(|_| base_url.to_string());
+    let Ok(u) = reqwest::Url::parse(&normal) else {
+        return normal;
+    };
+    let host = match u.host() {
+        Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => "localhost".into(),
+        Some(url::Host::Ipv4(ip)) if ip.is_loopback() => "localhost".into(),
+        Some(url::Host::Ipv6(ip)) if ip.is_loopback() => "localhost".into(),
+        Some(h) => h.to_string().to_ascii_lowercase(),
+        None => String::new(),
+    };
+    let port = u
+        .port_or_known_default()
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    format!(
+        "{}://{host}{port}{}",
+        u.scheme(),
+        u.path().trim_end_matches('/')
+    )
+}
+
+fn slugify(s: &str) -> String {
+    let slug: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    slug.trim_matches('_').replace("___", "_")
+}
+
 impl Spool {
     /// `<platform data dir>/agentpipe-web/spool`, if the platform has a data directory.
     pub fn default_dir() -> Option<PathBuf> {
         dirs::data_dir().map(|d| d.join("agentpipe-web").join("spool"))
     }
 
-    /// The spool for the server at `base_url` inside `dir` (created if missing).
+    /// The spool for the server at `base_url` inside `dir` (created if missing). One file
+    /// per server, named after [`server_key`] of the URL, so `http://localhost:3000`,
+    /// `http://127.0.0.1:3000/` and `HTTP://LOCALHOST:3000/api` share one (issue #13). A
+    /// spool left under the spelling-based name of earlier versions is taken over.
     ///
     /// Errors: [`Error::Spool`] when the directory cannot be created.
     pub fn open(dir: &Path, base_url: &str) -> Result<Self, Error> {
@@ -88,9 +133,13 @@ impl Spool {
             path: dir.to_path_buf(),
             source,
         })?;
-        let slug = crate::sync::position::server_slug(base_url);
+        let slug = slugify(&server_key(base_url));
         let file = dir.join(format!("{slug}.jsonl"));
         let lock = dir.join(format!("{slug}.jsonl.lock"));
+        let legacy = dir.join(format!("{}.jsonl", slugify(base_url)));
+        if legacy != file && legacy.is_file() && !file.exists() {
+            let _ = std::fs::rename(&legacy, &file);
+        }
         Ok(Spool { file, lock })
     }
 
@@ -339,6 +388,39 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn one_spool_per_server_however_the_url_is_spelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Spool::open(dir.path(), "http://localhost:3000").unwrap();
+        for other in [
+            "http://127.0.0.1:3000",
+            "http://127.0.0.1:3000/",
+            "HTTP://LocalHost:3000/api",
+            "http://[::1]:3000/api/ingest",
+        ] {
+            assert_eq!(
+                Spool::open(dir.path(), other).unwrap().path(),
+                a.path(),
+                "{other}"
+            );
+        }
+        assert_eq!(server_key("https://x.example/"), "https://x.example:443");
+        assert_ne!(
+            Spool::open(dir.path(), "http://localhost:3001")
+                .unwrap()
+                .path(),
+            a.path()
+        );
+    }
+
+    #[test]
+    fn a_spool_under_the_old_name_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("http_127.0.0.1_3000.jsonl"), b"x\n").unwrap();
+        let s = Spool::open(dir.path(), "http://127.0.0.1:3000").unwrap();
+        assert_eq!(std::fs::read(s.path()).unwrap(), b"x\n");
+    }
+
     fn ev(n: u32) -> Event {
         Event::from_value(
             json!({"type": "log.entry", "timestamp": "2025-01-01T00:00:00Z",
@@ -352,7 +434,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Spool::open(dir.path(), "http://127.0.0.1:3000").unwrap();
         assert!(
-            s.path().ends_with("http_127.0.0.1_3000.jsonl"),
+            // loopback hosts share one name (issue #13)
+            s.path().ends_with("http_localhost_3000.jsonl"),
             "{:?}",
             s.path()
         );

@@ -111,6 +111,16 @@ pub struct ServeConfig {
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Longest wait for Redis, in milliseconds: each connect and each rate-limit command
+    /// (issue #13). Past it the request is let through (fail open).
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 500)]
+    pub redis_timeout_ms: u64,
+
+    /// Refuse to start when Redis cannot be reached (within `--redis-timeout-ms`) instead
+    /// of starting with a warning and connecting in the background.
+    #[arg(long, env = "REDIS_REQUIRED")]
+    pub redis_required: bool,
+
     /// Origins allowed by CORS, comma-separated (e.g. `https://app.example.com`); `*` for
     /// any. Default: none (same-origin only).
     #[arg(long, env = "ALLOWED_ORIGINS")]
@@ -182,6 +192,8 @@ impl ServeConfig {
             rate_limit_read_burst: None,
             completeness_silence_secs: crate::store::completeness::DEFAULT_SILENCE_SECS,
             redis_url: None,
+            redis_timeout_ms: 500,
+            redis_required: false,
             allowed_origins: None,
             trusted_proxies: None,
             tls_cert: None,

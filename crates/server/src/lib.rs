@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod retention;
 pub mod routes;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testing")]
@@ -120,9 +121,8 @@ pub async fn build_state(
     }
     let proxies = net::parse_trusted(config.trusted_proxies.as_deref().unwrap_or(""))
         .map_err(ServeError::Config)?;
-    let limiter = rate_limit::Limiter::new(config.budgets(), config.redis_url.as_deref())
-        .await
-        .map_err(ServeError::Config)?;
+    let shared = shared_budget(&config, &shutdown).await?;
+    let limiter = rate_limit::Limiter::new(config.budgets(), shared);
     let prices = Arc::new(load_prices(&config)?);
     retention::spawn(
         store.clone(),
@@ -158,26 +158,64 @@ fn load_prices(config: &ServeConfig) -> Result<agentpipe_protocol::otlp::PriceTa
     table.with_overrides(&json).map_err(|e| bad(e.to_string()))
 }
 
-/// Opens the store `config` names: the only place the backend is chosen from the URL
-/// scheme (`postgres://`/`postgresql://`, else SQLite). Migrations are applied.
+/// The Redis budget of `REDIS_URL`, if set (issue #13): one bounded connection attempt;
+/// when it fails, a warning and background reconnection, or with `--redis-required` a
+/// refusal to start.
+async fn shared_budget(
+    config: &ServeConfig,
+    shutdown: &CancellationToken,
+) -> Result<Option<rate_limit::shared::SharedBudget>, ServeError> {
+    let Some(url) = config
+        .redis_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(None);
+    };
+    let timeout = std::time::Duration::from_millis(config.redis_timeout_ms);
+    let budget = rate_limit::shared::SharedBudget::open(url, timeout, shutdown.child_token())
+        .map_err(ServeError::Config)?;
+    if let Err(e) = budget.connect_once().await {
+        if config.redis_required {
+            return Err(ServeError::Config(format!("{e} (--redis-required)")));
+        }
+        tracing::warn!(
+            error = %e,
+            "starting without Redis: rate limits are not applied until it answers (retrying in the background)"
+        );
+    }
+    Ok(Some(budget))
+}
+
+/// The database `config` names ([`startup::Database::from_url`]).
+///
+/// Errors: an unknown `DATABASE_URL` form, with the accepted ones.
+pub fn database_of(config: &ServeConfig) -> Result<startup::Database, ServeError> {
+    startup::Database::from_url(config.database_url.as_deref(), config.sqlite_path())
+        .map_err(ServeError::Config)
+}
+
+/// Opens the store `config` names: the backend is chosen from the URL scheme by
+/// [`database_of`] only. Migrations are applied.
 async fn open_backend(
     config: &ServeConfig,
     sink: Arc<dyn store::EventSink>,
     shutdown: CancellationToken,
 ) -> Result<DynStore, ServeError> {
-    let url = config.database_url.clone().unwrap_or_default();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let opts = PgOptions {
-            url,
-            pool_size: config.database_pool_size,
-            completeness_silence_us: config.completeness_silence_us(),
-            acquire_timeout: std::time::Duration::from_millis(
-                config.database_acquire_timeout_ms.max(1),
-            ),
-        };
-        Ok(PgStore::open(&opts, sink, shutdown).await?.into_dyn())
-    } else {
-        open_sqlite(config, sink)
+    match database_of(config)? {
+        startup::Database::Postgres(url) => {
+            let opts = PgOptions {
+                url,
+                pool_size: config.database_pool_size,
+                completeness_silence_us: config.completeness_silence_us(),
+                acquire_timeout: std::time::Duration::from_millis(
+                    config.database_acquire_timeout_ms.max(1),
+                ),
+            };
+            Ok(PgStore::open(&opts, sink, shutdown).await?.into_dyn())
+        }
+        startup::Database::Sqlite(path) => open_sqlite(config, path, sink),
     }
 }
 
@@ -199,6 +237,7 @@ pub async fn open_store(config: &ServeConfig) -> Result<DynStore, ServeError> {
 /// Opens the SQLite store of `config` (the default backend).
 fn open_sqlite(
     config: &ServeConfig,
+    path: std::path::PathBuf,
     hub: Arc<dyn store::EventSink>,
 ) -> Result<DynStore, ServeError> {
     let sync_full = match config.sqlite_sync.to_ascii_lowercase().as_str() {
@@ -210,7 +249,6 @@ fn open_sqlite(
             )))
         }
     };
-    let path = config.sqlite_path();
     Ok(SqliteStore::open(
         &SqliteOptions {
             path,
@@ -246,6 +284,14 @@ pub async fn serve(
             ))
         }
     };
+    let database = database_of(&config)?;
+    // One server per SQLite file (issue #13); held until this function returns.
+    let _lock = match &database {
+        startup::Database::Sqlite(path) => {
+            Some(startup::SqliteLock::acquire(path).map_err(ServeError::Config)?)
+        }
+        startup::Database::Postgres(_) => None,
+    };
     let limits = config.conn_limits();
     let acceptor = match tls {
         None => None,
@@ -262,6 +308,7 @@ pub async fn serve(
     let proxies = state.proxies.clone();
     let app = router(state);
     tracing::info!(%addr, "listening ({})", if acceptor.is_some() { "HTTPS" } else { "HTTP" });
+    startup::announce(addr, acceptor.is_some(), &database);
     conn::serve(listener, app, acceptor, limits, proxies, shutdown).await?;
     Ok(())
 }

@@ -19,6 +19,10 @@
 //! one round trip and has the same semantics as the in-memory bucket. If Redis does not
 //! answer, the request is let through (fail open) and the failure logged: the limiter must
 //! not turn a Redis outage into an API outage.
+//! (The Redis side is [`shared`]: every call bounded, background reconnection,
+//! issue #13.)
+
+pub mod shared;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -150,7 +154,7 @@ struct ClassLimit {
 #[derive(Clone)]
 pub struct Limiter {
     classes: Arc<[ClassLimit; 3]>,
-    redis: Option<redis::aio::ConnectionManager>,
+    redis: Option<shared::SharedBudget>,
 }
 
 /// GCRA in Redis, the same algorithm as governor's: the key holds the bucket's
@@ -171,6 +175,10 @@ redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_ta
 return {1, math.floor((tau - (new_tat - now)) / interval), math.ceil((new_tat - now) / 1000), 0}
 ";
 
+/// [`SCRIPT`], hashed once.
+static GCRA: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(SCRIPT));
+
 fn class_limit(budget: Budget) -> ClassLimit {
     let memory = budget.emission_interval().and_then(|period| {
         let burst = NonZeroU32::new(budget.burst.max(1))?;
@@ -182,30 +190,17 @@ fn class_limit(budget: Budget) -> ClassLimit {
 }
 
 impl Limiter {
-    /// Builds the limiter. `redis_url` switches to the shared Redis budget.
-    ///
-    /// Errors: an unusable `REDIS_URL` (the server refuses to start rather than run
-    /// without the shared limit it was asked for).
-    pub async fn new(budgets: Budgets, redis_url: Option<&str>) -> Result<Self, String> {
-        let redis = match redis_url.filter(|u| !u.is_empty()) {
-            None => None,
-            Some(url) => {
-                let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
-                Some(
-                    redis::aio::ConnectionManager::new(client)
-                        .await
-                        .map_err(|e| format!("cannot reach Redis: {e}"))?,
-                )
-            }
-        };
-        Ok(Limiter {
+    /// Builds the limiter. `redis` switches to the shared Redis budget
+    /// ([`shared::SharedBudget::open`]).
+    pub fn new(budgets: Budgets, redis: Option<shared::SharedBudget>) -> Self {
+        Limiter {
             classes: Arc::new([
                 class_limit(budgets.ingest),
                 class_limit(budgets.upload),
                 class_limit(budgets.read),
             ]),
             redis,
-        })
+        }
     }
 
     fn class(&self, c: RouteClass) -> &ClassLimit {
@@ -228,28 +223,19 @@ impl Limiter {
         let c = self.class(class);
         let interval = c.budget.emission_interval()?;
         let limit = c.budget.burst.max(1);
-        if let Some(conn) = &self.redis {
+        if let Some(budget) = &self.redis {
             let key = format!("agentpipe:rl2:{}:{identity}", class.as_str());
-            let mut conn = conn.clone();
-            let r: Result<(i64, i64, i64, i64), _> = redis::Script::new(SCRIPT)
-                .key(key)
-                .arg(interval.as_micros().max(1) as u64)
-                .arg(limit)
-                .invoke_async(&mut conn)
-                .await;
-            return match r {
-                Ok((allowed, remaining, reset_ms, retry_ms)) => Some(Decision {
-                    allowed: allowed == 1,
-                    limit,
-                    remaining: remaining.clamp(0, i64::from(limit)) as u32,
-                    reset_secs: (reset_ms.max(0) as u64).div_ceil(1000),
-                    retry_after_secs: (retry_ms.max(0) as u64).div_ceil(1000).max(1),
-                }),
-                Err(e) => {
-                    tracing::warn!(error = %e, "rate limit check in Redis failed; allowing the request");
-                    None
-                }
-            };
+            let args = [interval.as_micros().max(1) as u64, u64::from(limit)];
+            // `None`: Redis did not answer in time; let the request through (fail open).
+            let (allowed, remaining, reset_ms, retry_ms): (i64, i64, i64, i64) =
+                budget.invoke(&GCRA, key, &args).await?;
+            return Some(Decision {
+                allowed: allowed == 1,
+                limit,
+                remaining: remaining.clamp(0, i64::from(limit)) as u32,
+                reset_secs: (reset_ms.max(0) as u64).div_ceil(1000),
+                retry_after_secs: (retry_ms.max(0) as u64).div_ceil(1000).max(1),
+            });
         }
         let limiter = c.memory.as_ref()?;
         match limiter.check_key(&identity.to_string()) {

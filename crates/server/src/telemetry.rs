@@ -7,6 +7,8 @@
 //!   uploads); unknown types and dialects are labelled `unknown`
 //! - `agentpipe_sse_connections` (gauge), `agentpipe_sse_fanout_lag_seconds` (commit to socket write)
 //! - `agentpipe_auth_failures_total{reason}`, `agentpipe_rate_limited_total{class}`
+//! - `agentpipe_rate_limit_backend_errors_total`: requests let through because Redis did
+//!   not answer in time (fail open, issue #13)
 //! - `agentpipe_db_operation_duration_seconds{op}`, `agentpipe_group_commit_size` (items per commit)
 //! - `agentpipe_db_pool_connections{backend,state}` (gauge; `state` is `in_use` or `idle`)
 //! - `agentpipe_event_log_pruned_total` (event-log rows removed by retention, SPEC 9)

@@ -309,6 +309,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         context! {
             v => &*ASSET_VERSION,
             nav => "dashboard",
+            signed_in => cookie_as_bearer(&headers).is_some(),
             totals => totals,
             active => active.data,
             recent => recent.data,
@@ -479,6 +480,7 @@ async fn sessions_page(
         context! {
             v => &*ASSET_VERSION,
             nav => "sessions",
+            signed_in => cookie_as_bearer(&headers).is_some(),
             form => form,
             rows => rows,
             pagination => list.as_ref().map(|l| &l.pagination),
@@ -658,6 +660,7 @@ async fn session_page(
         context! {
             v => &*ASSET_VERSION,
             nav => "sessions",
+            signed_in => cookie_as_bearer(&headers).is_some(),
             d => &d,
             messages => messages,
             timeline => timeline,
@@ -850,12 +853,13 @@ async fn signin(
             &next,
         );
     }
-    // `Secure` only when the browser reached us over HTTPS (directly or through a proxy
-    // that says so): over plain HTTP on a LAN the browser would drop the cookie.
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    // `Secure` only when the browser reached us over HTTPS (served directly with
+    // `--tls-cert`, or through a proxy that says so, issue #13): over plain HTTP on a LAN the browser would drop the cookie.
+    let https = state.config.tls_cert.is_some()
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"));
     let secure = if https { "; Secure" } else { "" };
     let cookie =
         format!("{KEY_COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000{secure}");

@@ -1,0 +1,85 @@
+//! HTTPS for the client commands (issue #13): a server whose certificate comes from a
+//! private CA (made here with rcgen) is refused by default and trusted with `--ca-cert`,
+//! `AGENTPIPE_STREAM_CA_CERT` or `SSL_CERT_FILE` (the system trust store's override).
+
+use std::path::Path;
+use std::process::Command;
+
+use agentpipe_server::testing::{TestServer, TEST_KEY};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+const BIN: &str = env!("CARGO_BIN_EXE_agentpipe-web");
+
+/// Writes `ca.pem`, `cert.pem` (for localhost and 127.0.0.1, signed by the CA) and
+/// `key.pem` into `dir`.
+fn make_certificates(dir: &Path) {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "agentpipe test CA");
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("ca key")).expect("ca");
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("leaf params")
+        .signed_by(&leaf_key, &ca)
+        .expect("leaf");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("ca.pem");
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).expect("cert.pem");
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).expect("key.pem");
+}
+
+fn ping(url: &str, envs: &[(&str, &Path)], args: &[&str]) -> (bool, String) {
+    let mut c = Command::new(BIN);
+    c.arg("ping")
+        .args(["--retry-attempts", "0"])
+        .args(args)
+        .env("AGENTPIPE_STREAM_URL", url)
+        .env("AGENTPIPE_STREAM_API_KEY", TEST_KEY)
+        .env_remove("AGENTPIPE_STREAM_CA_CERT")
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let out = c.output().expect("run ping");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_ca_is_trusted_with_ca_cert_its_variable_or_ssl_cert_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    make_certificates(dir.path());
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let server = TestServer::start_with(move |c| {
+        c.tls_cert = Some(cert);
+        c.tls_key = Some(key);
+    })
+    .await;
+    let url = format!("https://127.0.0.1:{}", server.addr.port());
+    let ca = dir.path().join("ca.pem");
+
+    let (ok, text) = ping(&url, &[], &[]);
+    assert!(!ok, "an unknown CA must not be trusted: {text}");
+
+    let ca_arg = ca.display().to_string();
+    let (ok, text) = ping(&url, &[], &["--ca-cert", &ca_arg]);
+    assert!(ok, "--ca-cert: {text}");
+
+    let (ok, text) = ping(&url, &[("AGENTPIPE_STREAM_CA_CERT", &ca)], &[]);
+    assert!(ok, "AGENTPIPE_STREAM_CA_CERT: {text}");
+
+    let (ok, text) = ping(&url, &[("SSL_CERT_FILE", &ca)], &[]);
+    assert!(ok, "SSL_CERT_FILE: {text}");
+
+    let (ok, text) = ping(&url, &[], &["--ca-cert", "/nonexistent/ca.pem"]);
+    assert!(!ok && text.contains("/nonexistent/ca.pem"), "{text}");
+}

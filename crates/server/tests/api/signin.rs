@@ -1,0 +1,70 @@
+//! Browser sign-in over HTTPS (issue #13): the key cookie is `Secure` when the server
+//! serves HTTPS itself, signed-in pages carry a sign-out button, and signing out clears
+//! the cookie.
+
+use crate::helpers::{TestServer, TEST_KEY};
+
+#[tokio::test]
+async fn over_https_the_cookie_is_secure_and_pages_offer_sign_out() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+    let server = TestServer::start_with(|c| {
+        c.tls_cert = Some(cert_path.clone());
+        c.tls_key = Some(key_path.clone());
+        c.read_auth = Some("key".into());
+    })
+    .await;
+    let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("root");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .resolve("localhost", server.addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let url = format!("https://localhost:{}", server.addr.port());
+
+    let r = http
+        .post(format!("{url}/signin"))
+        .form(&[("key", TEST_KEY), ("next", "/")])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let pair = cookie.split(';').next().expect("pair").to_string();
+
+    let page = http
+        .get(format!("{url}/"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .expect("dashboard")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains(r#"action="/signout""#),
+        "no sign-out on the page"
+    );
+
+    let r = http
+        .post(format!("{url}/signout"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(r.status(), 303);
+    let cleared = r.headers()["set-cookie"].to_str().expect("ascii");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    // Without the cookie the pages ask for a key again.
+    let r = http.get(format!("{url}/")).send().await.expect("page");
+    assert_eq!(r.status(), 401);
+}
