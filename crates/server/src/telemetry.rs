@@ -125,6 +125,14 @@ fn describe() {
         "agentpipe_accept_errors_total",
         "Failed accepts, by reason (fd_exhausted)."
     );
+    describe_counter!(
+        "agentpipe_rate_limit_backend_errors_total",
+        "Requests let through without a rate-limit check because Redis did not answer in time."
+    );
+    describe_counter!(
+        "agentpipe_otlp_spans_total",
+        "OTLP spans received on /v1/traces, by outcome."
+    );
 }
 
 /// The `method` label: one of the nine standard methods, else `other` (a client
