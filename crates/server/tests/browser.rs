@@ -1032,9 +1032,15 @@ async fn replay_plays_at_10x_in_order_with_scrubber_pause_and_jump() {
         scrubs.windows(2).all(|w| w[0] <= w[1]) && scrubs.last() > scrubs.first(),
         "the scrubber moves forward: {scrubs:?}"
     );
-    let end = b
-        .wait_js("playback ends", SHOWN_SCRIPT, |v| v["errors"] == 1)
-        .await;
+    // The end of the timeline (it may run past the last message), not only the last message.
+    b.wait_js(
+        "playback ends",
+        "return document.getElementById('replay').dataset.playing;",
+        |v| v == "0",
+    )
+    .await;
+    let end = b.js(SHOWN_SCRIPT, vec![]).await;
+    assert_eq!(end["errors"], 1, "{end}");
     assert_eq!(end["messages"], "8", "{end}");
     let agents = b
         .js(
