@@ -2,162 +2,16 @@
 //! (`agentpipe_server::serve` on a SQLite file), including server restarts on the same
 //! port and file.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use agentpipe_client::{Client, ClientConfig, Subscriber, SubscriberConfig};
-use agentpipe_server::testing::TEST_KEY;
-use agentpipe_server::ServeConfig;
+use agentpipe_client::{Client, Subscriber, SubscriberConfig};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agentpipe-web");
-
-/// A server on a fixed address and database file, restartable on both.
-struct Server {
-    addr: SocketAddr,
-    db: PathBuf,
-    token: CancellationToken,
-    handle: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Server {
-    async fn start(db: &Path, addr: Option<SocketAddr>) -> Server {
-        let want = addr.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match tokio::net::TcpListener::bind(want).await {
-                Ok(l) => break l,
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("bind {want}: {e}; retrying");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("cannot bind {want}: {e}"),
-            }
-        };
-        let addr = listener.local_addr().unwrap();
-        let token = CancellationToken::new();
-        let config = ServeConfig::for_tests(db.to_path_buf(), TEST_KEY);
-        let t = token.clone();
-        let handle = tokio::spawn(async move {
-            if let Err(e) = agentpipe_server::serve(config, listener, t).await {
-                eprintln!("server stopped: {e}");
-            }
-        });
-        let s = Server {
-            addr,
-            db: db.to_path_buf(),
-            token,
-            handle: Some(handle),
-        };
-        let c = s.client();
-        poll(Duration::from_secs(10), "server up", || {
-            let c = c.clone();
-            async move { c.health().await.is_ok() }
-        })
-        .await;
-        s
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn client(&self) -> Client {
-        let mut cfg = ClientConfig::new(self.url(), Some(TEST_KEY.into()));
-        cfg.retry_attempts = 0;
-        Client::new(cfg).unwrap()
-    }
-
-    async fn stop(mut self) -> (PathBuf, SocketAddr) {
-        self.token.cancel();
-        if let Some(h) = self.handle.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
-        }
-        (self.db.clone(), self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.token.cancel();
-    }
-}
-
-async fn poll<F, Fut>(timeout: Duration, what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn bin(url: &str) -> Command {
-    let mut c = Command::new(BIN);
-    c.env("AGENTPIPE_STREAM_URL", url)
-        .env("AGENTPIPE_STREAM_API_KEY", TEST_KEY)
-        .env_remove("AGENTPIPE_SPOOL_DIR")
-        .env("NO_COLOR", "1");
-    c
-}
-
-/// Runs to completion on a blocking thread: (exit success, stdout, stderr).
-async fn run(mut cmd: Command) -> (bool, String, String) {
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run agentpipe-web"))
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn lines_of(child_out: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(child_out).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-async fn recv(rx: &mpsc::Receiver<String>, timeout: Duration, what: &str) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match rx.try_recv() {
-            Ok(l) => return l,
-            Err(mpsc::TryRecvError::Disconnected) => panic!("stream closed waiting for {what}"),
-            Err(mpsc::TryRecvError::Empty) => {
-                assert!(Instant::now() < deadline, "timed out waiting for {what}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
-}
-
-struct Killer(Child);
-impl Drop for Killer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
+use support::*;
 
 fn ts(i: u32) -> String {
     format!("2025-11-04T08:{:02}:{:02}.123456789Z", 10 + i / 60, i % 60)
