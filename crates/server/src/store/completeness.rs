@@ -15,6 +15,17 @@
 //!   initial prompt) when it is at least that much larger than what is held (the CLI's
 //!   shape); otherwise `total_messages` as given (producers that count what they send).
 //!   `null` without a completion total.
+//!   When `conversation.started` was lost (the CLI sends it from a background task like
+//!   every other event, so it can be lost like any), the line-up and the prompt are
+//!   unknown; counting them as zero would turn the CLI's unsent lines into missing
+//!   messages (`[[501, 503]]` for a complete 500-message run of two agents). Then the
+//!   participants are the distinct agents of the stored agent messages (or the announced
+//!   participants, if more) and the host prompt is assumed (the CLI's usual run has one).
+//!   That is an estimate, like for like with what the CLI counts: exact when every agent
+//!   has a stored message and the run had a prompt; one too low without a prompt (a lost
+//!   last message then goes unnamed, the lesser error); too high only when some agent has
+//!   no stored message at all. Uploading the event log restores the start and makes it
+//!   exact again.
 //! - **stored** is the number of stored messages.
 //! - **missing** are the sequence numbers from 1 up to the highest expected (the highest
 //!   held, or `reported` if larger) that no stored message carries, as inclusive ranges
@@ -82,6 +93,11 @@ pub struct Facts {
     pub participants: i64,
     /// Whether the conversation has a non-empty initial prompt.
     pub has_initial_prompt: bool,
+    /// Whether its `conversation.started` is stored (the line-up and prompt are known).
+    pub has_start: bool,
+    /// Distinct agents (`agent_id`, else `agent_type`) of its stored agent messages; only
+    /// read without a start ([`AGENTS_SEEN_SQL`], 0 when `has_start`).
+    pub agents_seen: i64,
 }
 
 impl Facts {
@@ -91,10 +107,21 @@ impl Facts {
         self.seq_count < self.seq_max.unwrap_or(0)
     }
 
+    /// The lines the CLI counts in `total_messages` but never sends: one announcement per
+    /// participant and the host prompt. Without the start, estimated from the stored
+    /// messages' agents with the prompt assumed (module doc).
+    pub fn unsent(&self) -> i64 {
+        if self.has_start {
+            self.participants + i64::from(self.has_initial_prompt)
+        } else {
+            self.participants.max(self.agents_seen) + 1
+        }
+    }
+
     /// The like-for-like reported count (module doc).
     pub fn reported(&self) -> Option<i64> {
         let total = self.reported_total?;
-        let unsent = self.participants + i64::from(self.has_initial_prompt);
+        let unsent = self.unsent();
         let held = self.seq_max.unwrap_or(0).max(self.stored);
         Some(if total >= unsent.saturating_add(held) {
             total - unsent
@@ -102,6 +129,15 @@ impl Facts {
             total
         })
     }
+}
+
+/// Whether a conversation with `status`, last changed at `updated_at_us`, is past
+/// `streaming` at `now_us` (not `ACTIVE`, or silent for `silence_us`): its completeness is
+/// then judged, and a late live message that changes it is announced with a
+/// `conversation.updated` event (issue #12). While it streams, messages arriving out of
+/// order are normal and each one's `message.created` is the news.
+pub fn settled(status: &str, updated_at_us: i64, now_us: i64, silence_us: i64) -> bool {
+    status != "ACTIVE" || now_us.saturating_sub(updated_at_us) >= silence_us
 }
 
 /// The completeness of a conversation with `facts`, whose inner gaps (ranges of sequence
@@ -121,8 +157,7 @@ pub fn completeness(
         missing.push([top + 1, rep]);
     }
     let lacking = !missing.is_empty() || rep > facts.stored;
-    let streaming =
-        facts.status == "ACTIVE" && now_us.saturating_sub(facts.updated_at_us) < silence_us;
+    let streaming = !settled(&facts.status, facts.updated_at_us, now_us, silence_us);
     let state = if streaming {
         State::Streaming
     } else if lacking {
@@ -155,8 +190,12 @@ pub fn filter_sql(state: State, sql: Sql, now: &str, silence: &str) -> String {
         Sql::Sqlite => "MAX",
         Sql::Postgres => "GREATEST",
     };
-    let unsent = "((SELECT COUNT(*) FROM participants p WHERE p.conversation_id = c.id) \
-                  + CASE WHEN COALESCE(c.initial_prompt, '') <> '' THEN 1 ELSE 0 END)";
+    let participants = "(SELECT COUNT(*) FROM participants p WHERE p.conversation_id = c.id)";
+    let unsent = format!(
+        "(CASE WHEN c.has_start THEN {participants} \
+             + CASE WHEN COALESCE(c.initial_prompt, '') <> '' THEN 1 ELSE 0 END \
+           ELSE {greatest}({participants}, {AGENTS_SEEN_SQL}) + 1 END)"
+    );
     let reported = format!(
         "(CASE WHEN c.comp_total_messages IS NULL THEN 0 \
            WHEN c.comp_total_messages >= {unsent} + {greatest}(COALESCE(c.seq_max, 0), c.msg_count) \
@@ -174,6 +213,19 @@ pub fn filter_sql(state: State, sql: Sql, now: &str, silence: &str) -> String {
         State::Complete => format!("(NOT {streaming} AND NOT {lacking})"),
     }
 }
+
+/// [`AGENTS_SEEN_SQL`] as a literal, for the backends' `concat!`ed column lists.
+macro_rules! agents_seen_sql {
+    () => {
+        "(SELECT COUNT(DISTINCT COALESCE(m.agent_id, m.agent_type)) \
+         FROM messages m WHERE m.conversation_id = c.id AND m.role = 'agent')"
+    };
+}
+pub(crate) use agents_seen_sql;
+
+/// The distinct agents of the stored agent messages of `conversations c` (both backends),
+/// [`Facts::agents_seen`] when the start is missing.
+pub const AGENTS_SEEN_SQL: &str = agents_seen_sql!();
 
 /// The gap query of both backends: ranges `[from, to]` of sequence numbers below the
 /// highest held that no message of conversation `$1`/`?1` carries. `param` is the
@@ -202,7 +254,39 @@ mod tests {
             reported_total: total,
             participants: 3,
             has_initial_prompt: true,
+            has_start: true,
+            agents_seen: 0,
         }
+    }
+
+    #[test]
+    fn a_lost_start_does_not_turn_the_cli_unsent_lines_into_missing_messages() {
+        // 500 messages of two agents, the CLI reports 500 + 2 + 1; the start was lost.
+        let mut f = facts("COMPLETED", (Some(500), 500), 500, Some(503));
+        (
+            f.has_start,
+            f.participants,
+            f.has_initial_prompt,
+            f.agents_seen,
+        ) = (false, 0, false, 2);
+        let c = completeness(&f, vec![], 1, 0);
+        assert_eq!(
+            (c.state.as_str(), c.missing.clone(), c.reported),
+            ("complete", vec![], Some(500))
+        );
+        // The tail is still named when it is lost too.
+        let mut f = facts("COMPLETED", (Some(497), 497), 497, Some(503));
+        (
+            f.has_start,
+            f.participants,
+            f.has_initial_prompt,
+            f.agents_seen,
+        ) = (false, 0, false, 2);
+        let c = completeness(&f, vec![], 1, 0);
+        assert_eq!(
+            (c.state.as_str(), c.missing.clone()),
+            ("incomplete", vec![[498, 500]])
+        );
     }
 
     #[test]

@@ -1267,10 +1267,14 @@ async fn read_messages(
 }
 
 /// The completeness facts columns of `conversations c` (issue #12), in [`facts_of`] order.
-const FACT_COLS: &str =
+const FACT_COLS: &str = concat!(
     "c.status, c.updated_at, c.seq_max, c.seq_count, c.msg_count, c.comp_total_messages,
     (SELECT COUNT(*) FROM participants p WHERE p.conversation_id = c.id),
-    COALESCE(c.initial_prompt, '') <> '', c.comp_total_turns";
+    COALESCE(c.initial_prompt, '') <> '', c.comp_total_turns, c.has_start,
+    CASE WHEN c.has_start THEN 0 ELSE ",
+    completeness::agents_seen_sql!(),
+    " END"
+);
 
 /// Reads [`FACT_COLS`] starting at column `at`; also returns `comp_total_turns`.
 fn facts_of(r: &PgRow, at: usize) -> Result<(Facts, Option<i64>), StoreError> {
@@ -1284,9 +1288,51 @@ fn facts_of(r: &PgRow, at: usize) -> Result<(Facts, Option<i64>), StoreError> {
             reported_total: col(r, at + 5)?,
             participants: col(r, at + 6)?,
             has_initial_prompt: col(r, at + 7)?,
+            has_start: col(r, at + 9)?,
+            agents_seen: col(r, at + 10)?,
         },
         col(r, at + 8)?,
     ))
+}
+
+/// [`apply_item`] for live ingest: a message created in a conversation that was past
+/// `streaming` is followed by a `conversation.updated` event with the new completeness
+/// (issue #12); the twin of `sqlite::apply_live`.
+async fn apply_live(
+    conn: &mut PgConnection,
+    item: &IngestItem,
+    now: i64,
+    silence_us: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<Applied, StoreError> {
+    let Body::Message(m) = &item.event.body else {
+        return apply_item(conn, item, now, pubs).await;
+    };
+    let before: Option<(String, i64)> =
+        sqlx::query_as("SELECT status, updated_at FROM conversations WHERE id = $1")
+            .bind(enc(&m.conversation_id))
+            .fetch_optional(&mut *conn)
+            .await?;
+    let applied = apply_item(conn, item, now, pubs).await?;
+    let late =
+        before.is_some_and(|(status, at)| completeness::settled(&status, at, now, silence_us));
+    if late && matches!(applied.outcome, Outcome::MessageCreated(_)) {
+        if let Some(c) = completeness_in(conn, &m.conversation_id, silence_us).await? {
+            let data = serde_json::json!({"conversation_id": m.conversation_id, "completeness": c});
+            append_event(
+                conn,
+                EventKind::ConversationUpdated,
+                Some(&m.conversation_id),
+                item.event.timestamp_us,
+                &data.to_string(),
+                None,
+                now,
+                pubs,
+            )
+            .await?;
+        }
+    }
+    Ok(applied)
 }
 
 /// The completeness of conversation `cid` (as stored, i.e. encoded) with `facts`.
@@ -1663,6 +1709,7 @@ impl Store for PgStore {
         &self,
         items: Vec<IngestItem>,
     ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        let silence = self.silence_us;
         self.write_isolated(move |conn, pubs| {
             Box::pin(async move {
                 let now = now_us();
@@ -1670,7 +1717,7 @@ impl Store for PgStore {
                 for item in &items {
                     exec(conn, "SAVEPOINT item").await?;
                     let mut local = Vec::new();
-                    match apply_item(conn, item, now, &mut local).await {
+                    match apply_live(conn, item, now, silence, &mut local).await {
                         Ok(a) => {
                             exec(conn, "RELEASE SAVEPOINT item").await?;
                             pubs.append(&mut local);

@@ -926,10 +926,14 @@ fn read_notes(
 }
 
 /// The completeness facts columns of `conversations c` (issue #12), in [`facts_of`] order.
-const FACT_COLS: &str =
+const FACT_COLS: &str = concat!(
     "c.status, c.updated_at, c.seq_max, c.seq_count, c.msg_count, c.comp_total_messages,
     (SELECT COUNT(*) FROM participants p WHERE p.conversation_id = c.id),
-    COALESCE(c.initial_prompt, '') <> '', c.comp_total_turns";
+    COALESCE(c.initial_prompt, '') <> '', c.comp_total_turns, c.has_start,
+    CASE WHEN c.has_start THEN 0 ELSE ",
+    completeness::agents_seen_sql!(),
+    " END"
+);
 
 /// Reads [`FACT_COLS`] starting at column `at`; also returns `comp_total_turns`.
 fn facts_of(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(Facts, Option<i64>)> {
@@ -943,6 +947,8 @@ fn facts_of(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(Facts, Option
             reported_total: r.get(at + 5)?,
             participants: r.get(at + 6)?,
             has_initial_prompt: r.get(at + 7)?,
+            has_start: r.get(at + 9)?,
+            agents_seen: r.get(at + 10)?,
         },
         r.get(at + 8)?,
     ))
@@ -965,6 +971,45 @@ pub(crate) fn completeness_in(
         Some((f, _)) => Ok(Some(completeness_of(conn, cid, &f, silence_us)?)),
         None => Ok(None),
     }
+}
+
+/// [`apply_item`] for live ingest: a message created in a conversation that was past
+/// `streaming` (a late message, e.g. one the CLI retried after its completion) is followed
+/// by a `conversation.updated` event with the new completeness (issue #12), as an upload
+/// that changed a conversation is.
+fn apply_live(
+    conn: &Connection,
+    item: &IngestItem,
+    now: i64,
+    silence_us: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<Applied, StoreError> {
+    let Body::Message(m) = &item.event.body else {
+        return apply_item(conn, item, now, pubs);
+    };
+    let before: Option<(String, i64)> = conn
+        .prepare_cached("SELECT status, updated_at FROM conversations WHERE id = ?1")?
+        .query_row([&m.conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let applied = apply_item(conn, item, now, pubs)?;
+    let late =
+        before.is_some_and(|(status, at)| completeness::settled(&status, at, now, silence_us));
+    if late && matches!(applied.outcome, Outcome::MessageCreated(_)) {
+        if let Some(c) = completeness_in(conn, &m.conversation_id, silence_us)? {
+            let data = serde_json::json!({"conversation_id": m.conversation_id, "completeness": c});
+            append_event(
+                conn,
+                EventKind::ConversationUpdated,
+                Some(&m.conversation_id),
+                item.event.timestamp_us,
+                &data.to_string(),
+                None,
+                now,
+                pubs,
+            )?;
+        }
+    }
+    Ok(applied)
 }
 
 /// The completeness of conversation `cid` with `facts` (issue #12).
@@ -1356,6 +1401,7 @@ impl Store for SqliteStore {
         &self,
         items: Vec<IngestItem>,
     ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        let silence = self.silence_us;
         self.write_grouped(move |conn, pubs, careful| {
             let now = now_us();
             let mut out = Vec::with_capacity(items.len());
@@ -1363,12 +1409,12 @@ impl Store for SqliteStore {
                 if !careful {
                     // Fast path, no savepoint: a failure aborts the whole group, which the
                     // writer then re-runs job by job with `careful` set.
-                    out.push(Ok(apply_item(conn, item, now, pubs)?));
+                    out.push(Ok(apply_live(conn, item, now, silence, pubs)?));
                     continue;
                 }
                 conn.execute_batch("SAVEPOINT item")?;
                 let mut local = Vec::new();
-                match apply_item(conn, item, now, &mut local) {
+                match apply_live(conn, item, now, silence, &mut local) {
                     Ok(a) => {
                         conn.execute_batch("RELEASE item")?;
                         pubs.append(&mut local);

@@ -143,8 +143,9 @@ async fn completeness_rules_and_filter_on_both_backends() {
             for seq in [1, 3] {
                 send(&app, &message("c", seq)).await;
             }
-            // d: only the completion arrived; without the start the CLI's host prompt and
-            // announcements cannot be told apart, so all 6 it counted are missing.
+            // d: only the completion arrived; without the start (and with no message to
+            // tell the agents by) only the host prompt the CLI counts can be taken out:
+            // 5 of the 6 it counted are named missing (2 were sent; nothing tells).
             send(&app, &completed("d", 2)).await;
 
             let c = |id: &'static str| {
@@ -163,7 +164,7 @@ async fn completeness_rules_and_filter_on_both_backends() {
             );
             assert_eq!(
                 c("d").await,
-                json!({"state": "incomplete", "missing": [[1, 6]], "reported": 6, "stored": 0}),
+                json!({"state": "incomplete", "missing": [[1, 5]], "reported": 5, "stored": 0}),
                 "{name}"
             );
             let want_c = if silence == 0 {
@@ -191,6 +192,133 @@ async fn completeness_rules_and_filter_on_both_backends() {
                 "{name}"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn a_lost_start_is_judged_like_for_like_on_both_backends() {
+    // The CLI sends `conversation.started` from a background task too, so it can be the
+    // event that is lost; the completion still counts the host prompt and one "joined"
+    // line per agent (3 agents here).
+    for (name, app) in backends_with("completeness_lost_start", |_| {}).await {
+        // e: all 9 messages held, the start lost: complete, not "10-13 missing".
+        for seq in 1..=9 {
+            send(&app, &message("e", seq)).await;
+        }
+        send(&app, &completed("e", 9)).await;
+        // f: 9 sent, the start and the last two lost: exactly 8-9 missing.
+        for seq in 1..=7 {
+            send(&app, &message("f", seq)).await;
+        }
+        send(&app, &completed("f", 9)).await;
+        // g: 9 sent, the start and message 4 lost.
+        for seq in (1..=9).filter(|s| *s != 4) {
+            send(&app, &message("g", seq)).await;
+        }
+        send(&app, &completed("g", 9)).await;
+        let c = |id: &'static str| {
+            let app = &app;
+            async move { app.get(&format!("/api/sessions/{id}")).await.1["completeness"].clone() }
+        };
+        assert_eq!(
+            c("e").await,
+            json!({"state": "complete", "missing": [], "reported": 9, "stored": 9}),
+            "{name}"
+        );
+        assert_eq!(
+            c("f").await,
+            json!({"state": "incomplete", "missing": [[8, 9]], "reported": 9, "stored": 7}),
+            "{name}"
+        );
+        assert_eq!(
+            c("g").await,
+            json!({"state": "incomplete", "missing": [[4, 4]], "reported": 9, "stored": 8}),
+            "{name}"
+        );
+        // The list filter (SQL) says the same as the detail (Rust).
+        assert_eq!(listed(&app, "complete").await, ["e"], "{name}");
+        assert_eq!(listed(&app, "incomplete").await, ["f", "g"], "{name}");
+        // The start arrives late (e.g. `sync`): the real line-up then decides, same answer.
+        send(&app, &started("e")).await;
+        assert_eq!(c("e").await["state"], "complete", "{name}");
+        assert_eq!(listed(&app, "complete").await, ["e"], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_late_live_message_that_fills_the_gap_announces_the_new_completeness() {
+    for silence in [300u64, 0] {
+        let test = format!("completeness_live_fill_{silence}");
+        for (name, app) in backends_with(&test, |c| c.completeness_silence_secs = silence).await {
+            let cid = "f12-live";
+            send(&app, &started(cid)).await;
+            for seq in [1, 2, 4] {
+                send(&app, &message(cid, seq)).await;
+            }
+            send(&app, &completed(cid, 4)).await;
+            let (_, d) = app.get(&format!("/api/sessions/{cid}")).await;
+            assert_eq!(d["completeness"]["missing"], json!([[3, 3]]), "{name}: {d}");
+            let mut sse = SseClient::open(
+                &app,
+                &format!("/api/realtime/stream?conversationId={cid}"),
+                None,
+            )
+            .await;
+            // The CLI's retry of message 3 arrives after the completion.
+            send(&app, &message(cid, 3)).await;
+            let mut seen = Vec::new();
+            while let Some(f) = sse.next_event(Duration::from_secs(5)).await {
+                let d = f.data.expect("data");
+                let done = d["type"] == "conversation.updated";
+                seen.push(d);
+                if done {
+                    break;
+                }
+            }
+            let kinds: Vec<&str> = seen.iter().filter_map(|d| d["type"].as_str()).collect();
+            assert_eq!(kinds, ["message.created", "conversation.updated"], "{name}");
+            let updated = &seen[1];
+            assert_eq!(updated["conversationId"], cid, "{name}");
+            assert_eq!(
+                updated["data"]["completeness"],
+                json!({"state": "complete", "missing": [], "reported": 4, "stored": 4}),
+                "{name}"
+            );
+            // The same message again is a duplicate: no second announcement.
+            send(&app, &message(cid, 3)).await;
+            assert!(
+                sse.next_event(Duration::from_millis(500)).await.is_none(),
+                "{name}: a duplicate announced something"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn messages_of_a_streaming_conversation_announce_nothing_extra() {
+    for (name, app) in backends_with("completeness_live_streaming", |_| {}).await {
+        let cid = "f12-streaming";
+        send(&app, &started(cid)).await;
+        send(&app, &message(cid, 2)).await;
+        let mut sse = SseClient::open(
+            &app,
+            &format!("/api/realtime/stream?conversationId={cid}"),
+            None,
+        )
+        .await;
+        // Out of order while ACTIVE and not silent: normal, only the message itself.
+        send(&app, &message(cid, 1)).await;
+        send(&app, &completed(cid, 2)).await;
+        let mut kinds = Vec::new();
+        while let Some(f) = sse.next_event(Duration::from_millis(800)).await {
+            let d = f.data.expect("data");
+            kinds.push(d["type"].as_str().unwrap_or_default().to_string());
+        }
+        assert_eq!(
+            kinds,
+            ["message.created", "conversation.completed"],
+            "{name}"
+        );
     }
 }
 
