@@ -80,8 +80,8 @@ pub struct ServeConfig {
     #[arg(long, env = "RATE_LIMIT_INGEST_PER_MINUTE", default_value_t = Budget::DEFAULT_INGEST_PER_MINUTE)]
     pub rate_limit_ingest_per_minute: u32,
 
-    /// Ingest requests allowed at once per key (the bucket size). Default: the
-    /// per-minute value.
+    /// Ingest requests allowed at once per key (the bucket size). Default: 20,000 with
+    /// the default rate ([`Budget::DEFAULT_INGEST_BURST`]), else the per-minute value.
     #[arg(long, env = "RATE_LIMIT_INGEST_BURST")]
     pub rate_limit_ingest_burst: Option<u32>,
 
@@ -228,12 +228,18 @@ impl ServeConfig {
     }
 
     /// The rate-limit budgets (issue #12): each class's rate, with its burst setting or,
-    /// when unset, the per-window value.
+    /// when unset, the per-window value; ingest at its default rate has the bigger
+    /// default burst [`Budget::DEFAULT_INGEST_BURST`] (setting a rate to its default value
+    /// behaves as leaving it unset).
     pub fn budgets(&self) -> Budgets {
         Budgets {
             ingest: Budget::new(
                 self.rate_limit_ingest_per_minute,
-                self.rate_limit_ingest_burst,
+                self.rate_limit_ingest_burst
+                    .or(
+                        (self.rate_limit_ingest_per_minute == Budget::DEFAULT_INGEST_PER_MINUTE)
+                            .then_some(Budget::DEFAULT_INGEST_BURST),
+                    ),
                 Duration::from_secs(60),
             ),
             upload: Budget::new(

@@ -6,7 +6,11 @@
 //! is ever refused: the CLI drops whatever a 4xx refuses (SPEC 2.1), so a limit it can
 //! trip loses data. The CLI's worst case is 10 agents with no delay and a 1,000-message
 //! conversation sent as fast as it can, one request per event: about 2,000 events in a few
-//! seconds. Ingest therefore allows 6,000 requests/minute sustained with a burst of 6,000;
+//! seconds, and one key is often shared by many runs that start together (a team, a CI
+//! matrix, a script launching conversations in parallel). Ingest therefore allows 6,000
+//! requests/minute sustained with a burst of 20,000: ten such worst-case runs at once (or
+//! twenty 500-message runs, `crates/cli/tests/cli_like.rs`), refilled in 200 s. A bigger
+//! bucket costs nothing to keep (GCRA stores one timestamp per key whatever its size);
 //! uploads (one request per file of a directory, and `sync` sending grown event logs)
 //! 1,000/minute with a burst of 1,000; reads (a dashboard re-reads about once a second)
 //! 10,000/hour with a burst of 10,000. A public shared endpoint might use the seed's
@@ -115,9 +119,12 @@ impl Budget {
         }
     }
 
-    /// Default ingest budget: 6,000 requests/minute, burst 6,000 (the CLI's worst case is
-    /// about 2,000 events in seconds; see the module doc).
+    /// Default ingest rate: 6,000 requests/minute (the CLI's worst case is about 2,000
+    /// events in seconds; see the module doc).
     pub const DEFAULT_INGEST_PER_MINUTE: u32 = 6_000;
+    /// Default ingest burst with the default rate: 20,000 requests at once, ten of the
+    /// CLI's worst-case runs starting together on one key (module doc).
+    pub const DEFAULT_INGEST_BURST: u32 = 20_000;
     /// Default upload budget: 1,000 requests/minute, burst 1,000 (a directory of event
     /// logs uploaded at once, one request per file, or `sync` sending grown logs).
     pub const DEFAULT_UPLOAD_PER_MINUTE: u32 = 1_000;

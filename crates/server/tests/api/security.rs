@@ -230,10 +230,11 @@ fn default_config() -> ServeConfig {
 
 #[tokio::test]
 async fn default_ingest_budget_takes_the_cli_worst_case_burst() {
-    // Issue #12: burst >= 2,000 events and >= 6,000 events/minute by default.
+    // Issue #12: >= 6,000 events/minute by default, and a burst of ten of the CLI's
+    // worst-case runs (2,000 events each) starting together on one key.
     let d = default_config();
     let b = d.budgets();
-    assert!(b.ingest.burst >= 2_000, "{b:?}");
+    assert!(b.ingest.burst >= 10 * 2_000, "{b:?}");
     assert!(
         u64::from(b.ingest.per_window) * 60 >= 6_000 * b.ingest.window.as_secs(),
         "{b:?}"
@@ -269,6 +270,41 @@ async fn default_ingest_budget_takes_the_cli_worst_case_burst() {
     assert_eq!(refused, 0);
     let (_, d) = app.get("/api/sessions/burst").await;
     assert_eq!(d["totalMessages"], 2_000);
+}
+
+#[test]
+fn a_lone_rate_setting_is_also_the_burst_and_the_default_rate_keeps_the_default_burst() {
+    let parse = |args: &[&str]| {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeConfig,
+        }
+        let argv = std::iter::once("serve").chain(args.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv)
+            .expect("flags parse")
+            .serve
+            .budgets()
+            .ingest
+    };
+    let b = parse(&["--rate-limit-ingest-per-minute", "100"]);
+    assert_eq!((b.per_window, b.burst), (100, 100));
+    let b = parse(&[
+        "--rate-limit-ingest-per-minute",
+        "100",
+        "--rate-limit-ingest-burst",
+        "250",
+    ]);
+    assert_eq!((b.per_window, b.burst), (100, 250));
+    let b = parse(&["--rate-limit-ingest-burst", "500"]);
+    assert_eq!((b.per_window, b.burst), (6_000, 500));
+    // The default rate, given or not, has the default burst.
+    for args in [&[][..], &["--rate-limit-ingest-per-minute", "6000"][..]] {
+        let b = parse(args);
+        assert_eq!((b.per_window, b.burst), (6_000, 20_000), "{args:?}");
+    }
+    let b = parse(&["--rate-limit-ingest-per-minute", "0"]);
+    assert_eq!(b.per_window, 0);
 }
 
 #[tokio::test]
