@@ -357,6 +357,57 @@
     list.insertBefore(li, list.firstChild);
   }
 
+  // A live error (issue #12), drawn as templates/session.html draws one and placed as
+  // ui::timeline places it: before the first message with a later timestamp (after the
+  // errors before it), `data-seq` the preceding message's sequence number + 0.5 (so later
+  // live messages are inserted around it in order), in the colour of the participant it
+  // names (by agent id, else the first of its agent type), else the hash of its type.
+  function buildError(env, agents) {
+    var d = env.data || {};
+    var kind = str(d.agent_type) || str(d.agentType) || 'error';
+    var aid = str(d.agent_id) || str(d.agentId);
+    var ids = Object.keys(agents), st;
+    for (var i = 0; i < ids.length && !st; i++) if (aid && ids[i] === aid) st = agents[ids[i]];
+    for (var j = 0; j < ids.length && !st; j++) if (agents[ids[j]].t === kind) st = agents[ids[j]];
+    var li = el('li', 'note-error a' + (st ? st.c : hashColour(kind)));
+    li.dataset.ts = String(env.timestamp || '');
+    li.dataset.id = '';
+    var art = li.appendChild(el('article'));
+    var head = art.appendChild(el('header', 'msg-head'));
+    head.appendChild(el('span', 'avatar', st ? st.i : icon(kind))).setAttribute('aria-hidden', 'true');
+    head.appendChild(el('strong', 'who', 'Error'));
+    if (str(d.agent_type) || str(d.agentType)) {
+      head.appendChild(document.createTextNode(' '));
+      head.appendChild(el('span', 'agent-type', kind));
+    }
+    var et = str(d.error_type) || str(d.errorType);
+    if (et) {
+      head.appendChild(document.createTextNode(' '));
+      head.appendChild(el('span', 'pill error-type', et));
+    }
+    head.appendChild(document.createTextNode(' '));
+    var t = head.appendChild(el('time', null, shortTime(env.timestamp)));
+    t.setAttribute('datetime', String(env.timestamp || ''));
+    art.appendChild(el('p', 'error-text', str(d.error_message) || str(d.error) || str(d.message) || ''));
+    return li;
+  }
+
+  function placeError(list, li) {
+    var t = Date.parse(li.dataset.ts), text = $('.error-text', li).textContent, prev;
+    for (var n = list.firstElementChild; n; n = n.nextElementSibling) {
+      var nt = Date.parse(n.dataset.ts);
+      if (n.classList.contains('note-error')) {
+        var same = $('.error-text', n);
+        if (nt === t && same && same.textContent === text) return false; // already shown
+      }
+      if (nt > t) break;
+      if (n.classList.contains('msg') && n.dataset.seq !== '') prev = n.dataset.seq;
+    }
+    li.dataset.seq = prev === undefined ? '' : prev + '.5';
+    if (n) list.insertBefore(li, n); else list.appendChild(li);
+    return true;
+  }
+
   // Completeness banner (issue #12); the text is kept in step with `completeness_view` in
   // routes/ui/mod.rs.
   function missingText(c) {
@@ -477,6 +528,14 @@
           break;
         case 'conversation.updated':
           setCompleteness((env.data || {}).completeness);
+          refresh();
+          break;
+        case 'conversation.error':
+        case 'error.occurred':
+          if (placeError(list, buildError(env, agents))) {
+            $('#messages-empty').hidden = true;
+            afterGrowth(true);
+          }
           refresh();
           break;
         case 'conversation.interrupted':

@@ -573,6 +573,102 @@ async fn session_shows_errors_in_place_log_entries_and_completeness_live() {
     api.server.stop().await;
 }
 
+/// The order of the session timeline: sequence numbers of messages, `E` for errors.
+const TIMELINE_SCRIPT: &str = "return Array.from(document.querySelectorAll('#messages > li')).map(li => li.classList.contains('note-error') ? 'E' : li.dataset.seq).join(',');";
+
+/// What an error item shows: [class, agent type, error type, text] of each, in order.
+const ERRORS_SCRIPT: &str = "return Array.from(document.querySelectorAll('#messages > li.note-error')).map(e => [e.className, (e.querySelector('.agent-type') || {}).textContent || null, (e.querySelector('.error-type') || {}).textContent || null, e.querySelector('.error-text').textContent]);";
+
+#[tokio::test]
+async fn errors_arriving_live_appear_in_place_without_a_reload() {
+    // Issue #12: a `conversation.error` on the open session page shows up where it
+    // happened, in the agent's colour, as the server renders it after a reload.
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    let cid = "conv-live-errors";
+    api.start_conversation(cid, "Errors live", "2025-11-04T10:00:00Z")
+        .await;
+    api.message(cid, "le-1", 1, "claude", "first").await;
+    api.message(cid, "le-2", 2, "gemini", "second").await;
+    b.client
+        .goto(&api.url(&format!("/sessions/{cid}")))
+        .await
+        .expect("open session");
+    b.wait_js(
+        "live connection",
+        "return document.getElementById('conn').dataset.state;",
+        |v| v == "live",
+    )
+    .await;
+    // A reload would lose this marker.
+    b.js("window.__sameDocument = true; return true;", vec![])
+        .await;
+    // Between messages 1 (10:01:01.250) and 2 (10:01:02.250), naming gemini.
+    api.ingest(
+        json!({"type": "conversation.error", "timestamp": "2025-11-04T10:01:01.700Z",
+        "data": {"conversation_id": cid, "error_message": "gemini timed out after 30s",
+            "error_type": "timeout", "agent_type": "gemini"}}),
+    )
+    .await;
+    b.wait_js("the error between 1 and 2", TIMELINE_SCRIPT, |v| {
+        v == "1,E,2"
+    })
+    .await;
+    // After message 2, before message 3 (not there yet), naming claude, no error type.
+    api.ingest(
+        json!({"type": "conversation.error", "timestamp": "2025-11-04T10:01:02.900Z",
+        "data": {"conversation_id": cid, "error_message": "claude exited with status 1",
+            "agent_type": "claude"}}),
+    )
+    .await;
+    b.wait_js("the second error after 2", TIMELINE_SCRIPT, |v| {
+        v == "1,E,2,E"
+    })
+    .await;
+    // Message 3 arrives live after both errors: it goes after the second.
+    api.message(cid, "le-3", 3, "claude", "third").await;
+    b.wait_js("message 3 after the errors", TIMELINE_SCRIPT, |v| {
+        v == "1,E,2,E,3"
+    })
+    .await;
+    // Gemini is the second participant (colour a1), Claude the first (a0).
+    let live = b.js(ERRORS_SCRIPT, vec![]).await;
+    assert_eq!(
+        live,
+        json!([
+            [
+                "note-error a1",
+                "gemini",
+                "timeout",
+                "gemini timed out after 30s"
+            ],
+            [
+                "note-error a0",
+                "claude",
+                null,
+                "claude exited with status 1"
+            ]
+        ])
+    );
+    assert_eq!(
+        b.js("return window.__sameDocument === true;", vec![]).await,
+        true,
+        "the page was not reloaded"
+    );
+    // The same page rendered by the server: the same timeline and the same items.
+    b.client.refresh().await.expect("reload");
+    b.wait_js("the rendered timeline", TIMELINE_SCRIPT, |v| {
+        v == "1,E,2,E,3"
+    })
+    .await;
+    assert_eq!(b.js(ERRORS_SCRIPT, vec![]).await, live);
+    b.close().await;
+    api.server.stop().await;
+}
+
 #[tokio::test]
 async fn script_message_shows_as_text_and_never_runs() {
     let _one = ONE_BROWSER.lock().await;
