@@ -411,13 +411,16 @@ async fn cli_run(
 async fn run_clis(url: &str, events_dir: &Path, tally: &Arc<Tally>, first: usize) -> Vec<String> {
     let runs: Vec<_> = (0..CONVERSATIONS)
         .map(|n| {
-            // its own process: its own HTTP client, and its own address (127.0.0.2, ...)
+            // its own process: its own HTTP client, and its own address (127.0.0.2, ...;
+            // Linux routes all of 127/8 to loopback, other systems only 127.0.0.1)
             let from = std::net::Ipv4Addr::new(127, 0, 0, 2 + (n % 200) as u8);
-            let http = reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .local_address(std::net::IpAddr::V4(from))
-                .build()
-                .expect("http client");
+            let http = reqwest::Client::builder().timeout(Duration::from_secs(10));
+            let http = if cfg!(target_os = "linux") {
+                http.local_address(std::net::IpAddr::V4(from))
+            } else {
+                http
+            };
+            let http = http.build().expect("http client");
             tokio::spawn(cli_run(
                 http,
                 url.to_string(),
