@@ -7,6 +7,7 @@
 //!   [`event::Event`], or a [`ValidationError`] naming the offending field.
 //! * [`wire`]: the request bodies' wire shape as serde types; with the `openapi` feature
 //!   they and the [`api`] types derive `utoipa::ToSchema`, the server's OpenAPI document.
+//! * [`stream`]: the live stream's request parameters (filter, `named`, resume point).
 //! * [`otlp`]: OpenTelemetry spans (`POST /v1/traces`, OTLP JSON files) mapped to the
 //!   same events by the GenAI and OpenInference conventions (issue #19).
 
@@ -15,6 +16,7 @@ pub mod api;
 pub mod event;
 pub mod otlp;
 pub mod replay;
+pub mod stream;
 pub mod timefmt;
 pub mod upload;
 pub mod wire;

@@ -2,6 +2,7 @@
 //! `fuzz/artifacts/<target>/`) through the same parsers the fuzz targets call, so every
 //! input a fuzzer ever found stays a regression test under plain `cargo test` (issue #16).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -59,5 +60,25 @@ fn upload_session_corpus() {
 fn upload_event_log_corpus() {
     for (_, b) in inputs("upload_event_log") {
         let _ = agentpipe_protocol::upload::parse_event_log(&b);
+    }
+}
+
+#[test]
+fn stream_params_corpus() {
+    let all = inputs("stream_params");
+    assert!(!all.is_empty(), "the stream_params corpus is missing");
+    for (_, b) in all {
+        // The fuzz target's layout: flag byte, header up to '\n', query string.
+        let Some((&flag, rest)) = b.split_first() else {
+            continue;
+        };
+        let (header, query) = match rest.iter().position(|&c| c == b'\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &[][..]),
+        };
+        let header = (flag & 1 == 1).then_some(header);
+        if let Ok(q) = serde_urlencoded::from_bytes::<HashMap<String, String>>(query) {
+            let _ = agentpipe_protocol::stream::StreamParams::parse(header, &q);
+        }
     }
 }

@@ -19,6 +19,8 @@ use futures::stream;
 use tokio::sync::broadcast;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 
+use agentpipe_protocol::stream::{ResumePoint, StreamParams};
+
 use crate::error::ApiError;
 use crate::hub::{sse_frame, ConnectionSlot, Published};
 use crate::routes::require_read;
@@ -107,34 +109,6 @@ impl Conn {
     }
 }
 
-/// The client's resume point: `Last-Event-ID`, else `?lastEventId=`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum LastId {
-    /// Neither given (or blank): start after the newest event.
-    None,
-    /// An integer id.
-    Id(i64),
-    /// Something that is no event id this server hands out (`garbage`, `1.5`): the
-    /// client gets the `reload` message and the stream goes on from the newest event.
-    /// A 400 here would make `EventSource` stop reconnecting for good (issue #16).
-    Invalid,
-}
-
-fn parse_last_id(headers: &HeaderMap, q: &HashMap<String, String>) -> LastId {
-    let raw = match headers.get("last-event-id") {
-        Some(v) => Some(
-            v.to_str()
-                .map(str::to_string)
-                .unwrap_or_else(|_| "\u{FFFD}".into()),
-        ),
-        None => q.get("lastEventId").cloned(),
-    };
-    match raw.as_deref().map(str::trim) {
-        None | Some("") => LastId::None,
-        Some(s) => s.parse::<i64>().map_or(LastId::Invalid, LastId::Id),
-    }
-}
-
 /// The `data:` of a reload message as JSON text.
 fn reload_signal(reason: &str, oldest_event_id: Option<i64>, last_event_id: Option<i64>) -> String {
     serde_json::to_string(&agentpipe_protocol::api::ReloadSignal {
@@ -209,25 +183,22 @@ pub async fn stream(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_read(&state, &headers).await?;
-    let conversation = match q.get("conversationId").or_else(|| q.get("conversation_id")) {
-        None => None,
-        // An empty filter must not mean "every conversation" (issue #16).
-        Some(c) if c.trim().is_empty() => {
-            return Err(ApiError::BadQuery {
-                field: "conversationId".into(),
-                message: "must not be empty; leave it out to receive every conversation".into(),
-            })
-        }
-        Some(c) => Some(c.trim().to_string()),
-    };
-    let named = matches!(
-        q.get("named").map(|s| s.to_ascii_lowercase()).as_deref(),
-        Some("1" | "true" | "yes")
-    );
-    let resume = parse_last_id(&headers, &q);
+    let params = StreamParams::parse(
+        headers.get("last-event-id").map(HeaderValue::as_bytes),
+        &q,
+    )
+    .map_err(|e| ApiError::BadQuery {
+        field: e.field,
+        message: e.message,
+    })?;
+    let StreamParams {
+        conversation,
+        named,
+        resume,
+    } = params;
     let last_id = match resume {
-        LastId::Id(i) => Some(i),
-        LastId::None | LastId::Invalid => None,
+        ResumePoint::After(i) => Some(i),
+        ResumePoint::Newest | ResumePoint::Invalid => None,
     };
     let client = crate::net::client_ip(peer.ip(), &headers, &state.proxies);
     let slot = state
@@ -280,7 +251,7 @@ pub async fn stream(
             )));
             cursor = newest;
         }
-    } else if resume == LastId::Invalid {
+    } else if resume == ResumePoint::Invalid {
         let data = reload_signal(
             "lastEventId is not an event id of this server; reload the full state",
             None,

@@ -8,6 +8,7 @@ mod compression;
 mod conn;
 mod edge;
 mod errors;
+mod faults;
 mod generated_client;
 mod helpers;
 mod list;
