@@ -58,7 +58,10 @@ impl StreamParams {
             Some(c) => Some(c.trim().to_string()),
         };
         let named = matches!(
-            query.get("named").map(|s| s.to_ascii_lowercase()).as_deref(),
+            query
+                .get("named")
+                .map(|s| s.to_ascii_lowercase())
+                .as_deref(),
             Some("1" | "true" | "yes")
         );
         let raw = match last_event_id {
@@ -67,7 +70,9 @@ impl StreamParams {
         };
         let resume = match raw.map(str::trim) {
             None | Some("") => ResumePoint::Newest,
-            Some(s) => s.parse::<i64>().map_or(ResumePoint::Invalid, ResumePoint::After),
+            Some(s) => s
+                .parse::<i64>()
+                .map_or(ResumePoint::Invalid, ResumePoint::After),
         };
         Ok(Self {
             conversation,

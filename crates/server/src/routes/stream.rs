@@ -183,11 +183,8 @@ pub async fn stream(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_read(&state, &headers).await?;
-    let params = StreamParams::parse(
-        headers.get("last-event-id").map(HeaderValue::as_bytes),
-        &q,
-    )
-    .map_err(|e| ApiError::BadQuery {
+    let params = StreamParams::parse(headers.get("last-event-id").map(HeaderValue::as_bytes), &q)
+        .map_err(|e| ApiError::BadQuery {
         field: e.field,
         message: e.message,
     })?;
