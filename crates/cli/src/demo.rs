@@ -156,7 +156,11 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
     )
     .await?;
     println!("demo: conversation {id}");
-    println!("demo: watch it live at {}/sessions/{id}", client.base_url());
+    // `#latest`: the page opens at the newest message and follows the conversation.
+    println!(
+        "demo: watch it live at {}/sessions/{id}#latest",
+        client.base_url()
+    );
     let (mut tokens, mut cost) = (0i64, 0f64);
     for (i, (agent, content, input, output, c, ms)) in SCRIPT.iter().enumerate() {
         tokio::time::sleep(pause(&args, content.len())).await;

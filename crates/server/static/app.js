@@ -25,6 +25,9 @@
 
   function num(n) { return Number(n || 0).toLocaleString('en-US'); }
 
+  // Kept in step with render::count: "1 message", "2 messages".
+  function count(n, noun) { return Number(n) === 1 ? '1 ' + noun : num(n) + ' ' + noun + 's'; }
+
   function usd(c) {
     c = Number(c) || 0;
     return '$' + (Math.abs(c) < 1 ? c.toFixed(4) : c.toFixed(2));
@@ -189,7 +192,7 @@
         break;
       case 'session.uploaded':
         cls = 'upload'; title = 'Session uploaded';
-        detail = snippet(str(d.name) || '', 100) + ' (' + num(d.messagesCreated) + ' messages)';
+        detail = snippet(str(d.name) || '', 100) + ' (' + count(d.messagesCreated, 'message') + ')';
         break;
       case 'log.entry':
         cls = 'log'; title = 'Log'; detail = snippet(str(d.message) || '', 140);
@@ -228,10 +231,10 @@
         while (list.firstChild) list.removeChild(list.firstChild);
         (n.active || []).forEach(function (s) {
           var li = list.appendChild(el('li'));
-          var a = li.appendChild(el('a', null, s.name));
+          var a = li.appendChild(el('a', null, s.title || s.name));
           a.setAttribute('href', '/sessions/' + encodeURIComponent(s.id));
           li.appendChild(document.createTextNode(' '));
-          li.appendChild(el('span', 'muted', num(s.totalMessages) + ' messages \u00b7 started ' + shortTime(s.startedAt)));
+          li.appendChild(el('span', 'muted', count(s.totalMessages, 'message') + ' \u00b7 started ' + shortTime(s.startedAt)));
         });
         $('#active-empty').hidden = (n.active || []).length > 0;
       }).catch(function () { /* keep the last numbers */ });
@@ -321,7 +324,7 @@
     art.appendChild(el('div', 'content md plain', m.content));
     var bits = [];
     if (m.tokens !== undefined) {
-      bits.push(num(m.tokens) + ' tokens' + (m.input !== undefined && m.output !== undefined ? ' (' + num(m.input) + ' in / ' + num(m.output) + ' out)' : ''));
+      bits.push(count(m.tokens, 'token') + (m.input !== undefined && m.output !== undefined ? ' (' + num(m.input) + ' in / ' + num(m.output) + ' out)' : ''));
     }
     if (m.cost !== undefined) bits.push(usd(m.cost));
     if (m.duration !== undefined) bits.push(dur(m.duration));
@@ -450,18 +453,27 @@
     function nearBottom() {
       return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
     }
-    var follow = nearBottom();
+    function toBottom() { window.scrollTo(0, document.documentElement.scrollHeight); }
+    // Opened at the latest message (`#latest`, the link `demo` prints): start at the
+    // bottom and follow from there.
+    var follow = location.hash === '#latest' || nearBottom();
+    if (location.hash === '#latest') toBottom();
+    // Only the reader's own scrolling (wheel, touch, keys, scrollbar) decides whether to
+    // follow: a scroll event caused by the page growing or by our own jump must not.
+    var lastY = window.scrollY;
     window.addEventListener('scroll', function () {
-      follow = nearBottom();
-      if (follow) { unseen = 0; newBelow.hidden = true; }
+      var up = window.scrollY < lastY;
+      lastY = window.scrollY;
+      if (nearBottom()) { follow = true; unseen = 0; newBelow.hidden = true; }
+      else if (up) follow = false;
     }, { passive: true });
     newBelow.addEventListener('click', function () {
       follow = true; unseen = 0; newBelow.hidden = true;
-      window.scrollTo(0, document.documentElement.scrollHeight);
+      toBottom();
     });
     function afterGrowth(added) {
       if (follow) {
-        window.scrollTo(0, document.documentElement.scrollHeight);
+        toBottom();
       } else if (added) {
         unseen += 1;
         newBelow.textContent = unseen + ' new message' + (unseen === 1 ? '' : 's') + ' \u2193';
@@ -485,11 +497,28 @@
         var s = d.summary;
         if (s && (s.text || s.shortText)) {
           $('#summary-short').textContent = s.shortText || '';
-          $('#summary-text').textContent = s.text || '';
+          showSummary(s.text || '');
           $('#summary').hidden = false;
         }
       }).catch(function () { /* the stream will bring the next change */ });
     }, 700);
+
+    // The summary as the server renders it (Markdown, sanitized): plain text first, then
+    // the fragment from /sessions/{id}/summary/fragment, like a new message.
+    function showSummary(text) {
+      var box = $('#summary-text');
+      if (!box || box.dataset.raw === text) return;
+      box.dataset.raw = text;
+      box.textContent = text;
+      fetch('/sessions/' + encodeURIComponent(sid) + '/summary/fragment', { credentials: 'same-origin' })
+        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.text(); })
+        .then(function (html) {
+          var node = new DOMParser().parseFromString(html, 'text/html').querySelector('#summary-text');
+          var cur = $('#summary-text');
+          if (node && cur && cur.dataset.raw === node.dataset.raw) cur.replaceWith(document.importNode(node, true));
+        })
+        .catch(function () { /* keep the plain text */ });
+    }
 
     function upgrade(li, id) {
       fetch('/sessions/' + encodeURIComponent(sid) + '/messages/' + encodeURIComponent(id) + '/fragment',

@@ -18,6 +18,9 @@ use agentpipe_server::testing::{TestServer, TEST_KEY};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
+#[path = "browser/polish.rs"]
+mod polish;
+
 /// One browser at a time: the machine has two cores, and Chromium is heavy.
 static ONE_BROWSER: LazyLock<tokio::sync::Mutex<()>> =
     LazyLock::new(|| tokio::sync::Mutex::new(()));
@@ -326,7 +329,7 @@ async fn dashboard_and_session_open_and_update_live() {
         .expect("open session");
     let title = b.client.find(Locator::Css("h1")).await.expect("h1");
     let name = title.text().await.expect("h1 text");
-    assert!(name.starts_with("Conversation "), "{name}");
+    assert_eq!(name, "Compare SSE and WebSockets", "titled by the prompt");
     assert_eq!(b.js(SEQS_SCRIPT, vec![]).await, "1,2");
     let participants = b
         .js(

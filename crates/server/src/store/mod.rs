@@ -294,6 +294,26 @@ pub trait Store: Send + Sync + 'static {
         messages: Option<MessagePage>,
     ) -> Result<Option<SessionDetail>, StoreError>;
 
+    /// The initial prompts of the conversations `ids` (ids without a prompt, or unknown,
+    /// are absent), for the web UI's default titles of unnamed sessions (issue #13). The
+    /// default reads each session; backends override it with one query.
+    async fn initial_prompts(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for id in ids {
+            if let Some(p) = self
+                .get_session(id, None)
+                .await?
+                .and_then(|d| d.initial_prompt)
+            {
+                out.insert(id.clone(), p);
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes a session and remembers its id (SPEC 2.4 "Deleted"). `false` if unknown.
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError>;
 

@@ -1794,6 +1794,30 @@ impl Store for PgStore {
         .await
     }
 
+    async fn initial_prompts(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let encoded: Vec<String> = ids.iter().map(|i| enc(i).into_owned()).collect();
+        self.timed("initial_prompts", async {
+            let rows = sqlx::query(
+                "SELECT id, initial_prompt FROM conversations WHERE id = ANY($1) AND initial_prompt IS NOT NULL",
+            )
+            .bind(&encoded)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut out = std::collections::HashMap::new();
+            for r in &rows {
+                out.insert(dec(col(r, 0)?), dec(col(r, 1)?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
         let id = enc(id).into_owned();
         self.write(move |conn, _| {

@@ -1456,6 +1456,34 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn initial_prompts(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let ids = ids.to_vec();
+        self.read_op("initial_prompts", move |c| {
+            let marks: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+            let sql = format!(
+                "SELECT id, initial_prompt FROM conversations WHERE id IN ({}) AND initial_prompt IS NOT NULL",
+                marks.join(", ")
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(ids.iter()), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = std::collections::HashMap::new();
+            for row in rows {
+                let (id, p) = row?;
+                out.insert(id, p);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.write(move |conn, _| {

@@ -28,4 +28,5 @@ mod spec;
 mod sqlcheck;
 mod sse;
 mod text;
+mod ui_pages;
 mod upload;

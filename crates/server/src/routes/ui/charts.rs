@@ -97,22 +97,127 @@ pub fn stacked_bars(
             );
         }
     }
-    // a label every few buckets, first and last included
-    let every = n.div_ceil(8).max(1);
-    for (i, label) in labels.iter().enumerate() {
-        if i % every != 0 && i != n - 1 {
+    // Tick labels that fit (issue #13): as many as there is room for, evenly spaced,
+    // first and last included; the end ones anchored inside the chart.
+    let widest = labels
+        .iter()
+        .map(|l| label_width(l, AXIS_FONT))
+        .fold(0.0_f64, f64::max);
+    let ticks = tick_indices(n, slot, widest + LABEL_GAP);
+    // (index, x, anchor, left edge, right edge), end labels kept inside the chart; a
+    // label that would touch the one before it is dropped (the previous one instead,
+    // for the last label).
+    let mut placed: Vec<(usize, f64, &str, f64, f64)> = Vec::new();
+    for (k, &i) in ticks.iter().enumerate() {
+        let centre = LEFT + slot * (i as f64 + 0.5);
+        let w = label_width(&labels[i], AXIS_FONT);
+        let (x, anchor, left) = if centre - w / 2.0 < 0.0 {
+            (0.0, "start", 0.0)
+        } else if centre + w / 2.0 > W {
+            (W, "end", W - w)
+        } else {
+            (centre, "middle", centre - w / 2.0)
+        };
+        let last = k + 1 == ticks.len();
+        while let Some(prev) = placed.last() {
+            if left >= prev.4 + LABEL_GAP / 2.0 {
+                break;
+            }
+            if last && placed.len() > 1 {
+                placed.pop();
+            } else {
+                break;
+            }
+        }
+        if placed
+            .last()
+            .is_some_and(|prev| left < prev.4 + LABEL_GAP / 2.0)
+        {
             continue;
         }
-        let x = LEFT + slot * (i as f64 + 0.5);
+        placed.push((i, x, anchor, left, left + w));
+    }
+    for (i, x, anchor, _, _) in placed {
         let _ = write!(
             svg,
-            r#"<text class="chart-label axis" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            r#"<text class="chart-label axis" x="{x:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
             H - 8.0,
-            escape(label)
+            escape(&labels[i])
         );
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// Font size of axis labels in the chart's units (`.chart .axis` in `app.css`).
+const AXIS_FONT: f64 = 10.0;
+
+/// Space kept between two tick labels, in the chart's units.
+const LABEL_GAP: f64 = 8.0;
+
+/// A generous estimate of a label's width at `font` (in the same units): digits and most
+/// letters of the UI's sans-serif fonts (DejaVu Sans is among the widest) are about
+/// 0.6 em wide, capitals 0.75 em, `m` and `W` up to 1 em.
+pub fn label_width(label: &str, font: f64) -> f64 {
+    label
+        .chars()
+        .map(|c| match c {
+            ' ' | '.' | ',' | ':' | ';' | '\'' | '|' | 'i' | 'l' | 'j' | 'I' | '!' => 0.32,
+            '-' | '(' | ')' | 'f' | 't' | 'r' => 0.42,
+            'm' | 'w' | 'M' | 'W' | '@' | '%' => 1.0,
+            c if c.is_ascii_uppercase() => 0.76,
+            c if c.is_ascii_digit() => 0.64,
+            c if c.is_ascii() => 0.62,
+            _ => 1.0,
+        })
+        .sum::<f64>()
+        * font
+}
+
+/// `label` cut to fit `max` units at `font`, with `…` when cut.
+pub fn fit_label(label: &str, font: f64, max: f64) -> String {
+    if label_width(label, font) <= max {
+        return label.to_string();
+    }
+    let room = max - label_width("\u{2026}", font);
+    let mut out = String::new();
+    let mut used = 0.0;
+    for c in label.chars() {
+        let w = label_width(c.encode_utf8(&mut [0; 4]), font);
+        if used + w > room {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    let mut out = out.trim_end().to_string();
+    out.push('\u{2026}');
+    out
+}
+
+/// Which of `n` buckets `slot` apart get a label `need` wide: every `k`-th, `k` the
+/// smallest step that keeps neighbours `need` apart; the last bucket replaces the last
+/// regular label when that is closer than `k` to it.
+pub fn tick_indices(n: usize, slot: f64, need: f64) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let step = if slot > 0.0 {
+        ((need / slot).ceil() as usize).max(1)
+    } else {
+        n
+    };
+    let mut out: Vec<usize> = (0..n).step_by(step).collect();
+    let last = n - 1;
+    if out.last() != Some(&last) {
+        if out.len() > 1 {
+            out.pop();
+            out.push(last);
+        } else if last >= step {
+            out.push(last);
+        }
+    }
+    out
 }
 
 /// A share chart: one horizontal bar per group, its length its part of the total, with
@@ -146,7 +251,7 @@ pub fn shares(
         let y = r as f64 * ROW;
         let bw = ((W - LABEL_W - VALUE_W) * share).max(if share > 0.0 { 2.0 } else { 0.0 });
         let text = format!("{:.1}% · {}", share * 100.0, fmt(*v));
-        let name: String = group.chars().take(18).collect();
+        let name = fit_label(group, 12.0, LABEL_W - 8.0);
         let _ = write!(
             svg,
             r#"<text class="chart-label" x="0" y="{:.1}">{}</text><rect class="bar a{}" x="{LABEL_W}" y="{:.1}" width="{bw:.1}" height="{:.1}" rx="3"><title>{}: {}</title></rect><text class="chart-value" x="{:.1}" y="{:.1}">{}</text>"#,
@@ -195,6 +300,27 @@ mod tests {
         );
         assert_eq!(svg.matches("<rect").count(), 3);
         assert_eq!(stacked_bars("c", "t", &[], &stacks, &|v| v.to_string()), "");
+    }
+
+    #[test]
+    fn tick_labels_never_crowd() {
+        // 26 day buckets in 648 units: labels 5 characters wide need every 2nd slot at
+        // least, and the last bucket is labelled without landing next to another.
+        for n in 1..200 {
+            let slot = 648.0 / n as f64;
+            let need = label_width("11-04 13:00", 10.0) + 8.0;
+            let ticks = tick_indices(n, slot, need);
+            assert_eq!(ticks.first(), Some(&0), "n={n}");
+            if n > 1 && slot * (n - 1) as f64 >= need {
+                assert_eq!(ticks.last(), Some(&(n - 1)), "n={n}");
+            }
+            for w in ticks.windows(2) {
+                assert!(
+                    (w[1] - w[0]) as f64 * slot >= need,
+                    "n={n}: {ticks:?} too close"
+                );
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 pub mod analytics;
 pub mod charts;
+pub mod highlight;
 pub mod render;
 pub mod replay;
 
@@ -43,7 +44,11 @@ pub const CSP: &str =
 connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 const APP_JS: &str = include_str!("../../../static/app.js");
-const APP_CSS: &str = include_str!("../../../static/app.css");
+/// The stylesheet, with the code highlighting classes (also embedded in HTML exports).
+const APP_CSS: &str = concat!(
+    include_str!("../../../static/app.css"),
+    include_str!("../../../static/highlight.css")
+);
 /// The replay player (issue #20), loaded by the replay page only.
 const REPLAY_JS: &str = include_str!("../../../static/replay.js");
 
@@ -54,6 +59,7 @@ pub static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
     h.update(APP_JS.as_bytes());
     h.update(APP_CSS.as_bytes());
     h.update(REPLAY_JS.as_bytes());
+    h.update(FAVICON_SVG.as_bytes());
     hex::encode(&h.finalize()[..6])
 });
 
@@ -102,6 +108,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("dur", render::duration);
     env.add_filter("num", render::number);
     env.add_filter("usd", render::cost);
+    env.add_filter("count", |n: i64, noun: String| render::count(n, &noun));
+    // A path segment (conversation ids may hold `/ ? #`, spaces, anything): percent-encoded.
+    env.add_filter("seg", |s: String| enc(&s));
     env
 });
 
@@ -113,6 +122,9 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
         .routes(routes!(sessions_page))
         .routes(routes!(session_page))
         .routes(routes!(message_fragment))
+        .routes(routes!(summary_fragment))
+        .routes(routes!(favicon))
+        .routes(routes!(favicon_svg))
         .routes(routes!(dashboard_live))
         .routes(routes!(analytics::analytics_page))
         .routes(routes!(replay::replay_page))
@@ -258,6 +270,50 @@ async fn recent_feed(state: &AppState, last: Option<i64>, n: i64) -> Vec<FeedIte
     }
 }
 
+/// Listed sessions with the titles the UI shows (issue #13): `{s, title}`, `title` the
+/// name or, for an unnamed session, its prompt's first words ([`render::session_title`]).
+/// Prompts are read in one query, only for rows whose name the server made up; when that
+/// read fails the names are shown.
+async fn titled(
+    state: &AppState,
+    items: Vec<agentpipe_protocol::api::SessionListItem>,
+) -> Vec<TitledSession> {
+    let unnamed: Vec<String> = items
+        .iter()
+        .filter(|s| render::is_default_name(&s.name, &s.id))
+        .map(|s| s.id.clone())
+        .collect();
+    let prompts = if unnamed.is_empty() {
+        HashMap::new()
+    } else {
+        state
+            .store
+            .initial_prompts(&unnamed)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reading prompts for titles failed");
+                HashMap::new()
+            })
+    };
+    items
+        .into_iter()
+        .map(|s| TitledSession {
+            title: render::session_title(&s.name, &s.id, prompts.get(&s.id).map(String::as_str)),
+            s,
+        })
+        .collect()
+}
+
+/// A listed session and the title the UI shows for it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TitledSession {
+    /// The session as `GET /api/sessions` lists it.
+    #[serde(flatten)]
+    s: agentpipe_protocol::api::SessionListItem,
+    /// The name, or for an unnamed session the first words of its prompt (issue #13).
+    title: String,
+}
+
 fn active_query(limit: i64) -> ListQuery {
     ListQuery {
         page: 1,
@@ -303,6 +359,8 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         Err(e) => return api_error_page(e),
     };
     let feed = recent_feed(&state, last, 40).await;
+    let active = titled(&state, active.data).await;
+    let recent = titled(&state, recent.data).await;
     page(
         StatusCode::OK,
         "dashboard.html",
@@ -311,8 +369,8 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
             nav => "dashboard",
             signed_in => cookie_as_bearer(&headers).is_some(),
             totals => totals,
-            active => active.data,
-            recent => recent.data,
+            active => active,
+            recent => recent,
             feed => feed,
             last_event_id => last,
         },
@@ -332,8 +390,8 @@ fn recent_query() -> ListQuery {
 pub struct LiveNumbers {
     /// Totals over every stored session.
     totals: crate::store::Totals,
-    /// Up to 12 active conversations, newest start first.
-    active: Vec<agentpipe_protocol::api::SessionListItem>,
+    /// Up to 12 active conversations, newest start first, each with its title.
+    active: Vec<TitledSession>,
 }
 
 /// `GET /dashboard/live`: the dashboard's totals and active conversations as JSON (the
@@ -354,6 +412,7 @@ async fn dashboard_live(State(state): State<AppState>, headers: HeaderMap) -> Re
         require_read(&state, &headers).await?;
         let totals = state.store.totals().await?;
         let active = state.store.list_sessions(active_query(12)).await?.data;
+        let active = titled(&state, active).await;
         Ok::<_, ApiError>(LiveNumbers { totals, active })
     }
     .await;
@@ -458,22 +517,21 @@ async fn sessions_page(
     let filtered = LIST_KEYS[..6]
         .iter()
         .any(|k| form.get(k).is_some_and(|v| !v.trim().is_empty()));
-    let rows: Vec<Value> = list
-        .as_ref()
-        .map(|l| {
-            l.data
-                .iter()
-                .map(|s| {
-                    let icons: Vec<(String, String)> = s
-                        .participant_types
-                        .iter()
-                        .map(|t| (render::agent_icon(t), t.clone()))
-                        .collect();
-                    context! { s => s, icons => icons }
-                })
-                .collect()
+    let listed = match list.as_ref() {
+        Some(l) => titled(&state, l.data.clone()).await,
+        None => Vec::new(),
+    };
+    let rows: Vec<Value> = listed
+        .iter()
+        .map(|r| {
+            let icons: Vec<(String, String)> =
+                r.s.participant_types
+                    .iter()
+                    .map(|t| (render::agent_icon(t), t.clone()))
+                    .collect();
+            context! { s => &r.s, title => &r.title, icons => icons }
         })
-        .unwrap_or_default();
+        .collect();
     page(
         status,
         "sessions.html",
@@ -581,12 +639,15 @@ fn completeness_view(d: &agentpipe_protocol::api::SessionDetail) -> Value {
     };
     let count_tip = (d.total_messages != d.stored_messages).then(|| match c.reported {
         Some(r) if r != d.total_messages => format!(
-            "The CLI reported {} messages: that count includes its host prompt and one \"joined\" announcement per agent, which it never sends. {r} agent messages were sent; {} are stored.",
-            d.total_messages, d.stored_messages
+            "The CLI reported {}: that count includes its host prompt and one \"joined\" announcement per agent, which it never sends. {} sent; {} stored.",
+            render::count(d.total_messages, "message"),
+            were(r, "agent message"),
+            is_are(d.stored_messages),
         ),
         _ => format!(
-            "{} messages were reported by the producer; {} are stored.",
-            d.total_messages, d.stored_messages
+            "{} reported by the producer; {} stored.",
+            were(d.total_messages, "message"),
+            is_are(d.stored_messages),
         ),
     });
     context! {
@@ -595,6 +656,18 @@ fn completeness_view(d: &agentpipe_protocol::api::SessionDetail) -> Value {
         command => format!("agentpipe-web upload ~/.agentpipe/events/events_{}.jsonl", d.id),
         count_tip => count_tip,
     }
+}
+
+/// `1 message was` / `2 messages were`.
+fn were(n: i64, noun: &str) -> String {
+    let verb = if n == 1 { "was" } else { "were" };
+    format!("{} {verb}", render::count(n, noun))
+}
+
+/// `1 is` / `2 are`.
+fn is_are(n: i64) -> String {
+    let verb = if n == 1 { "is" } else { "are" };
+    format!("{} {verb}", render::number(n))
 }
 
 /// `GET /sessions/{id}`: the session with every message, live while `ACTIVE`.
@@ -654,6 +727,12 @@ async fn session_page(
         .initial_prompt
         .as_deref()
         .map(|p| Value::from_safe_string(render::markdown(p)));
+    let summary_html = d
+        .summary
+        .as_ref()
+        .and_then(|s| s.text.as_deref())
+        .map(|t| Value::from_safe_string(render::markdown(t)));
+    let title = render::session_title(&d.name, &d.id, d.initial_prompt.as_deref());
     page(
         StatusCode::OK,
         "session.html",
@@ -669,6 +748,8 @@ async fn session_page(
             chart => Value::from_safe_string(chart),
             agents_json => agents_json,
             prompt_html => prompt_html,
+            summary_html => summary_html,
+            title => title,
             last_event_id => last,
         },
     )
@@ -740,6 +821,104 @@ async fn message_fragment(
         HeaderValue::from_static("private, max-age=60"),
     );
     resp
+}
+
+/// `GET /sessions/{id}/summary/fragment`: the session's summary text as the page renders
+/// it (Markdown rendered and sanitized), for the live page when a summary arrives.
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/summary/fragment",
+    tag = "ui",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The rendered summary (HTML fragment `<div id=\"summary-text\">`, empty without a summary)", content_type = "text/html", body = String),
+        (status = 401, description = "Reads need a key (a JSON error: the page's script reads it)", body = agentpipe_protocol::api::ErrorBody),
+        (status = 404, description = "Unknown conversation (a JSON error)", body = agentpipe_protocol::api::ErrorBody),
+        (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = agentpipe_protocol::api::ErrorBody),
+    )
+)]
+async fn summary_fragment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = require_read(&state, &headers).await {
+        return e.into_response();
+    }
+    let d = match state.store.get_session(&id, None).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return ApiError::NotFound(format!("Session '{id}'")).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let text = d.summary.and_then(|s| s.text).unwrap_or_default();
+    let body = format!(
+        r#"<div class="summary-text md" id="summary-text" data-raw="{}">{}</div>"#,
+        render::escape(&text),
+        render::markdown(&text)
+    );
+    let mut resp = Html(body).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The site icon (issue #13): the logo's chevrons on the accent colour, as SVG.
+pub const FAVICON_SVG: &str = include_str!("../../../static/favicon.svg");
+
+fn icon_response(headers: &HeaderMap) -> Response {
+    let etag = format!("\"{}\"", &*ASSET_VERSION);
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut resp = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, FAVICON_SVG).into_response()
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// `GET /favicon.ico`: the site icon (an SVG, which browsers accept here too), so the
+/// browser's automatic request is not a 404.
+#[utoipa::path(
+    get,
+    path = "/favicon.ico",
+    tag = "ui",
+    responses(
+        (status = 200, description = "The site icon", content_type = "image/svg+xml", body = String),
+        (status = 304, description = "Not modified"),
+    )
+)]
+async fn favicon(headers: HeaderMap) -> Response {
+    icon_response(&headers)
+}
+
+/// `GET /favicon.svg`: the site icon that pages link (`<link rel="icon">`).
+#[utoipa::path(
+    get,
+    path = "/favicon.svg",
+    tag = "ui",
+    responses(
+        (status = 200, description = "The site icon", content_type = "image/svg+xml", body = String),
+        (status = 304, description = "Not modified"),
+    )
+)]
+async fn favicon_svg(headers: HeaderMap) -> Response {
+    icon_response(&headers)
 }
 
 /// Name of the cookie that carries a signed-in browser's key (`HttpOnly`,

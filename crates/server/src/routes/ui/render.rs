@@ -9,10 +9,11 @@ use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use agentpipe_protocol::api::{MessageView, ParticipantView};
-use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::highlight;
 use crate::store::StoredEvent;
 
 /// Number of agent colours in the stylesheet (`.a0` ... `.a7`).
@@ -21,24 +22,62 @@ pub const PALETTE: usize = 8;
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut b = ammonia::Builder::default();
     b.link_rel(Some("noopener noreferrer nofollow"));
+    // Only the highlighter's own token classes survive, on spans.
+    b.add_allowed_classes("span", highlight::CLASSES);
     b
 });
 
 /// Renders agent Markdown to sanitized HTML. Raw HTML inside the Markdown is shown as
 /// text (an agent writing `<script>` shows `<script>`), and the result is cleaned by
 /// `ammonia` (no scripts, event handlers, styles or `javascript:` links survive).
+///
+/// Fenced code blocks whose info string names a known language are highlighted
+/// ([`highlight::code`]): `<span class="hl-…">` around tokens, the only classes the
+/// sanitizer keeps ([`highlight::CLASSES`]); the colours are [`HIGHLIGHT_CSS`].
 pub fn markdown(src: &str) -> String {
     let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
-    let events = Parser::new_ext(src, opts).map(|ev| match ev {
-        Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
-        Event::Start(Tag::HtmlBlock) => Event::Start(Tag::Paragraph),
-        Event::End(TagEnd::HtmlBlock) => Event::End(TagEnd::Paragraph),
-        other => other,
-    });
+    let mut events: Vec<Event<'_>> = Vec::new();
+    // The fenced block being read: its language and text.
+    let mut code: Option<(String, String)> = None;
+    for ev in Parser::new_ext(src, opts) {
+        match ev {
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let lang = match kind {
+                    CodeBlockKind::Fenced(info) => info
+                        .split(|c: char| c.is_whitespace() || c == ',' || c == '{')
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                    CodeBlockKind::Indented => String::new(),
+                };
+                code = Some((lang, String::new()));
+            }
+            Event::Text(t) if code.is_some() => {
+                if let Some((_, buf)) = code.as_mut() {
+                    buf.push_str(&t);
+                }
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                let (lang, text) = code.take().unwrap_or_default();
+                let body = highlight::code(&lang, &text).unwrap_or_else(|| escape(&text));
+                events.push(Event::Html(
+                    format!("<pre><code>{body}</code></pre>\n").into(),
+                ));
+            }
+            Event::Html(h) | Event::InlineHtml(h) => events.push(Event::Text(h)),
+            Event::Start(Tag::HtmlBlock) => events.push(Event::Start(Tag::Paragraph)),
+            Event::End(TagEnd::HtmlBlock) => events.push(Event::End(TagEnd::Paragraph)),
+            other => events.push(other),
+        }
+    }
     let mut out = String::with_capacity(src.len() + src.len() / 4);
-    pulldown_cmark::html::push_html(&mut out, events);
+    pulldown_cmark::html::push_html(&mut out, events.into_iter());
     SANITIZER.clean(&out).to_string()
 }
+
+/// Colours of the highlighted code classes, light and dark (the UI's stylesheet carries
+/// the same rules; the HTML export embeds these).
+pub const HIGHLIGHT_CSS: &str = include_str!("../../../static/highlight.css");
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -230,6 +269,105 @@ pub fn snippet(text: &str, n: usize) -> String {
     }
 }
 
+/// A count with its noun in the right form: `1 message`, `2 messages`, `1,204 tokens`
+/// (thousands separators as [`number`]). `noun` is the singular; the plural adds `s`.
+pub fn count(n: i64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", number(n))
+    }
+}
+
+/// Whether `name` is one the server made up (SPEC 2.4) rather than one the producer
+/// gave: `Conversation YYYY-MM-DD HH:MM UTC`, or the placeholder `Conversation <first 8
+/// characters of the id>` of a conversation whose start has not arrived.
+pub fn is_default_name(name: &str, id: &str) -> bool {
+    let Some(rest) = name.strip_prefix("Conversation ") else {
+        return false;
+    };
+    if rest == id.chars().take(8).collect::<String>() {
+        return true;
+    }
+    // YYYY-MM-DD HH:MM UTC
+    let b = rest.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 | 16 => *c == b' ',
+            13 => *c == b':',
+            17..=19 => c.is_ascii_uppercase(),
+            _ => c.is_ascii_digit(),
+        })
+        && rest.ends_with(" UTC")
+}
+
+/// Longest title made from a prompt, in characters (an ellipsis is added when cut).
+pub const TITLE_CHARS: usize = 60;
+
+/// The first words of a prompt as a title (issue #13): Markdown markers dropped
+/// (headings, quotes, list bullets, emphasis and code ticks), whitespace collapsed, cut
+/// after the first sentence when that ends within [`TITLE_CHARS`], else at the last word
+/// boundary before it with `…`. `None` when the prompt has no letters or digits.
+pub fn prompt_title(prompt: &str) -> Option<String> {
+    let mut words: Vec<&str> = Vec::new();
+    for line in prompt.lines() {
+        let line = line.trim_start_matches(|c: char| {
+            c.is_whitespace() || matches!(c, '#' | '>' | '-' | '*' | '+' | '|')
+        });
+        words.extend(line.split_whitespace());
+        if words.join(" ").chars().count() > TITLE_CHARS * 2 {
+            break;
+        }
+    }
+    let text: String = words
+        .join(" ")
+        .chars()
+        .filter(|c| !matches!(c, '*' | '`'))
+        .collect();
+    let text = text.trim();
+    if !text.chars().any(char::is_alphanumeric) {
+        return None;
+    }
+    // The first sentence, when it ends in time and is not a stub like "Hi." or "1.".
+    let chars: Vec<char> = text.chars().collect();
+    for (i, c) in chars.iter().enumerate().take(TITLE_CHARS) {
+        let end =
+            matches!(c, '.' | '?' | '!') && chars.get(i + 1).is_none_or(|n| n.is_whitespace());
+        if end && i >= 12 {
+            let keep = if *c == '.' { i } else { i + 1 };
+            return Some(chars[..keep].iter().collect());
+        }
+    }
+    if chars.len() <= TITLE_CHARS {
+        return Some(text.to_string());
+    }
+    let cut: String = chars[..TITLE_CHARS].iter().collect();
+    let at_word = if chars[TITLE_CHARS].is_whitespace() {
+        cut.as_str()
+    } else {
+        match cut.rfind(char::is_whitespace) {
+            Some(i) if i >= TITLE_CHARS / 2 => &cut[..i],
+            _ => cut.as_str(),
+        }
+    };
+    let trimmed = at_word.trim_end_matches(|c: char| {
+        c.is_whitespace() || matches!(c, ',' | ';' | ':' | '-' | '(' | '.')
+    });
+    Some(format!("{trimmed}\u{2026}"))
+}
+
+/// The title the UI shows for a session: its name, or for an unnamed one (a name the
+/// server made up, see [`is_default_name`]) the first words of its prompt.
+pub fn session_title(name: &str, id: &str, prompt: Option<&str>) -> String {
+    if is_default_name(name, id) {
+        if let Some(t) = prompt.and_then(prompt_title) {
+            return t;
+        }
+    }
+    name.to_string()
+}
+
 /// Describes a stored event for the feed.
 pub fn feed_item(ev: &StoredEvent) -> FeedItem {
     let data: Value = serde_json::from_str(&ev.data).unwrap_or(Value::Null);
@@ -290,7 +428,7 @@ pub fn feed_item(ev: &StoredEvent) -> FeedItem {
             (
                 "upload",
                 "Session uploaded".to_string(),
-                format!("{} ({} messages)", snippet(name, 100), number(n)),
+                format!("{} ({})", snippet(name, 100), count(n, "message")),
             )
         }
         "log.entry" => {
@@ -413,7 +551,7 @@ pub fn chart_svg(totals: &[AgentTotals]) -> String {
             } else {
                 0.0
             };
-            let name = snippet(&t.name, 10);
+            let name = super::charts::fit_label(&t.name, 12.0, LABEL_W - 6.0);
             let _ = write!(
                 svg,
                 r#"<text class="chart-label" x="0" y="{:.1}">{}</text><rect class="bar a{}" x="{LABEL_W}" y="{:.1}" width="{:.1}" height="{:.1}" rx="3"><title>{}: {}</title></rect><text class="chart-value" x="{:.1}" y="{:.1}">{}</text>"#,
@@ -468,6 +606,87 @@ mod tests {
             "2025-11-04 23:12:49 UTC"
         );
         assert_eq!(hash_colour("claude-0"), hash_colour("claude-0"));
+    }
+
+    #[test]
+    fn counts_have_plural_forms() {
+        assert_eq!(count(1, "message"), "1 message");
+        assert_eq!(count(0, "message"), "0 messages");
+        assert_eq!(count(2, "message"), "2 messages");
+        assert_eq!(count(1234, "token"), "1,234 tokens");
+    }
+
+    #[test]
+    fn default_names_get_the_prompts_first_words() {
+        let id = "abcdef12-3456";
+        assert!(is_default_name("Conversation 2026-12-01 07:14 UTC", id));
+        assert!(is_default_name("Conversation abcdef12", id));
+        assert!(!is_default_name("Conversation about caching", id));
+        assert!(!is_default_name("Retry design", id));
+        assert_eq!(
+            session_title(
+                "Conversation 2026-12-01 07:14 UTC",
+                id,
+                Some("Design a **retry** policy for the uploader.\nKeep it short.")
+            ),
+            "Design a retry policy for the uploader"
+        );
+        assert_eq!(
+            session_title("Retry design", id, Some("Design a retry policy")),
+            "Retry design"
+        );
+        assert_eq!(
+            session_title("Conversation abcdef12", id, Some("  ")),
+            "Conversation abcdef12"
+        );
+        let long = "Compare server-sent events and WebSockets for a live dashboard behind corporate proxies and load balancers";
+        let t = session_title("Conversation 2026-12-01 07:14 UTC", id, Some(long));
+        assert_eq!(
+            t,
+            "Compare server-sent events and WebSockets for a live\u{2026}"
+        );
+        assert!(t.chars().count() <= TITLE_CHARS + 1);
+        assert_eq!(
+            prompt_title("# Task\n\n- Review `main.rs`?"),
+            Some("Task Review main.rs?".into())
+        );
+        assert_eq!(
+            prompt_title("Hi. Tell me a story about a cat"),
+            Some("Hi. Tell me a story about a cat".into())
+        );
+    }
+
+    #[test]
+    fn feed_counts_uploaded_messages_in_the_right_form() {
+        let ev = |n: i64| StoredEvent {
+            id: 1,
+            kind: "session.uploaded".into(),
+            conversation_id: Some("c".into()),
+            ts_us: 0,
+            data: format!(r#"{{"name":"Upload","messagesCreated":{n}}}"#),
+        };
+        assert_eq!(feed_item(&ev(1)).detail, "Upload (1 message)");
+        assert_eq!(feed_item(&ev(3)).detail, "Upload (3 messages)");
+    }
+
+    #[test]
+    fn fenced_code_is_highlighted_and_only_its_classes_survive() {
+        let h = markdown(
+            "```rust\nfn main() {}\n```\n\n<span class=\"hl-k\">raw</span>\n\n    indented <b>",
+        );
+        assert!(
+            h.contains(r#"<pre><code><span class="hl-k">fn</span>"#),
+            "{h}"
+        );
+        assert!(
+            h.contains("&lt;span class=\"hl-k\"&gt;raw"),
+            "raw HTML stays text: {h}"
+        );
+        assert!(h.contains("<pre><code>indented &lt;b&gt;"), "{h}");
+        let cleaned = SANITIZER
+            .clean(r#"<span class="hl-k evil">a</span><p class="hl-k">b</p>"#)
+            .to_string();
+        assert_eq!(cleaned, r#"<span class="hl-k">a</span><p>b</p>"#);
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub(super) async fn replay_page(
         context! {
             v => &*ASSET_VERSION,
             nav => "sessions",
+            title => render::session_title(&d.name, &d.id, d.initial_prompt.as_deref()),
             d => &d,
             messages => messages,
         },
