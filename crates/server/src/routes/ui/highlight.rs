@@ -701,8 +701,8 @@ fn string_end(t: &str, i: usize, quote: &str, multiline: bool) -> usize {
     let mut j = i + quote.len();
     while j < t.len() {
         let rest = &t[j..];
-        if rest.starts_with('\\') {
-            j += 1 + rest[1..].chars().next().map_or(0, char::len_utf8);
+        if let Some(escaped) = rest.strip_prefix('\\') {
+            j += 1 + escaped.chars().next().map_or(0, char::len_utf8);
             continue;
         }
         if rest.starts_with(quote) {
@@ -736,8 +736,8 @@ fn lex(l: &Lang, t: &str, out: &mut Out) {
             }
         }
         if let Some((open, close)) = l.block_comment {
-            if rest.starts_with(open) {
-                let end = rest[open.len()..]
+            if let Some(body) = rest.strip_prefix(open) {
+                let end = body
                     .find(close)
                     .map_or(t.len(), |j| i + open.len() + j + close.len());
                 out.push(Some("hl-c"), &t[i..end]);
@@ -872,7 +872,7 @@ fn lex(l: &Lang, t: &str, out: &mut Out) {
         out.push(None, &rest[..c.len_utf8()]);
         if c == '\n' {
             line_start = true;
-        } else if !c.is_whitespace() && !(l.line_keys && matches!(c, '-' | '[')) {
+        } else if !(c.is_whitespace() || l.line_keys && matches!(c, '-' | '[')) {
             line_start = false;
         }
         i += c.len_utf8();
@@ -940,9 +940,9 @@ fn markup(t: &str, out: &mut Out) {
             i = end;
             continue;
         }
-        if rest.starts_with('<') {
+        if let Some(after) = rest.strip_prefix('<') {
             // `<`, `</`, `<!`, `<?` then the name
-            let name_at = i + rest[1..]
+            let name_at = i + after
                 .find(|c: char| !matches!(c, '/' | '!' | '?'))
                 .map_or(1, |j| j + 1);
             let name_end = t[name_at..]
