@@ -17,7 +17,9 @@ use crate::common::{ellipsize, print_table, CliError, ClientArgs};
 #[derive(clap::Args, Debug)]
 pub struct UploadArgs {
     /// Files or directories. Event logs (`~/.agentpipe/events/*.jsonl`), state files
-    /// (`~/.agentpipe/states/*.json`), and sessions in upload shape 1 or 2 (`*.json`).
+    /// (`~/.agentpipe/states/*.json`), sessions in upload shape 1 or 2 (`*.json`), and
+    /// OpenTelemetry trace files in OTLP/JSON (an `ExportTraceServiceRequest` with
+    /// `resourceSpans`, or one per line, as the Collector's `file` exporter writes them).
     /// Directories are searched recursively for `.json`, `.jsonl` and `.ndjson` files;
     /// files there that are none of these are skipped.
     #[arg(required = true, value_name = "PATH")]
@@ -48,7 +50,8 @@ pub struct UploadArgs {
 pub struct FileReport {
     /// The path as found.
     pub file: String,
-    /// `event-log`, `state-file`, `spec-shape`, `web-shape`, or null when unrecognised.
+    /// `event-log`, `state-file`, `spec-shape`, `web-shape`, `otlp` (an OTLP JSON trace
+    /// file), or null when unrecognised.
     pub kind: Option<&'static str>,
     /// `uploaded`, `merged` (an event log partly stored before), `duplicate`, `failed`,
     /// `skipped` or `dry-run`.
@@ -59,7 +62,7 @@ pub struct FileReport {
     pub messages: Option<usize>,
     /// Participants in the file.
     pub participants: Option<usize>,
-    /// Events in the file (event logs).
+    /// Events in the file (event logs); spans in the file (`otlp`).
     pub events: Option<usize>,
     /// Messages the server stored (shapes 1 and 2).
     pub messages_created: Option<i64>,
@@ -191,6 +194,48 @@ fn looks_like_event_log(bytes: &[u8]) -> bool {
         .is_some_and(|v| v.get("type").is_some() && v.get("data").is_some())
 }
 
+/// An OTLP JSON trace file (one request, or one per line): mapped here as the server will
+/// map it, so a dry run checks every span and counts the messages.
+fn prepare_otlp(bytes: Vec<u8>, whole: Option<Value>) -> Result<Prepared, String> {
+    let file =
+        agentpipe_protocol::otlp::file::parse_otlp_file(&bytes).map_err(|e| e.to_string())?;
+    let mapped = agentpipe_protocol::otlp::map_request(
+        &file.request,
+        &agentpipe_protocol::otlp::PriceTable::default(),
+    );
+    if let Some(e) = file.first_rejection(&mapped) {
+        return Err(e.to_string());
+    }
+    let count = |k| mapped.events.iter().filter(|e| e.kind == k).count();
+    let mut participants: Vec<(&str, &str)> = mapped
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            agentpipe_protocol::event::Body::Joined(j) => {
+                Some((j.conversation_id.as_str(), j.participant.agent_id.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    participants.sort_unstable();
+    participants.dedup();
+    Ok(Prepared {
+        kind: "otlp",
+        conversation_id: mapped
+            .events
+            .iter()
+            .find_map(|e| e.conversation_id().map(String::from)),
+        messages: Some(count(agentpipe_protocol::EventKind::MessageCreated)),
+        participants: Some(participants.len()),
+        events: Some(mapped.spans),
+        warnings: vec![],
+        body: match whole {
+            Some(v) => Body::Json(v),
+            None => Body::EventLog(Bytes::from(bytes)),
+        },
+    })
+}
+
 /// Reads and classifies one file; `Ok(None)` when it is no upload file at all.
 fn prepare(path: &Path) -> Result<Option<Prepared>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
@@ -203,6 +248,9 @@ fn prepare(path: &Path) -> Result<Option<Prepared>, String> {
             Err(e) => (None, Some(e.to_string())),
         }
     };
+    if agentpipe_protocol::otlp::file::looks_like_otlp_file(&bytes) {
+        return prepare_otlp(bytes, whole).map(Some);
+    }
     let Some(v) = whole else {
         if ext == "jsonl" || ext == "ndjson" || looks_like_event_log(&bytes) {
             let log = parse_event_log(&bytes).map_err(|e| e.to_string())?;
@@ -377,7 +425,9 @@ async fn one_file(
     match prepare(path) {
         Ok(None) => {
             r.outcome = if explicit { "failed" } else { "skipped" };
-            r.error = Some("not an event log, state file, or upload shape 1 or 2".into());
+            r.error = Some(
+                "not an event log, state file, upload shape 1 or 2, or OTLP JSON trace file".into(),
+            );
         }
         Err(e) => {
             r.outcome = "failed";

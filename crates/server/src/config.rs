@@ -69,6 +69,13 @@ pub struct ServeConfig {
     #[arg(long, env = "AGENTPIPE_OTLP_PRICES")]
     pub otlp_prices: Option<PathBuf>,
 
+    /// Seconds an OpenTelemetry span whose parent has not arrived (and that names neither
+    /// its conversation nor its agent) waits for it before it is stored with what is
+    /// known (issue #19: the trace id and the provider); its parent's or its trace root's
+    /// arrival ends the wait sooner. 0 stores such spans at once.
+    #[arg(long, env = "OTLP_HOLD_SECONDS", default_value_t = 30)]
+    pub otlp_hold_seconds: u64,
+
     /// Days of event log to keep (SPEC 9); older rows are pruned in the background,
     /// conversations and messages are kept. 0 keeps the log forever.
     #[arg(long, env = "EVENT_LOG_RETENTION_DAYS", default_value_t = 30)]
@@ -183,6 +190,7 @@ impl ServeConfig {
             sse_heartbeat_interval_ms: 30_000,
             sse_buffer_events: 4096,
             otlp_prices: None,
+            otlp_hold_seconds: 30,
             event_log_retention_days: 30,
             rate_limit_ingest_per_minute: 0,
             rate_limit_ingest_burst: None,

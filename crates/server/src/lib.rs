@@ -11,6 +11,7 @@ pub mod error;
 pub mod hub;
 pub mod net;
 pub mod openapi;
+pub mod otlp_join;
 pub mod rate_limit;
 pub mod retention;
 pub mod routes;
@@ -129,7 +130,7 @@ pub async fn build_state(
         config.event_log_retention_days,
         shutdown.clone(),
     );
-    Ok(AppState(Arc::new(AppStateInner {
+    let state = AppState(Arc::new(AppStateInner {
         limiter,
         proxies: Arc::new(proxies),
         auth: Authenticator::new(&env_keys, store.clone()),
@@ -140,7 +141,9 @@ pub async fn build_state(
         config: Arc::new(config),
         started: Instant::now(),
         shutdown,
-    })))
+    }));
+    otlp_join::spawn(state.clone());
+    Ok(state)
 }
 
 /// The OTLP price table: the built-in one with `AGENTPIPE_OTLP_PRICES` merged in.

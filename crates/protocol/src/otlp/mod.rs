@@ -83,21 +83,26 @@
 //!    id over 256 bytes, content over 100 KB) are rejected one by one and named in
 //!    [`Mapped::rejected`]; the rest of the request is kept (OTLP partial success).
 //!
-//! Known limit: rules 1 and 2 look for ancestors only inside one export request. A span
-//! that names neither its conversation nor its agent, exported in another request than
-//! its agent span, falls back to the trace id and the provider.
+//! **Across export requests** ([`join`]): on `POST /v1/traces` the ancestors of rules 1 and
+//! 2 are also looked up among the spans of earlier requests, and a span whose ancestry is
+//! still open is held until it is known, so the order of requests does not matter. An
+//! uploaded file is mapped as one request, without holding.
 
 mod attrs;
+pub mod file;
 mod genai;
+pub mod join;
 mod openinference;
 pub mod prices;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+pub use join::{Held, Join, SpanAgent, SpanContext};
 pub use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
+pub use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, ScopeSpans, Span};
 pub use prices::{Price, PriceTable};
 use serde_json::{json, Map, Value};
 
@@ -182,6 +187,11 @@ pub struct Mapped {
     pub spans: usize,
     /// Spans refused, each named.
     pub rejected: Vec<Rejected>,
+    /// What every valid span passes down to its descendants, for the store (the
+    /// cross-batch join of [`join`]).
+    pub contexts: Vec<SpanContext>,
+    /// Spans held back, not mapped ([`map_joined`] with [`Join::hold`]).
+    pub held: Vec<Held>,
 }
 
 impl Mapped {
@@ -231,12 +241,33 @@ pub fn is_otlp_json(v: &Value) -> bool {
 
 struct SpanRef<'a> {
     span: &'a Span,
+    rs: &'a ResourceSpans,
     resource: Attrs<'a>,
     facts: Option<Facts>,
+    trace: String,
+    id: String,
+    parent: String,
 }
 
-/// Maps every span of `req` (rules 1-9 of the module documentation).
+/// Maps every span of `req` (rules 1-9 of the module documentation), looking for
+/// ancestors inside the request only.
 pub fn map_request(req: &ExportTraceServiceRequest, prices: &PriceTable) -> Mapped {
+    map_joined(req, prices, &Join::default())
+}
+
+/// What a span inherits along its ancestors (rules 1 and 2), and where the walk stopped.
+struct Chain {
+    conversation: Option<String>,
+    agent: Option<SpanAgent>,
+    /// The first ancestor neither in the request nor known: the ancestry is open there.
+    gap: Option<String>,
+}
+
+/// [`map_request`] with the cross-batch join of [`join`]: ancestors outside the request
+/// come from `j.known`, and (when `j.hold`) spans with an open ancestry are returned in
+/// [`Mapped::held`] instead of being mapped, unless their trace's root span is in the
+/// request or they are in `j.forced`.
+pub fn map_joined(req: &ExportTraceServiceRequest, prices: &PriceTable, j: &Join) -> Mapped {
     let mut refs = Vec::new();
     let mut rejected = Vec::new();
     for rs in &req.resource_spans {
@@ -246,8 +277,12 @@ pub fn map_request(req: &ExportTraceServiceRequest, prices: &PriceTable) -> Mapp
                 match check_ids(span) {
                     Ok(()) => refs.push(SpanRef {
                         span,
+                        rs,
                         resource,
                         facts: genai::read(span).or_else(|| openinference::read(span)),
+                        trace: hex(&span.trace_id),
+                        id: hex(&span.span_id),
+                        parent: hex(&span.parent_span_id),
                     }),
                     Err(reason) => rejected.push(Rejected {
                         span_id: hex(&span.span_id),
@@ -259,56 +294,109 @@ pub fn map_request(req: &ExportTraceServiceRequest, prices: &PriceTable) -> Mapp
         }
     }
     let spans = refs.len() + rejected.len();
-    let index: HashMap<(&[u8], &[u8]), usize> = refs
+    let contexts: Vec<SpanContext> = refs
+        .iter()
+        .map(|r| SpanContext {
+            trace_id: r.trace.clone(),
+            span_id: r.id.clone(),
+            parent_span_id: r.parent.clone(),
+            conversation: r.facts.as_ref().and_then(|f| f.conversation.clone()),
+            agent: r
+                .facts
+                .as_ref()
+                .filter(|f| matches!(f.kind, Kind::Agent { .. }))
+                .and_then(own_agent),
+        })
+        .collect();
+    let index: HashMap<(&str, &str), usize> = refs
         .iter()
         .enumerate()
-        .map(|(i, r)| ((&r.span.trace_id[..], &r.span.span_id[..]), i))
+        .map(|(i, r)| ((r.trace.as_str(), r.id.as_str()), i))
         .collect();
-    let ancestors = |i: usize| {
-        let mut out = Vec::new();
-        let mut cur = i;
-        while out.len() < 64 {
-            let s = refs[cur].span;
-            match index.get(&(&s.trace_id[..], &s.parent_span_id[..])) {
-                Some(&p) if !s.parent_span_id.is_empty() && !out.contains(&p) && p != i => {
-                    out.push(p);
-                    cur = p;
-                }
-                _ => break,
+    let rooted: HashSet<&str> = refs
+        .iter()
+        .filter(|r| r.parent.is_empty())
+        .map(|r| r.trace.as_str())
+        .collect();
+    // Rules 1 and 2 along the ancestors, in the request first, then among known spans.
+    let chain = |i: usize| {
+        let trace = refs[i].trace.as_str();
+        let mut c = Chain {
+            conversation: None,
+            agent: None,
+            gap: None,
+        };
+        let mut seen = HashSet::from([refs[i].id.as_str()]);
+        let mut parent = refs[i].parent.as_str();
+        while !parent.is_empty() && seen.len() < 64 && seen.insert(parent) {
+            let ctx = match index.get(&(trace, parent)) {
+                Some(&p) => &contexts[p],
+                None => match j.known.get(&(trace.to_string(), parent.to_string())) {
+                    Some(k) => k,
+                    None => {
+                        c.gap = Some(parent.to_string());
+                        break;
+                    }
+                },
+            };
+            if c.conversation.is_none() {
+                c.conversation.clone_from(&ctx.conversation);
             }
+            if c.agent.is_none() {
+                c.agent.clone_from(&ctx.agent);
+            }
+            if c.conversation.is_some() && c.agent.is_some() {
+                break;
+            }
+            parent = ctx.parent_span_id.as_str();
         }
-        out
+        c
     };
 
     let mut events = Vec::new();
+    let mut held = Vec::new();
     for (i, r) in refs.iter().enumerate() {
         let Some(f) = &r.facts else { continue };
-        let up = ancestors(i);
+        let up = chain(i);
+        let own = own_agent(f);
+        let open = up.gap.is_some()
+            && (f.conversation.is_none() && up.conversation.is_none()
+                || own.is_none() && up.agent.is_none());
+        if j.hold
+            && open
+            && f.kind != Kind::Other
+            && !rooted.contains(r.trace.as_str())
+            && !j.forced.contains(&(r.trace.clone(), r.id.clone()))
+        {
+            held.push(Held {
+                trace_id: r.trace.clone(),
+                span_id: r.id.clone(),
+                gap_span_id: up.gap.unwrap_or_default(),
+                resource_spans: prost::Message::encode_to_vec(&ResourceSpans {
+                    resource: r.rs.resource.clone(),
+                    scope_spans: vec![ScopeSpans {
+                        spans: vec![r.span.clone()],
+                        ..ScopeSpans::default()
+                    }],
+                    schema_url: r.rs.schema_url.clone(),
+                }),
+            });
+            continue;
+        }
         let conversation = f
             .conversation
             .clone()
-            .or_else(|| {
-                up.iter()
-                    .find_map(|&a| refs[a].facts.as_ref().and_then(|x| x.conversation.clone()))
-            })
+            .or(up.conversation)
             .or_else(|| {
                 r.resource
                     .first_str(&["gen_ai.conversation.id", "session.id"])
             })
-            .unwrap_or_else(|| hex(&r.span.trace_id));
-        let agent = own_agent(f).or_else(|| {
-            up.iter().find_map(|&a| {
-                refs[a]
-                    .facts
-                    .as_ref()
-                    .filter(|x| matches!(x.kind, Kind::Agent { .. }))
-                    .and_then(own_agent)
-            })
-        });
+            .unwrap_or_else(|| r.trace.clone());
+        let agent = own.or(up.agent);
         match span_events(r.span, f, &conversation, agent, prices) {
             Ok(evs) => events.extend(evs),
             Err(reason) => rejected.push(Rejected {
-                span_id: hex(&r.span.span_id),
+                span_id: r.id.clone(),
                 name: r.span.name.clone(),
                 reason,
             }),
@@ -318,6 +406,8 @@ pub fn map_request(req: &ExportTraceServiceRequest, prices: &PriceTable) -> Mapp
         events,
         spans,
         rejected,
+        contexts,
+        held,
     }
 }
 
@@ -352,18 +442,11 @@ fn check_ids(s: &Span) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// A span's agent, resolved by rule 2.
-struct AgentRef {
-    id: String,
-    name: Option<String>,
-    provider: Option<String>,
-}
-
-fn own_agent(f: &Facts) -> Option<AgentRef> {
+fn own_agent(f: &Facts) -> Option<SpanAgent> {
     f.agent_id
         .clone()
         .or_else(|| f.agent_name.clone())
-        .map(|id| AgentRef {
+        .map(|id| SpanAgent {
             id,
             name: f.agent_name.clone(),
             provider: f.provider.clone(),
@@ -390,7 +473,7 @@ fn span_events(
     span: &Span,
     f: &Facts,
     conversation: &str,
-    agent: Option<AgentRef>,
+    agent: Option<SpanAgent>,
     prices: &PriceTable,
 ) -> Result<Vec<Event>, ValidationError> {
     if conversation.len() > MAX_ID_BYTES {
@@ -419,7 +502,7 @@ fn span_events(
     let mut out = Vec::new();
 
     let agent = agent.or_else(|| {
-        (f.kind == Kind::Message).then(|| AgentRef {
+        (f.kind == Kind::Message).then(|| SpanAgent {
             id: f.provider.clone().unwrap_or_else(|| "llm".into()),
             name: None,
             provider: f.provider.clone(),

@@ -1,5 +1,6 @@
 //! `POST /v1/traces`: OTLP/HTTP trace export (issue #19). Thin: auth, body, decode, then
-//! the mapping of [`agentpipe_protocol::otlp`] and the ingest store path.
+//! [`crate::otlp_join::export`] (the mapping of [`agentpipe_protocol::otlp`] with the
+//! cross-batch parent join, and the ingest store path).
 //!
 //! Protocol (OTLP/HTTP 1.x): `Content-Type: application/x-protobuf` or `application/json`,
 //! optionally `Content-Encoding: gzip`; the answer is an `ExportTraceServiceResponse` in
@@ -13,7 +14,6 @@ use std::io::Read;
 use agentpipe_protocol::otlp::{
     self, ExportTracePartialSuccess, ExportTraceServiceResponse, Rejected,
 };
-use agentpipe_protocol::ValidationError;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -22,8 +22,7 @@ use prost::Message as _;
 
 use crate::auth::Scope;
 use crate::error::ApiError;
-use crate::routes::ingest::{outcome_label, read_body, record_event, MAX_BATCH_BYTES};
-use crate::store::{IngestItem, StoreError};
+use crate::routes::ingest::{read_body, MAX_BATCH_BYTES};
 use crate::AppState;
 
 /// The two OTLP/HTTP encodings.
@@ -189,66 +188,16 @@ async fn export(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
         Encoding::Protobuf => otlp::decode_protobuf(&bytes)?,
         Encoding::Json => otlp::decode_json(&bytes)?,
     };
-    let mut mapped = otlp::map_request(&request, &state.prices);
-    drop(request);
-    let events = std::mem::take(&mut mapped.events);
-    if !events.is_empty() {
-        let labels: Vec<&'static str> = events.iter().map(|e| e.kind.as_str()).collect();
-        let spans: Vec<(String, String)> = events
-            .iter()
-            .map(|e| {
-                let s = |k: &str| {
-                    e.data
-                        .get(k)
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("")
-                        .to_string()
-                };
-                (s("span_id"), s("span_name"))
-            })
-            .collect();
-        let items = events
-            .into_iter()
-            .map(|event| IngestItem {
-                event,
-                key_hash: principal.key_hash.clone(),
-                idempotency_key: None,
-            })
-            .collect();
-        let results = state.store.ingest(items).await.inspect_err(|_| {
-            for l in &labels {
-                record_event(l, "otlp", "failed", None);
-            }
-        })?;
-        for ((r, label), (span_id, name)) in results.into_iter().zip(labels).zip(spans) {
-            match r {
-                Ok(a) => record_event(
-                    label,
-                    "otlp",
-                    outcome_label(&a.outcome),
-                    a.conversation_id.as_deref(),
-                ),
-                Err(StoreError::Invalid { field, message }) => {
-                    record_event(label, "otlp", "rejected", None);
-                    if !mapped.rejected.iter().any(|x| x.span_id == span_id) {
-                        mapped.rejected.push(Rejected {
-                            span_id,
-                            name,
-                            reason: ValidationError::new(field, message),
-                        });
-                    }
-                }
-                Err(e) => {
-                    record_event(label, "otlp", "failed", None);
-                    return Err(ApiError::Store(e));
-                }
-            }
-        }
-    }
+    let exported = crate::otlp_join::export(state, request, &principal.key_hash).await?;
     metrics::counter!("agentpipe_otlp_spans_total", "outcome" => "accepted")
-        .increment((mapped.spans - mapped.rejected.len().min(mapped.spans)) as u64);
+        .increment((exported.spans - exported.rejected.len().min(exported.spans)) as u64);
     metrics::counter!("agentpipe_otlp_spans_total", "outcome" => "rejected")
-        .increment(mapped.rejected.len() as u64);
+        .increment(exported.rejected.len() as u64);
+    let mapped = otlp::Mapped {
+        spans: exported.spans,
+        rejected: exported.rejected,
+        ..otlp::Mapped::default()
+    };
     let message = mapped.error_message();
     Ok(success(enc, &mapped.rejected, message))
 }

@@ -3,7 +3,14 @@
 //! Bodies (parsed by [`agentpipe_protocol::upload`]):
 //! 1. `application/json` `{session, participants, messages}` (spec shape, camelCase);
 //! 2. `application/json` `{conversation, agents, messages}` (AgentPipe Web shape, snake_case);
-//! 3. `application/x-ndjson`: an AgentPipe CLI event log (`~/.agentpipe/events/*.jsonl`).
+//! 3. `application/x-ndjson`: an AgentPipe CLI event log (`~/.agentpipe/events/*.jsonl`);
+//! 4. an OTLP JSON trace file (issue #19): one `ExportTraceServiceRequest` in OTLP/JSON
+//!    (`application/json`), or one per line (`application/x-ndjson`), told apart from the
+//!    others by its `resourceSpans` key. Its spans are mapped as `POST /v1/traces` maps
+//!    them ([`agentpipe_protocol::otlp`], every line of the file as one export) and merged
+//!    event by event like an event log, so uploading a file twice stores it once; a
+//!    rejected span refuses the whole file (400 naming the span and, for JSON Lines, the
+//!    line).
 //!
 //! Responses:
 //! - shapes 1 and 2, first upload: 201 `{success, conversationId, messagesCreated,
@@ -15,8 +22,9 @@
 //! - 400 naming the field or line, 413 over 50 MB or 10,000 messages, 415 other types.
 
 use agentpipe_protocol::api::UploadResponse;
+use agentpipe_protocol::otlp::{self, PriceTable};
 use agentpipe_protocol::upload::{
-    parse_event_log, parse_session_upload, UploadError, MAX_UPLOAD_BYTES,
+    parse_event_log, parse_session_upload, UploadError, MAX_UPLOAD_BYTES, MAX_UPLOAD_MESSAGES,
 };
 use axum::body::Body;
 use axum::extract::State;
@@ -41,12 +49,68 @@ impl From<UploadError> for ApiError {
     }
 }
 
+/// Maps an OTLP JSON file (shape 4) to the events of its spans, each with the 1-based line
+/// of its request (1 for a single-document file), as an event-log plan.
+fn otlp_plan(
+    bytes: &[u8],
+    key_hash: &str,
+    prices: &PriceTable,
+) -> Result<(UploadPlan, Vec<String>), ApiError> {
+    let file = otlp::file::parse_otlp_file(bytes)?;
+    let mapped = otlp::map_request(&file.request, prices);
+    if let Some(e) = file.first_rejection(&mapped) {
+        return Err(ApiError::Validation(e));
+    }
+    let messages = mapped
+        .events
+        .iter()
+        .filter(|e| e.kind == agentpipe_protocol::EventKind::MessageCreated)
+        .count();
+    if messages > MAX_UPLOAD_MESSAGES {
+        return Err(ApiError::TooManyMessages {
+            count: messages,
+            limit: MAX_UPLOAD_MESSAGES,
+        });
+    }
+    if mapped.events.is_empty() {
+        return Err(super::ingest::validation(
+            "resourceSpans",
+            "holds no GenAI or OpenInference span (nothing to store)",
+        ));
+    }
+    let items = mapped
+        .events
+        .into_iter()
+        .map(|event| {
+            let line = event
+                .data
+                .get("span_id")
+                .and_then(|v| v.as_str())
+                .and_then(|id| file.lines.get(id).copied())
+                .unwrap_or(1);
+            (
+                line,
+                IngestItem {
+                    event,
+                    key_hash: key_hash.to_string(),
+                    idempotency_key: None,
+                },
+            )
+        })
+        .collect();
+    Ok((UploadPlan::EventLog(items), Vec::new()))
+}
+
 /// Parses and validates a body into what the store applies, plus the warnings to report.
 fn plan(
     kind: BodyKind,
     bytes: &[u8],
     key_hash: &str,
+    prices: &PriceTable,
 ) -> Result<(UploadPlan, Vec<String>), ApiError> {
+    if otlp::file::looks_like_otlp_file(bytes) {
+        return otlp_plan(bytes, key_hash, prices);
+    }
     match kind {
         BodyKind::Json => {
             let value = parse_json(bytes)?;
@@ -86,7 +150,7 @@ fn plan(
     post,
     path = "/api/sessions/upload",
     tag = "ingest",
-    description = "A finished session (SPEC 3): shape 1 (spec) or shape 2 (AgentPipe Web) as JSON, or an AgentPipe CLI event log as NDJSON (shape 3). One transaction; 10,000 messages and 50 MB at most.",
+    description = "A finished session (SPEC 3): shape 1 (spec) or shape 2 (AgentPipe Web) as JSON, an AgentPipe CLI event log as NDJSON (shape 3), or an OTLP JSON trace file (an ExportTraceServiceRequest with `resourceSpans`, or one per line; issue #19), mapped as POST /v1/traces maps spans and merged like an event log. One transaction; 10,000 messages and 50 MB at most.",
     request_body(
         description = "`application/json`: upload shape 1 (`session`, camelCase) or shape 2 (`conversation`, snake_case). `application/x-ndjson` (also `application/jsonl`): shape 3, an AgentPipe CLI event log, one bridge-dialect event per line, any order; a cut-off last line is ignored and reported in `warnings`.",
         content(
@@ -117,9 +181,13 @@ pub async fn upload(
     let bytes = read_body(&headers, body, MAX_UPLOAD_BYTES, "upload").await?;
     // Parsing up to 50 MB is CPU work: keep it off the async workers.
     let key_hash = principal.key_hash;
-    let (plan, warnings) = tokio::task::spawn_blocking(move || plan(kind, &bytes, &key_hash))
-        .await
-        .map_err(|e| ApiError::Store(StoreError::Other(format!("upload parser failed: {e}"))))??;
+    let prices = state.prices.clone();
+    let (plan, warnings) =
+        tokio::task::spawn_blocking(move || plan(kind, &bytes, &key_hash, &prices))
+            .await
+            .map_err(|e| {
+                ApiError::Store(StoreError::Other(format!("upload parser failed: {e}")))
+            })??;
     // Event-log uploads (shape 3) count their events like live ingest, outcome `uploaded`.
     let labels: Vec<(&'static str, &'static str)> = match &plan {
         UploadPlan::EventLog(items) => items

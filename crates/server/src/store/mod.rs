@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod completeness;
+pub mod otlp;
 pub mod postgres;
 pub mod sqlite;
 pub mod upload;
@@ -379,6 +380,41 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Other(
             "analytics are not implemented by this storage backend".into(),
         ))
+    }
+
+    /// The stored [`otlp::SpanContext`]s of these spans (issue #19 cross-batch join); spans
+    /// never received are left out. The default knows none.
+    async fn otlp_contexts(
+        &self,
+        keys: Vec<otlp::SpanKey>,
+    ) -> Result<Vec<otlp::SpanContext>, StoreError> {
+        let _ = keys;
+        Ok(Vec::new())
+    }
+
+    /// Stores the contexts of spans just received (a span stored before keeps its first
+    /// context) and holds `held` (a span already mapped is not held again), in one
+    /// transaction. `now` is µs since the epoch. The default stores nothing.
+    async fn otlp_record(
+        &self,
+        contexts: Vec<otlp::SpanContext>,
+        held: Vec<otlp::Held>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let _ = (contexts, held, now);
+        Ok(())
+    }
+
+    /// Held spans matching `r`. The default holds none.
+    async fn otlp_held(&self, r: otlp::Release) -> Result<Vec<otlp::HeldSpan>, StoreError> {
+        let _ = r;
+        Ok(Vec::new())
+    }
+
+    /// Marks these spans mapped: a held one among them is held no more.
+    async fn otlp_release(&self, keys: Vec<otlp::SpanKey>) -> Result<(), StoreError> {
+        let _ = keys;
+        Ok(())
     }
 
     /// Event-log retention (SPEC 9): deletes at most `limit` of the oldest event-log rows

@@ -46,6 +46,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 
 pub mod analytics;
+pub mod otlp;
 pub mod upload;
 
 use super::completeness::{self, Facts};
@@ -731,7 +732,13 @@ pub async fn apply_item_as(
         }
         Body::Joined(j) => {
             ensure_conversation(conn, &j.conversation_id, j.position_us, source, now).await?;
-            merge_participant(conn, j).await?;
+            if !merge_participant(conn, j).await? {
+                return Ok(applied(
+                    Outcome::Repeat,
+                    Some(j.conversation_id.clone()),
+                    None,
+                ));
+            }
             recompute(conn, &j.conversation_id, now).await?;
             Ok(applied(
                 Outcome::Accepted,
@@ -863,9 +870,10 @@ pub async fn apply_start(
 /// Merges a participant seen in a span (issue #19): its position is the earliest span
 /// start naming it, and each field the value of the earliest sighting that has one (an
 /// agent type `agent` counts as unknown), so the row does not depend on arrival order.
-pub async fn merge_participant(conn: &mut PgConnection, j: &Joined) -> Result<(), StoreError> {
+/// Returns whether the row changed: a sighting that adds nothing is a repeat.
+pub async fn merge_participant(conn: &mut PgConnection, j: &Joined) -> Result<bool, StoreError> {
     let p = &j.participant;
-    sqlx::query(
+    let n = sqlx::query(
         "INSERT INTO participants (conversation_id, agent_id, position, agent_type, agent_name,
            agent_version, model, prompt, announcement, cli_version, settings)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -878,7 +886,12 @@ pub async fn merge_participant(conn: &mut PgConnection, j: &Joined) -> Result<()
            model = CASE WHEN excluded.position < participants.position
              THEN COALESCE(excluded.model, participants.model) ELSE COALESCE(participants.model, excluded.model) END,
            prompt = CASE WHEN excluded.position < participants.position
-             THEN COALESCE(excluded.prompt, participants.prompt) ELSE COALESCE(participants.prompt, excluded.prompt) END",
+             THEN COALESCE(excluded.prompt, participants.prompt) ELSE COALESCE(participants.prompt, excluded.prompt) END
+         WHERE excluded.position < participants.position
+           OR (participants.agent_type = 'agent' AND excluded.agent_type <> 'agent')
+           OR (participants.agent_name IS NULL AND excluded.agent_name IS NOT NULL)
+           OR (participants.model IS NULL AND excluded.model IS NOT NULL)
+           OR (participants.prompt IS NULL AND excluded.prompt IS NOT NULL)",
     )
     .bind(enc(&j.conversation_id))
     .bind(enc(&p.agent_id))
@@ -893,7 +906,7 @@ pub async fn merge_participant(conn: &mut PgConnection, j: &Joined) -> Result<()
     .bind(json_opt(&p.settings))
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(n.rows_affected() > 0)
 }
 
 /// Inserts a message unless its identity is already stored. `Ok(Ok(id))` when inserted
@@ -1761,6 +1774,51 @@ impl Store for PgStore {
         q: super::analytics::AnalyticsQuery,
     ) -> Result<super::analytics::AnalyticsRows, StoreError> {
         self.timed("analytics", analytics::read(&self.pool, &q))
+            .await
+    }
+
+    async fn otlp_contexts(
+        &self,
+        keys: Vec<super::otlp::SpanKey>,
+    ) -> Result<Vec<super::otlp::SpanContext>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.timed("otlp_contexts", otlp::contexts(&self.pool, &keys))
+            .await
+    }
+
+    async fn otlp_record(
+        &self,
+        contexts: Vec<super::otlp::SpanContext>,
+        held: Vec<super::otlp::Held>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if contexts.is_empty() && held.is_empty() {
+            return Ok(());
+        }
+        self.timed(
+            "otlp_record",
+            otlp::record(&self.pool, &contexts, &held, now),
+        )
+        .await
+    }
+
+    async fn otlp_held(
+        &self,
+        r: super::otlp::Release,
+    ) -> Result<Vec<super::otlp::HeldSpan>, StoreError> {
+        if r.gaps.is_empty() && r.traces.is_empty() && r.held_before_us.is_none() {
+            return Ok(Vec::new());
+        }
+        self.timed("otlp_held", otlp::held(&self.pool, &r)).await
+    }
+
+    async fn otlp_release(&self, keys: Vec<super::otlp::SpanKey>) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.timed("otlp_release", otlp::release(&self.pool, &keys))
             .await
     }
 

@@ -32,6 +32,7 @@ use super::{
 };
 
 pub mod analytics;
+pub mod otlp;
 pub mod upload;
 
 /// Most jobs committed in one transaction.
@@ -54,6 +55,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         30,
         include_str!("../../migrations/sqlite/0030_analytics_rollup.sql"),
+    ),
+    (
+        40,
+        include_str!("../../migrations/sqlite/0040_otlp_spans.sql"),
     ),
 ];
 
@@ -574,7 +579,13 @@ pub fn apply_item_as(
         }
         Body::Joined(j) => {
             ensure_conversation(conn, &j.conversation_id, j.position_us, source, now)?;
-            merge_participant(conn, j)?;
+            if !merge_participant(conn, j)? {
+                return Ok(applied(
+                    Outcome::Repeat,
+                    Some(j.conversation_id.clone()),
+                    None,
+                ));
+            }
             recompute(conn, &j.conversation_id, now)?;
             Ok(applied(
                 Outcome::Accepted,
@@ -696,9 +707,10 @@ pub fn apply_start(
 /// Merges a participant seen in a span (issue #19): its position is the earliest span
 /// start naming it, and each field the value of the earliest sighting that has one (an
 /// agent type `agent` counts as unknown), so the row does not depend on arrival order.
-pub fn merge_participant(conn: &Connection, j: &Joined) -> Result<(), StoreError> {
+/// Returns whether the row changed: a sighting that adds nothing is a repeat.
+pub fn merge_participant(conn: &Connection, j: &Joined) -> Result<bool, StoreError> {
     let p = &j.participant;
-    conn.prepare_cached(
+    let n = conn.prepare_cached(
         "INSERT INTO participants (conversation_id, agent_id, position, agent_type, agent_name,
            agent_version, model, prompt, announcement, cli_version, settings)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -711,7 +723,12 @@ pub fn merge_participant(conn: &Connection, j: &Joined) -> Result<(), StoreError
            model = CASE WHEN excluded.position < participants.position
              THEN COALESCE(excluded.model, participants.model) ELSE COALESCE(participants.model, excluded.model) END,
            prompt = CASE WHEN excluded.position < participants.position
-             THEN COALESCE(excluded.prompt, participants.prompt) ELSE COALESCE(participants.prompt, excluded.prompt) END",
+             THEN COALESCE(excluded.prompt, participants.prompt) ELSE COALESCE(participants.prompt, excluded.prompt) END
+         WHERE excluded.position < participants.position
+           OR (participants.agent_type = 'agent' AND excluded.agent_type <> 'agent')
+           OR (participants.agent_name IS NULL AND excluded.agent_name IS NOT NULL)
+           OR (participants.model IS NULL AND excluded.model IS NOT NULL)
+           OR (participants.prompt IS NULL AND excluded.prompt IS NOT NULL)",
     )?
     .execute(params![
         j.conversation_id,
@@ -726,7 +743,7 @@ pub fn merge_participant(conn: &Connection, j: &Joined) -> Result<(), StoreError
         p.cli_version,
         json_opt(&p.settings),
     ])?;
-    Ok(())
+    Ok(n > 0)
 }
 
 /// Inserts a message unless its identity is already stored. `Ok(Ok(id))` when inserted
@@ -1555,6 +1572,48 @@ impl Store for SqliteStore {
         q: super::analytics::AnalyticsQuery,
     ) -> Result<super::analytics::AnalyticsRows, StoreError> {
         self.read_op("analytics", move |c| analytics::read(c, &q))
+            .await
+    }
+
+    async fn otlp_contexts(
+        &self,
+        keys: Vec<super::otlp::SpanKey>,
+    ) -> Result<Vec<super::otlp::SpanContext>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read_op("otlp_contexts", move |c| otlp::contexts(c, &keys))
+            .await
+    }
+
+    async fn otlp_record(
+        &self,
+        contexts: Vec<super::otlp::SpanContext>,
+        held: Vec<super::otlp::Held>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if contexts.is_empty() && held.is_empty() {
+            return Ok(());
+        }
+        self.write_grouped(move |c, _, _| otlp::record(c, &contexts, &held, now))
+            .await
+    }
+
+    async fn otlp_held(
+        &self,
+        r: super::otlp::Release,
+    ) -> Result<Vec<super::otlp::HeldSpan>, StoreError> {
+        if r.gaps.is_empty() && r.traces.is_empty() && r.held_before_us.is_none() {
+            return Ok(Vec::new());
+        }
+        self.read_op("otlp_held", move |c| otlp::held(c, &r)).await
+    }
+
+    async fn otlp_release(&self, keys: Vec<super::otlp::SpanKey>) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.write_grouped(move |c, _, _| otlp::release(c, &keys))
             .await
     }
 

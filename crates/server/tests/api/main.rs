@@ -17,6 +17,7 @@ mod ops;
 mod order;
 mod otel_sdk;
 mod otlp;
+mod otlp_join;
 mod redis_outage;
 mod retention;
 mod scaleout;

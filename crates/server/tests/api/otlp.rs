@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::backends::backends;
 use crate::helpers::{App, TEST_KEY};
 
-fn s(k: &str, v: &str) -> KeyValue {
+pub(crate) fn s(k: &str, v: &str) -> KeyValue {
     KeyValue {
         key: k.into(),
         value: Some(AnyValue {
@@ -23,7 +23,7 @@ fn s(k: &str, v: &str) -> KeyValue {
         ..Default::default()
     }
 }
-fn n(k: &str, v: i64) -> KeyValue {
+pub(crate) fn n(k: &str, v: i64) -> KeyValue {
     KeyValue {
         key: k.into(),
         value: Some(AnyValue {
@@ -36,7 +36,13 @@ fn n(k: &str, v: i64) -> KeyValue {
 /// 2025-10-20T14:30:00Z in ns.
 const T0: u64 = 1_760_970_600_000_000_000;
 
-fn sp(id: u8, parent: Option<u8>, name: &str, ms: (u64, u64), attrs: Vec<KeyValue>) -> Span {
+pub(crate) fn sp(
+    id: u8,
+    parent: Option<u8>,
+    name: &str,
+    ms: (u64, u64),
+    attrs: Vec<KeyValue>,
+) -> Span {
     Span {
         trace_id: vec![0xab; 16],
         span_id: vec![0x10, 0, 0, 0, 0, 0, 0, id],
@@ -49,7 +55,7 @@ fn sp(id: u8, parent: Option<u8>, name: &str, ms: (u64, u64), attrs: Vec<KeyValu
     }
 }
 
-fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+pub(crate) fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             scope_spans: vec![ScopeSpans {
@@ -213,7 +219,7 @@ fn gz(b: &[u8]) -> Vec<u8> {
 }
 
 /// Exports `req` as protobuf and expects a full success.
-async fn export_pb(app: &App, req: &ExportTraceServiceRequest) {
+pub(crate) async fn export_pb(app: &App, req: &ExportTraceServiceRequest) {
     let (st, h, body) = post_bytes(
         app,
         "application/x-protobuf",
@@ -228,7 +234,7 @@ async fn export_pb(app: &App, req: &ExportTraceServiceRequest) {
     assert_eq!(resp.partial_success, None);
 }
 
-async fn session(app: &App, id: &str) -> Value {
+pub(crate) async fn session(app: &App, id: &str) -> Value {
     let (st, v) = app
         .get(&format!("/api/sessions/{id}?includeMessages=true"))
         .await;
