@@ -550,6 +550,14 @@ pub fn check_content(content: &str, field: &str) -> Result<(), ValidationError> 
 /// Longest accepted conversation id, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
 
+/// The conversation of `turn.*`, `error.occurred` and `conversation.interrupted`:
+/// `conversationId`, else `conversation_id` (both checked when given; `""` is absent).
+fn either_conv_id(o: &Obj<'_>) -> Result<Option<String>, ValidationError> {
+    let spec = opt_conv_id(o, "conversationId")?;
+    let bridge = opt_conv_id(o, "conversation_id")?;
+    Ok(spec.or(bridge))
+}
+
 /// A required conversation id: not blank, at most [`MAX_ID_BYTES`].
 fn conv_id(o: &Obj<'_>, key: &str) -> Result<String, ValidationError> {
     opt_conv_id(o, key)?.ok_or_else(|| ValidationError::new(o.field(key), "is required"))
@@ -687,7 +695,7 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
             agent_id: None,
         }),
         (ErrorOccurred, d) => Body::Error(ErrorInfo {
-            conversation_id: opt_conv_id(&data, conv_key)?,
+            conversation_id: either_conv_id(&data)?,
             message: data.req_str("error")?,
             error_type: match d {
                 Dialect::Bridge | Dialect::Otlp => data.opt_nonempty_str("error_type")?,
@@ -718,8 +726,12 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
         }
         (TurnStarted | TurnCompleted, _) => {
             data.opt_count("turnNumber")?;
+            data.opt_str("agentId")?;
             Body::Plain {
-                conversation_id: Some(conv_id(&data, conv_key)?),
+                conversation_id: Some(
+                    either_conv_id(&data)?
+                        .ok_or_else(|| ValidationError::new(data.field(conv_key), "is required"))?,
+                ),
             }
         }
         (
@@ -744,16 +756,16 @@ pub fn parse_event(v: &Value) -> Result<Event, ValidationError> {
     })
 }
 
-fn system_info(o: &Obj<'_>) -> Result<SystemInfo, ValidationError> {
+/// The CLI's `system_info` (bridge ingest and upload shape 2): every key is checked, the
+/// older `arch` too, which is read when `architecture` is absent.
+pub(crate) fn system_info(o: &Obj<'_>) -> Result<SystemInfo, ValidationError> {
+    let arch = o.opt_str("arch")?;
     Ok(SystemInfo {
         agentpipe_version: o.opt_str("agentpipe_version")?,
         os: o.opt_str("os")?,
         os_version: o.opt_str("os_version")?,
         go_version: o.opt_str("go_version")?,
-        architecture: match o.opt_str("architecture")? {
-            Some(a) => Some(a),
-            None => o.opt_str("arch")?,
-        },
+        architecture: o.opt_str("architecture")?.or(arch),
     })
 }
 
@@ -974,8 +986,13 @@ fn spec_completion(
     kind: EventKind,
 ) -> Result<Completion, ValidationError> {
     let interrupted = kind == EventKind::ConversationInterrupted;
+    let conversation_id = if interrupted {
+        either_conv_id(d)?.ok_or_else(|| ValidationError::new(d.field(conv_key), "is required"))?
+    } else {
+        conv_id(d, conv_key)?
+    };
     Ok(Completion {
-        conversation_id: conv_id(d, conv_key)?,
+        conversation_id,
         status: if interrupted {
             FinalStatus::Interrupted
         } else {

@@ -48,10 +48,15 @@ pub fn now_us() -> i64 {
     i64::try_from(ns / 1000).unwrap_or(i64::MAX)
 }
 
-/// Parses a date bound for list filters (SPEC 5): RFC 3339, or a bare `YYYY-MM-DD`
-/// meaning the whole UTC day. Returns `(start_us, end_us_inclusive)` of the span.
+/// Parses a date bound for list filters (SPEC 5): RFC 3339 with an offset, or a bare
+/// `YYYY-MM-DD` meaning the whole UTC day. Returns `(start_us, end_us_inclusive)` of the
+/// span; an instant outside the years 1..=9999 UTC is clamped to them.
 pub fn parse_date_bound(s: &str) -> Option<(i64, i64)> {
-    if let Some(us) = parse_rfc3339_us(s) {
+    if let Ok(dt) = OffsetDateTime::parse(s.trim(), &Rfc3339) {
+        // A bound past the years 1..=9999 (UTC) is as good as the end of that range.
+        let us = (dt.unix_timestamp_nanos() / 1000)
+            .clamp(-62_135_596_800_000_000, 253_402_300_799_999_999);
+        let us = i64::try_from(us).unwrap_or(0);
         return Some((us, us));
     }
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
@@ -81,5 +86,8 @@ mod tests {
         assert_eq!(format_us(s), "2025-11-04T00:00:00.000000Z");
         assert_eq!(format_us(e), "2025-11-04T23:59:59.999999Z");
         assert!(parse_date_bound("yesterday").is_none());
+        // An offset that puts the instant before year 1 (UTC) clamps instead of failing.
+        let (s, _) = parse_date_bound("0001-01-01T00:00:00+01:00").unwrap();
+        assert_eq!(format_us(s), "0001-01-01T00:00:00.000000Z");
     }
 }

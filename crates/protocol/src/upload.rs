@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::event::{
     check_content, parse_event, total_of, Body, Event, FinalStatus, Message, Obj, Participant,
-    Started, Summary, SystemInfo,
+    Started, Summary,
 };
 use crate::timefmt::default_name;
 use crate::ValidationError;
@@ -409,16 +409,7 @@ pub fn parse_web_shape(v: &Value) -> Result<SessionUpload, UploadError> {
     let started_at_us = c.req_time("started_at")?;
     let system_info = match c.opt_obj("system_info")? {
         None => None,
-        Some(si) => Some(SystemInfo {
-            agentpipe_version: si.opt_str("agentpipe_version")?,
-            os: si.opt_str("os")?,
-            os_version: si.opt_str("os_version")?,
-            go_version: si.opt_str("go_version")?,
-            architecture: match si.opt_str("architecture")? {
-                Some(a) => Some(a),
-                None => si.opt_str("arch")?,
-            },
-        }),
+        Some(si) => Some(crate::event::system_info(&si)?),
     };
     let summary = match c.opt_obj("summary")? {
         None => None,

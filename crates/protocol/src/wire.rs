@@ -9,7 +9,7 @@
 //! `tests/api/schema.rs`). Conventions of the parsers, true of every field here:
 //! `null` counts as absent; unknown keys are ignored; counts are integers in
 //! `0..=10^12` ([`crate::MAX_COUNT`], integral floats accepted); amounts (USD, seconds) are
-//! numbers in `0..=10^9`; durations are ms unless named `_seconds`; timestamps are RFC 3339
+//! numbers in `0..=10^9`; durations are ms (numbers, rounded) unless named `_seconds`; timestamps are RFC 3339
 //! with an offset; message `content` is at most 100 KB of UTF-8.
 //!
 //! An [`Event`] is a [`BridgeEvent`] (snake_case) or a [`SpecEvent`] (camelCase), each keyed
@@ -442,13 +442,13 @@ pub struct BridgeMessageData {
     /// Model name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// Duration, ms.
+    /// Duration, ms (a number; rounded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 1_000_000_000_000_i64)
     )]
-    pub duration_ms: Option<i64>,
+    pub duration_ms: Option<f64>,
 }
 
 /// Final status of a bridge completion, as the CLI sends it (the parser also reads any
@@ -509,13 +509,13 @@ pub struct BridgeSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
     pub cost: Option<f64>,
-    /// Duration, ms.
+    /// Duration, ms (a number; rounded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 1_000_000_000_000_i64)
     )]
-    pub duration_ms: Option<i64>,
+    pub duration_ms: Option<f64>,
 }
 
 /// `data` of a bridge `conversation.completed` (SPEC 2.1). Given totals are stored as
@@ -701,13 +701,13 @@ pub struct SpecStartedData {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SpecMetrics {
-    /// Duration, ms.
+    /// Duration, ms (a number; rounded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 1_000_000_000_000_i64)
     )]
-    pub duration: Option<i64>,
+    pub duration: Option<f64>,
     /// Input tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
@@ -827,13 +827,13 @@ pub struct SpecCompletedData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
     pub total_cost: Option<f64>,
-    /// Duration, ms.
+    /// Duration, ms (a number; rounded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 1_000_000_000_000_i64)
     )]
-    pub total_duration: Option<i64>,
+    pub total_duration: Option<f64>,
     /// Why it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_reason: Option<String>,
@@ -842,75 +842,108 @@ pub struct SpecCompletedData {
     pub reason: Option<String>,
 }
 
-/// `data` of `conversation.interrupted` (SPEC 2.2): like [`SpecCompletedData`], status
-/// `INTERRUPTED`. The conversation is `conversationId` (or `conversation_id` when only that
-/// is given); one of them is required.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct InterruptedData {
-    /// Conversation id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
-    pub conversation_id: Option<String>,
-    /// Conversation id, bridge spelling.
-    #[serde(
-        default,
-        rename = "conversation_id",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
-    pub conversation_id_bridge: Option<String>,
-    /// Stored as the completion reason.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Stored as the completion reason (before `reason`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_reason: Option<String>,
-    /// Messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
-    )]
-    pub total_messages: Option<i64>,
-    /// Tokens.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
-    )]
-    pub total_tokens: Option<i64>,
-    /// Cost, USD.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
-    pub total_cost: Option<f64>,
-    /// Duration, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
-    )]
-    pub total_duration: Option<i64>,
+/// Defines the two branches of a `data` whose conversation is `conversationId`, else
+/// `conversation_id` (one of them required), and the `anyOf` of them: each id, when given
+/// and not `""`, is not blank and at most 256 bytes.
+macro_rules! either_id {
+    ($(#[$m:meta])* $name:ident, $spec:ident, $bridge:ident { $($(#[$fm:meta])* $f:ident: $t:ty,)* }) => {
+        /// Branch of
+        #[doc = concat!("[`", stringify!($name), "`]")]
+        /// with `conversationId`.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(rename_all = "camelCase")]
+        pub struct $spec {
+            /// Conversation id.
+            #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S"))]
+            pub conversation_id: String,
+            /// Conversation id, bridge spelling (checked, not used).
+            #[serde(default, rename = "conversation_id", skip_serializing_if = "Option::is_none")]
+            #[cfg_attr(feature = "openapi", schema(max_length = 256, pattern = r"^$|\S"))]
+            pub conversation_id_bridge: Option<String>,
+            $($(#[$fm])* pub $f: $t,)*
+        }
+
+        /// Branch of
+        #[doc = concat!("[`", stringify!($name), "`]")]
+        /// with only `conversation_id` (`conversationId` absent, `null` or `""`).
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(rename_all = "camelCase")]
+        pub struct $bridge {
+            /// Absent, `null` or `""`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[cfg_attr(feature = "openapi", schema(max_length = 0))]
+            pub conversation_id: Option<String>,
+            /// Conversation id, bridge spelling.
+            #[serde(rename = "conversation_id")]
+            #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S"))]
+            pub conversation_id_bridge: String,
+            $($(#[$fm])* pub $f: $t,)*
+        }
+
+        any_of! {
+            $(#[$m])*
+            $name {
+                /// With `conversationId`.
+                Spec($spec),
+                /// With `conversation_id` only.
+                Bridge($bridge),
+            }
+        }
+    };
+}
+
+either_id! {
+    /// `data` of `conversation.interrupted` (SPEC 2.2): like [`SpecCompletedData`], status
+    /// `INTERRUPTED`. The conversation is `conversationId`, else `conversation_id`.
+    InterruptedData, InterruptedDataSpec, InterruptedDataBridge {
+        /// Stored as the completion reason.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Stored as the completion reason (before `reason`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        completion_reason: Option<String>,
+        /// Messages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000_000_i64))]
+        total_messages: Option<i64>,
+        /// Turns.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000_000_i64))]
+        total_turns: Option<i64>,
+        /// Tokens.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000_000_i64))]
+        total_tokens: Option<i64>,
+        /// Cost, USD.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
+        total_cost: Option<f64>,
+        /// Duration, ms (a number; rounded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000_000_i64))]
+        total_duration: Option<f64>,
+    }
 }
 
 /// `data` of `error.occurred` (SPEC 2.2): sets status `ERROR` on the conversation it
-/// names (`conversationId`, or `conversation_id` when only that is given).
+/// names (`conversationId`, else `conversation_id`; both may be absent).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorOccurredData {
     /// Conversation id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256, pattern = r"^$|\S"))]
     pub conversation_id: Option<String>,
-    /// Conversation id, bridge spelling.
+    /// Conversation id, bridge spelling (used when `conversationId` is absent or `""`).
     #[serde(
         default,
         rename = "conversation_id",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256, pattern = r"^$|\S"))]
     pub conversation_id_bridge: Option<String>,
     /// What went wrong.
     pub error: String,
@@ -925,34 +958,18 @@ pub struct ErrorOccurredData {
     pub details: Option<Value>,
 }
 
-/// `data` of `turn.started` / `turn.completed` (SPEC 2.2): logged and broadcast. The
-/// conversation is `conversationId` (or `conversation_id` when only that is given).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct TurnData {
-    /// Conversation id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
-    pub conversation_id: Option<String>,
-    /// Conversation id, bridge spelling.
-    #[serde(
-        default,
-        rename = "conversation_id",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
-    pub conversation_id_bridge: Option<String>,
-    /// Turn number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
-    )]
-    pub turn_number: Option<i64>,
-    /// Agent id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
+either_id! {
+    /// `data` of `turn.started` / `turn.completed` (SPEC 2.2): logged and broadcast. The
+    /// conversation is `conversationId`, else `conversation_id`.
+    TurnData, TurnDataSpec, TurnDataBridge {
+        /// Turn number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000_000_i64))]
+        turn_number: Option<i64>,
+        /// Agent id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<String>,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -975,6 +992,37 @@ pub enum UploadStatus {
     Interrupted,
     /// Failed.
     #[serde(rename = "ERROR")]
+    Error,
+}
+
+any_of! {
+    /// Status of an upload-shape-2 conversation (absent: completed): lower case as this
+    /// README writes it, or upper case as AgentPipe Web's exports do. The parser also reads
+    /// any other case and the synonyms of [`UploadStatus`]. Two enums of one case each
+    /// (generators name values in upper case).
+    UploadWebStatus {
+        /// `completed`, ...
+        Lower(UploadWebStatusLower),
+        /// `COMPLETED`, ...
+        Upper(UploadStatus),
+    }
+}
+
+/// [`UploadWebStatus`] in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum UploadWebStatusLower {
+    /// Still running.
+    #[serde(rename = "active")]
+    Active,
+    /// Finished normally.
+    #[serde(rename = "completed")]
+    Completed,
+    /// Stopped before the end.
+    #[serde(rename = "interrupted")]
+    Interrupted,
+    /// Failed.
+    #[serde(rename = "error")]
     Error,
 }
 
@@ -1035,13 +1083,13 @@ pub struct UploadSpecSession {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub completed_at: Option<String>,
-    /// Duration, ms (absent: computed).
+    /// Duration, ms (a number, rounded; absent: computed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 1_000_000_000_000_i64)
     )]
-    pub total_duration: Option<i64>,
+    pub total_duration: Option<f64>,
     /// Messages (absent: counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
@@ -1166,10 +1214,9 @@ pub struct UploadWebConversation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub completed_at: Option<String>,
-    /// `ACTIVE`, `COMPLETED` (default), `INTERRUPTED` or `ERROR`, any case (also the
-    /// synonyms of [`UploadStatus`]).
+    /// Status (default `completed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<UploadWebStatus>,
     /// Messages (absent: counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
@@ -1188,13 +1235,13 @@ pub struct UploadWebConversation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
     pub total_cost: Option<f64>,
-    /// Duration, ms (absent: computed).
+    /// Duration, ms (a number, rounded; absent: computed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 1_000_000_000_000_i64)
     )]
-    pub total_duration: Option<i64>,
+    pub total_duration: Option<f64>,
     /// Why it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_reason: Option<String>,
@@ -1318,13 +1365,13 @@ pub struct UploadWebMessage {
     /// Model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// Duration, ms.
+    /// Duration, ms (a number; rounded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 1_000_000_000_000_i64)
     )]
-    pub duration_ms: Option<i64>,
+    pub duration_ms: Option<f64>,
 }
 
 /// Upload shape 2, AgentPipe Web's own (snake_case): `{conversation, agents, messages}`.

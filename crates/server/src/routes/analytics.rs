@@ -33,17 +33,17 @@ pub fn parse_analytics_query(
     q: &HashMap<String, String>,
     now: i64,
 ) -> Result<AnalyticsQuery, ApiError> {
-    let get = |k: &str| q.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
-    let bucket = match get("bucket") {
+    let get = |k: &str| crate::routes::params::present(q, k);
+    let bucket = match get("bucket")? {
         None => Bucket::Day,
         Some(s) => Bucket::parse(s).ok_or_else(|| bad("bucket", "must be hour, day or week"))?,
     };
-    let group_by = match get("groupBy") {
+    let group_by = match get("groupBy")? {
         None => GroupBy::Model,
         Some(s) => GroupBy::parse(s)
             .ok_or_else(|| bad("groupBy", "must be model, agentType, status or mode"))?,
     };
-    let to = match get("to") {
+    let to = match get("to")? {
         None => now,
         Some(s) => {
             let (start, end) =
@@ -55,7 +55,7 @@ pub fn parse_analytics_query(
             }
         }
     };
-    let from = match get("from") {
+    let from = match get("from")? {
         None => to.saturating_sub(DEFAULT_DAYS * 86_400_000_000),
         Some(s) => {
             parse_date_bound(s)
@@ -94,10 +94,10 @@ pub fn parse_analytics_query(
     path = "/api/analytics",
     tag = "sessions",
     params(
-        ("from" = Option<String>, Query, description = "Range start: RFC 3339, or YYYY-MM-DD (that day's start, UTC). Default: 30 days before `to`. Aligned down to the bucket."),
-        ("to" = Option<String>, Query, description = "Range end: RFC 3339 (exclusive), or YYYY-MM-DD (that whole day included). Default: now. Aligned up to the bucket."),
-        ("bucket" = Option<String>, Query, description = "hour, day (default) or week (Monday 00:00 UTC); at most 2,000 buckets"),
-        ("groupBy" = Option<String>, Query, description = "model (default), agentType, status or mode"),
+        ("from" = Option<crate::routes::params::DateBound>, Query, description = "Range start: RFC 3339, or YYYY-MM-DD (that day's start, UTC). Default: 30 days before `to`. Aligned down to the bucket."),
+        ("to" = Option<crate::routes::params::DateBound>, Query, description = "Range end: RFC 3339 (exclusive), or YYYY-MM-DD (that whole day included). Default: now. Aligned up to the bucket."),
+        ("bucket" = Option<crate::store::analytics::Bucket>, Query, description = "hour, day (default) or week (Monday 00:00 UTC); at most 2,000 buckets"),
+        ("groupBy" = Option<crate::store::analytics::GroupBy>, Query, description = "model (default), agentType, status or mode"),
     ),
     responses(
         (status = 200, description = "Series per bucket and group, totals per group (by cost, highest first). Messages, tokens, cost and durations by message timestamp; sessions by startedAt. Duration percentiles are estimated from log-scale histogram buckets (exact to within one bucket, bounds about sqrt(2) apart).", body = agentpipe_protocol::analytics::Analytics),

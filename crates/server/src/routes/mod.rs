@@ -5,6 +5,7 @@ pub mod export;
 pub mod health;
 pub mod ingest;
 pub mod otlp;
+pub mod params;
 pub mod replay;
 pub mod sessions;
 pub mod stream;

@@ -12,6 +12,7 @@ use axum::Json;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::routes::export::ExportFormat;
+use crate::routes::params::{present, SourceFilter, StatusFilter};
 use crate::routes::require_read;
 use crate::store::{ListQuery, MessagePage, SortKey};
 use crate::AppState;
@@ -29,7 +30,7 @@ fn int_param(
     default: i64,
     min: i64,
 ) -> Result<i64, ApiError> {
-    match q.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+    match present(q, key)? {
         None => Ok(default),
         Some(s) => match s.parse::<i64>() {
             Ok(v) if v >= min => Ok(v),
@@ -40,6 +41,18 @@ fn int_param(
 
 fn nonempty<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
     q.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+/// A date bound: `Ok(None)` when absent; `end` picks the end of a bare date's day.
+fn date_param(q: &HashMap<String, String>, key: &str, end: bool) -> Result<Option<i64>, ApiError> {
+    match present(q, key)? {
+        None => Ok(None),
+        Some(s) => {
+            let (a, b) =
+                parse_date_bound(s).ok_or_else(|| bad(key, "must be RFC 3339 or YYYY-MM-DD"))?;
+            Ok(Some(if end { b } else { a }))
+        }
+    }
 }
 
 /// A free-text parameter (`q`, `agentType`): control characters (NUL included) become
@@ -59,66 +72,46 @@ fn text_param(q: &HashMap<String, String>, key: &str) -> Option<String> {
 pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
     let page = int_param(q, "page", 1, 1)?;
     let limit = int_param(q, "limit", 20, 1)?.min(100);
-    let status = match nonempty(q, "status") {
-        None => None,
-        Some(s) => {
-            let up = s.to_ascii_uppercase();
-            if !["ACTIVE", "COMPLETED", "INTERRUPTED", "ERROR"].contains(&up.as_str()) {
-                return Err(bad(
-                    "status",
-                    "must be one of ACTIVE, COMPLETED, INTERRUPTED, ERROR",
-                ));
-            }
-            Some(up)
-        }
-    };
-    let source = match nonempty(q, "source") {
-        None => None,
-        Some(s) => {
-            if !["cli-stream", "cli-upload", "api", "otlp"].contains(&s) {
-                return Err(bad(
-                    "source",
-                    "must be one of cli-stream, cli-upload, api, otlp",
-                ));
-            }
-            Some(s.to_string())
-        }
-    };
-    let start_from = match nonempty(q, "startDate") {
+    let status = match present(q, "status")? {
         None => None,
         Some(s) => Some(
-            parse_date_bound(s)
-                .ok_or_else(|| bad("startDate", "must be RFC 3339 or YYYY-MM-DD"))?
-                .0,
+            StatusFilter::parse(s)
+                .ok_or_else(|| {
+                    bad(
+                        "status",
+                        "must be one of ACTIVE, COMPLETED, INTERRUPTED, ERROR",
+                    )
+                })?
+                .as_str()
+                .to_string(),
         ),
     };
-    let start_to = match nonempty(q, "endDate") {
+    let source = match present(q, "source")? {
         None => None,
         Some(s) => Some(
-            parse_date_bound(s)
-                .ok_or_else(|| bad("endDate", "must be RFC 3339 or YYYY-MM-DD"))?
-                .1,
+            SourceFilter::parse(s)
+                .ok_or_else(|| bad("source", "must be one of cli-stream, cli-upload, api, otlp"))?
+                .as_str()
+                .to_string(),
         ),
     };
-    let sort = match nonempty(q, "sort") {
-        None | Some("createdAt") => SortKey::CreatedAt,
-        Some("startedAt") => SortKey::StartedAt,
-        Some("totalCost") => SortKey::TotalCost,
-        Some("totalTokens") => SortKey::TotalTokens,
-        Some("totalMessages") => SortKey::TotalMessages,
-        Some(_) => {
-            return Err(bad(
+    let start_from = date_param(q, "startDate", false)?;
+    let start_to = date_param(q, "endDate", true)?;
+    let sort = match present(q, "sort")? {
+        None => SortKey::CreatedAt,
+        Some(s) => SortKey::parse(s).ok_or_else(|| {
+            bad(
                 "sort",
                 "must be one of createdAt, startedAt, totalCost, totalTokens, totalMessages",
-            ))
-        }
+            )
+        })?,
     };
-    let desc = match nonempty(q, "order").map(str::to_ascii_lowercase).as_deref() {
+    let desc = match present(q, "order")?.map(str::to_ascii_lowercase).as_deref() {
         None | Some("desc") => true,
         Some("asc") => false,
         Some(_) => return Err(bad("order", "must be asc or desc")),
     };
-    let completeness = match nonempty(q, "completeness") {
+    let completeness = match present(q, "completeness")? {
         None => None,
         Some(s) => Some(crate::store::completeness::State::parse(s).ok_or_else(|| {
             bad(
@@ -150,15 +143,15 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
     params(
         ("page" = Option<i64>, Query, minimum = 1, description = "1-based page (default 1)"),
         ("limit" = Option<i64>, Query, minimum = 1, description = "Page size (default 20; above 100 it is clamped to 100)"),
-        ("status" = Option<String>, Query, description = "ACTIVE, COMPLETED, INTERRUPTED, ERROR"),
-        ("source" = Option<String>, Query, description = "cli-stream, cli-upload, api, otlp"),
-        ("completeness" = Option<String>, Query, description = "complete, incomplete, streaming (issue #12)"),
+        ("status" = Option<crate::routes::params::StatusFilter>, Query, description = "ACTIVE, COMPLETED, INTERRUPTED, ERROR (any case)"),
+        ("source" = Option<crate::routes::params::SourceFilter>, Query, description = "cli-stream, cli-upload, api, otlp"),
+        ("completeness" = Option<crate::store::completeness::State>, Query, description = "complete, incomplete, streaming (issue #12)"),
         ("agentType" = Option<String>, Query, description = "Some participant has this agent type"),
-        ("startDate" = Option<String>, Query, description = "startedAt >= this (RFC 3339 or a bare date, inclusive)"),
-        ("endDate" = Option<String>, Query, description = "startedAt <= this (RFC 3339 or a bare date: the whole day, UTC)"),
+        ("startDate" = Option<crate::routes::params::DateBound>, Query, description = "startedAt >= this (RFC 3339 or a bare date, inclusive)"),
+        ("endDate" = Option<crate::routes::params::DateBound>, Query, description = "startedAt <= this (RFC 3339 or a bare date: the whole day, UTC)"),
         ("q" = Option<String>, Query, description = "Full text over names, prompts and message content"),
-        ("sort" = Option<String>, Query, description = "createdAt (default), startedAt, totalCost, totalTokens, totalMessages"),
-        ("order" = Option<String>, Query, description = "desc (default) or asc; ties broken by id"),
+        ("sort" = Option<crate::store::SortKey>, Query, description = "createdAt (default), startedAt, totalCost, totalTokens, totalMessages"),
+        ("order" = Option<crate::routes::params::SortOrder>, Query, description = "desc (default) or asc; ties broken by id"),
     ),
     responses(
         (status = 200, description = "One page", body = agentpipe_protocol::api::SessionList),
@@ -179,11 +172,16 @@ pub async fn list(
     Ok(Json(state.store.list_sessions(query).await?).into_response())
 }
 
-fn truthy(v: Option<&String>) -> bool {
-    matches!(
-        v.map(|s| s.trim().to_ascii_lowercase()).as_deref(),
-        Some("true" | "1" | "yes")
-    )
+/// A boolean query parameter as OpenAPI clients send it: `true` or `false` (any case);
+/// absent is `default`; anything else (empty included) is a 400 naming `key`, so what the document
+/// types as a boolean is exactly what is accepted.
+fn bool_param(q: &HashMap<String, String>, key: &str, default: bool) -> Result<bool, ApiError> {
+    match present(q, key)?.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(bad(key, "must be true or false")),
+    }
 }
 
 /// `GET /api/sessions/{id}`: `includeMessages`, `messageLimit` (default 100), `after`.
@@ -193,13 +191,13 @@ fn truthy(v: Option<&String>) -> bool {
     tag = "sessions",
     params(
         ("id" = String, Path, description = "Conversation id"),
-        ("includeMessages" = Option<bool>, Query, description = "Add messages"),
+        ("includeMessages" = Option<bool>, Query, description = "`true`: add messages (default `false`; anything but `true`/`false` is a 400)"),
         ("messageLimit" = Option<i64>, Query, minimum = 1, description = "Messages per page (default 100; above 10,000 it is clamped to 10,000)"),
         ("after" = Option<String>, Query, description = "Message id: the page after it (`nextAfter`)"),
     ),
     responses(
         (status = 200, description = "The conversation", body = agentpipe_protocol::api::SessionDetail),
-        (status = 400, description = "Bad query parameter (`messageLimit` not an integer >= 1)", body = agentpipe_protocol::api::ErrorBody),
+        (status = 400, description = "Bad query parameter (`includeMessages` not `true`/`false`, `messageLimit` not an integer >= 1)", body = agentpipe_protocol::api::ErrorBody),
         (status = 404, description = "Unknown id", body = agentpipe_protocol::api::ErrorBody),
         (status = 401, description = "Reads need a key (not loopback, or AGENTPIPE_READ_AUTH=key)", body = agentpipe_protocol::api::ErrorBody),
         (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
@@ -214,14 +212,13 @@ pub async fn detail(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_read(&state, &headers).await?;
-    let page = if truthy(q.get("includeMessages")) {
-        Some(MessagePage {
-            limit: int_param(&q, "messageLimit", 100, 1)?.min(10_000),
-            after: nonempty(&q, "after").map(str::to_string),
-        })
-    } else {
-        None
-    };
+    // Both are checked whether or not messages are asked for: a bad value is a 400.
+    let include = bool_param(&q, "includeMessages", false)?;
+    let limit = int_param(&q, "messageLimit", 100, 1)?.min(10_000);
+    let page = include.then(|| MessagePage {
+        limit,
+        after: nonempty(&q, "after").map(str::to_string),
+    });
     match state.store.get_session(&id, page).await? {
         Some(d) => Ok(Json(d).into_response()),
         None => Err(ApiError::NotFound(format!("Session '{id}'"))),
@@ -327,7 +324,7 @@ pub async fn export(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_read(&state, &headers).await?;
-    let format = match nonempty(&q, "format") {
+    let format = match present(&q, "format")? {
         None => ExportFormat::Json,
         Some(f) => {
             ExportFormat::parse(f).ok_or_else(|| bad("format", "must be json, markdown or html"))?

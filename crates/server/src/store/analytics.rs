@@ -43,7 +43,8 @@ pub fn duration_bucket(ms: f64) -> usize {
 }
 
 /// Bucket width of the time series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Bucket {
     /// One UTC hour.
     Hour,
@@ -94,7 +95,8 @@ impl Bucket {
 }
 
 /// What the series are grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
 pub enum GroupBy {
     /// The message's model (participants' model for session counts).
     Model,

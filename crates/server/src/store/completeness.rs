@@ -40,7 +40,8 @@
 use agentpipe_protocol::api::Completeness;
 
 /// The three states of [`Completeness::state`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = Completeness, rename_all = "lowercase")]
 pub enum State {
     /// Every message sent is held.
     Complete,

@@ -178,7 +178,8 @@ impl StoredEvent {
 }
 
 /// Sort keys of `GET /api/sessions` (SPEC 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
 pub enum SortKey {
     /// `createdAt` (default)
     CreatedAt,
@@ -190,6 +191,20 @@ pub enum SortKey {
     TotalTokens,
     /// `totalMessages`
     TotalMessages,
+}
+
+impl SortKey {
+    /// Parses a `sort` value (exact).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "createdAt" => Some(Self::CreatedAt),
+            "startedAt" => Some(Self::StartedAt),
+            "totalCost" => Some(Self::TotalCost),
+            "totalTokens" => Some(Self::TotalTokens),
+            "totalMessages" => Some(Self::TotalMessages),
+            _ => None,
+        }
+    }
 }
 
 /// Filters, sort and page of `GET /api/sessions` (SPEC 5), already validated.

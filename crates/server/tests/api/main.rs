@@ -22,6 +22,7 @@ mod redis_outage;
 mod retention;
 mod scaleout;
 mod schema;
+mod schemathesis;
 mod security;
 mod signin;
 mod smoke;

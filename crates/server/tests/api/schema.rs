@@ -589,3 +589,166 @@ async fn conformance_bodies_and_answers_match_the_document() {
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// What schemathesis found (issue #16/#17), each as the document and the server agreeing:
+/// query parameters typed as they are parsed, ids of `turn.*`/`error.occurred` as either
+/// spelling, durations as numbers, shape-2 status as an enum, documented UI statuses.
+#[tokio::test]
+async fn parameters_and_bodies_are_judged_as_the_document_types_them() {
+    let app = App::start().await;
+    let doc = Doc::fetch(&app).await;
+    let conv = json!({"conversation": {"id": "st-1", "started_at": "2025-11-04T09:00:00Z",
+        "status": "completed", "total_duration": 2.5},
+        "agents": [{"agent_type": "gemini"}], "messages": []});
+    let (status, _) = app.post("/api/sessions/upload", &conv).await;
+    assert_eq!(status, 201);
+    let param = |path: &str, name: &str| -> Value {
+        doc.doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name)
+            .map(|p| p["schema"].clone())
+            .unwrap_or_else(|| panic!("{path} has no parameter {name}"))
+    };
+    // Query parameters: bad values are 400 naming the parameter, whatever else is asked.
+    for (query, field) in [
+        ("/api/sessions/st-1?includeMessages=yes", "includeMessages"),
+        ("/api/sessions/st-1?messageLimit=0", "messageLimit"),
+        (
+            "/api/sessions/st-1?includeMessages=true&messageLimit=9223372036854775808",
+            "messageLimit",
+        ),
+        ("/api/sessions/st-1/export?format=", "format"),
+        ("/api/sessions?status=", "status"),
+        ("/api/sessions?completeness=", "completeness"),
+        ("/api/sessions?page=", "page"),
+        ("/api/sessions?endDate=", "endDate"),
+        ("/api/analytics?bucket=", "bucket"),
+    ] {
+        let (status, body) = app.get(query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["details"][0]["field"], field, "{query}: {body}");
+    }
+    for query in [
+        "/api/sessions/st-1?includeMessages=false&messageLimit=5",
+        "/api/sessions/st-1?includeMessages=TRUE",
+        "/api/sessions?status=completed&endDate=2025-11-04",
+        // Before year 1 once converted to UTC: clamped, not refused.
+        "/api/sessions?startDate=0001-01-01T00:00:00%2B01:00",
+        "/api/analytics?from=2025-11-01T00:00:00Z&to=2025-11-02",
+    ] {
+        let (status, body) = app.get(query).await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
+    // The UI's forms leave fields empty: there that means "no filter".
+    let r = app
+        .http
+        .get(app.url("/sessions?status=&q=&startDate="))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        param("/api/sessions/{id}", "includeMessages")["type"],
+        "boolean"
+    );
+    assert_eq!(param("/api/sessions/{id}", "messageLimit")["minimum"], 1);
+    for name in ["page", "limit"] {
+        assert_eq!(param("/api/sessions", name)["minimum"], 1, "{name}");
+    }
+    let end = param("/api/sessions", "endDate");
+    let end = serde_json::to_string(&end).expect("json");
+    let resolved =
+        serde_json::to_string(&doc.doc["components"]["schemas"]["DateBound"]).expect("json");
+    assert!(
+        resolved.contains("\"date-time\"") && resolved.contains("\"date\""),
+        "endDate {end} -> {resolved}"
+    );
+    // Bodies.
+    let ingest = doc
+        .request_schema("POST", "/api/ingest", "application/json")
+        .expect("ingest schema");
+    let upload = doc
+        .request_schema("POST", "/api/sessions/upload", "application/json")
+        .expect("upload schema");
+    let ts = "2025-11-04T08:11:54Z";
+    for (event, ok) in [
+        (
+            json!({"type": "turn.started", "timestamp": ts, "data": {"conversationId": "st-1"}}),
+            true,
+        ),
+        (
+            json!({"type": "turn.started", "timestamp": ts, "data": {"conversation_id": "st-1"}}),
+            true,
+        ),
+        (
+            json!({"type": "turn.completed", "timestamp": ts,
+                "data": {"conversationId": "", "conversation_id": "st-1", "turnNumber": 2}}),
+            true,
+        ),
+        (
+            json!({"type": "turn.started", "timestamp": ts, "data": {}}),
+            false,
+        ),
+        (
+            json!({"type": "turn.started", "timestamp": ts,
+                "data": {"conversationId": "st-1", "conversation_id": "  "}}),
+            false,
+        ),
+        (
+            json!({"type": "error.occurred", "timestamp": ts, "data": {"error": "boom"}}),
+            true,
+        ),
+        (
+            json!({"type": "conversation.interrupted", "timestamp": ts,
+                "data": {"conversation_id": "st-1", "totalDuration": 1.5}}),
+            true,
+        ),
+    ] {
+        let errs = doc.errors(&ingest, &event);
+        assert_eq!(errs.is_empty(), ok, "document on {event}: {errs:?}");
+        let (status, body) = app.ingest(&event).await;
+        assert_eq!(
+            (200..300).contains(&status),
+            ok,
+            "server on {event}: {status} {body}"
+        );
+    }
+    let mut bad_status = conv.clone();
+    bad_status["conversation"]["status"] = json!("exploded");
+    let mut bad_arch = conv.clone();
+    bad_arch["conversation"]["id"] = json!("st-2");
+    bad_arch["conversation"]["system_info"] = json!({"architecture": "", "arch": {}});
+    for (body, field) in [
+        (bad_status, "conversation.status"),
+        (bad_arch, "conversation.system_info.arch"),
+    ] {
+        assert!(!doc.errors(&upload, &body).is_empty(), "document on {body}");
+        let (status, answer) = app.post("/api/sessions/upload", &body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["details"][0]["field"], field, "{answer}");
+    }
+    assert!(doc.errors(&upload, &conv).is_empty());
+    // UI statuses schemathesis met undocumented.
+    for (method, path, status) in [
+        ("get", "/sessions/{id}/replay", "404"),
+        ("get", "/analytics", "400"),
+        ("post", "/signin", "400"),
+    ] {
+        assert!(
+            !doc.doc["paths"][path][method]["responses"][status].is_null(),
+            "{method} {path} {status}"
+        );
+    }
+    let r = app
+        .http
+        .post(app.url("/signin"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("next=/")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 400, "a form without `key`");
+    app.server.stop().await;
+}

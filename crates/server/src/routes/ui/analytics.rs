@@ -186,12 +186,18 @@ fn rows(a: &Analytics) -> Vec<Value> {
     path = "/analytics",
     tag = "ui",
     params(
-        ("from" = Option<String>, Query, description = "As GET /api/analytics"),
-        ("to" = Option<String>, Query, description = "As GET /api/analytics"),
-        ("bucket" = Option<String>, Query, description = "hour, day (default), week"),
-        ("groupBy" = Option<String>, Query, description = "model (default), agentType, status, mode"),
+        ("from" = Option<crate::routes::params::DateBound>, Query, description = "As GET /api/analytics"),
+        ("to" = Option<crate::routes::params::DateBound>, Query, description = "As GET /api/analytics"),
+        ("bucket" = Option<crate::store::analytics::Bucket>, Query, description = "hour, day (default), week"),
+        ("groupBy" = Option<crate::store::analytics::GroupBy>, Query, description = "model (default), agentType, status, mode"),
     ),
-    responses((status = 200, description = "Analytics page: charts of cost, messages and tokens per bucket and group, shares, a table sorted by cost", content_type = "text/html", body = String))
+    responses(
+        (status = 200, description = "Analytics page: charts of cost, messages and tokens per bucket and group, shares, a table sorted by cost", content_type = "text/html", body = String),
+        (status = 400, description = "Bad query parameter: the page with the form and the error", content_type = "text/html", body = String),
+        (status = 401, description = "Reads need a key: the sign-in page", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited", content_type = "text/html", body = String),
+        (status = 503, description = "Storage unavailable", content_type = "text/html", body = String),
+    )
 )]
 pub(super) async fn analytics_page(
     State(state): State<AppState>,
@@ -201,7 +207,9 @@ pub(super) async fn analytics_page(
     if let Err(e) = require_read(&state, &headers).await {
         return api_error_page(e);
     }
-    let (data, error, status) = match parse_analytics_query(&q, now_us()) {
+    // The form sends its empty fields; here they mean "the default".
+    let parsed = parse_analytics_query(&crate::routes::params::without_blank(&q), now_us());
+    let (data, error, status) = match parsed {
         Ok(query) => match state.store.analytics(query).await {
             Ok(rows) => (Some(assemble(&query, rows)), None, StatusCode::OK),
             Err(e) => return api_error_page(e.into()),

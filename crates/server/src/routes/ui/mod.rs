@@ -498,7 +498,9 @@ async fn sessions_page(
         .iter()
         .map(|k| (*k, q.get(*k).cloned().unwrap_or_default()))
         .collect();
-    let (list, error, status) = match parse_list_query(&q) {
+    // The filter form sends its empty fields; here they mean "no filter".
+    let parsed = parse_list_query(&crate::routes::params::without_blank(&q));
+    let (list, error, status) = match parsed {
         Ok(query) => match state.store.list_sessions(query).await {
             Ok(l) => (Some(l), None, StatusCode::OK),
             Err(e) => return api_error_page(e.into()),
@@ -1007,8 +1009,14 @@ pub struct SigninForm {
 async fn signin(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::Form(f): axum::Form<SigninForm>,
+    form: Result<axum::Form<SigninForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    // axum answers a form without `key` 422; the documented answer is 400 (415 stays).
+    let f = match form {
+        Ok(axum::Form(f)) => f,
+        Err(r) if r.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE => return r.into_response(),
+        Err(r) => return (StatusCode::BAD_REQUEST, r.body_text()).into_response(),
+    };
     let next = local_next(f.next.as_deref());
     let key = f.key.trim();
     let valid = !key.is_empty()

@@ -22,7 +22,13 @@ use crate::AppState;
     path = "/sessions/{id}/replay",
     tag = "ui",
     params(("id" = String, Path, description = "Conversation id")),
-    responses((status = 200, description = "Replay page: plays the session back as it happened (original pace, 2x, 10x, instant; pause; a scrubber with a mark per message and error)", content_type = "text/html", body = String))
+    responses(
+        (status = 200, description = "Replay page: plays the session back as it happened (original pace, 2x, 10x, instant; pause; a scrubber with a mark per message and error)", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown id: an error page", content_type = "text/html", body = String),
+        (status = 401, description = "Reads need a key: the sign-in page", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited", content_type = "text/html", body = String),
+        (status = 503, description = "Storage unavailable", content_type = "text/html", body = String),
+    )
 )]
 pub(super) async fn replay_page(
     State(state): State<AppState>,
