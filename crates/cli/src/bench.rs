@@ -8,7 +8,9 @@
 //!   concurrent keep-alive clients: events/s, p50/p99 latency; then `GET /livez` at the
 //!   same concurrency, the HTTP ceiling of the same server in the same run.
 //! - `batch`: batches of 500 events per POST: events/s, beside the raw SQLite insert rate
-//!   of the same rows into a same-shaped table (one transaction) measured in the same run.
+//!   of the same rows into a same-shaped table (one transaction) measured in the same run;
+//!   and, on the same server, OTLP/JSON exports of 500 GenAI `chat` spans to
+//!   `POST /v1/traces` (issue #19): spans/s.
 //! - `upload`: time to upload one 10,000-message session (spec shape, SPEC 3), several
 //!   runs, each a new session.
 //! - `fanout`: N SSE subscribers on one server, events at a set rate: delivery latency
@@ -253,6 +255,8 @@ enum Load {
     Event,
     /// `n` events per POST as a JSON array.
     Batch(usize),
+    /// `n` GenAI `chat` spans per OTLP/JSON export to `POST /v1/traces`.
+    Otlp(usize),
     /// `GET /livez`.
     Livez,
 }
@@ -261,6 +265,29 @@ enum Load {
 fn event_json(cid: &str, mid: &str, seq: u64) -> String {
     format!(
         r#"{{"type":"message.created","timestamp":"2025-11-09T10:00:00.000001Z","data":{{"conversation_id":"{cid}","message_id":"{mid}","agent_id":"claude-0","agent_type":"claude","agent_name":"Claude","content":"{FILLER}","sequence_number":{seq},"tokens_used":42,"cost":0.0001}}}}"#
+    )
+}
+
+/// One OTLP/JSON export request of `n` GenAI `chat` spans of conversation `cid` (each
+/// naming its conversation and agent, with the same text as [`event_json`]), trace
+/// `trace`, span ids from `seq` on.
+fn otlp_json(cid: &str, trace: &str, n: usize, seq: &mut u64) -> String {
+    let start = 1_762_682_400_000_000_000u64;
+    let mut spans = String::with_capacity(n * 900);
+    for i in 0..n {
+        *seq += 1;
+        if i > 0 {
+            spans.push(',');
+        }
+        let t = start + *seq * 1_000_000;
+        spans.push_str(&format!(
+            r#"{{"traceId":"{trace}","spanId":"{:016x}","name":"chat claude","startTimeUnixNano":"{t}","endTimeUnixNano":"{}","attributes":[{{"key":"gen_ai.operation.name","value":{{"stringValue":"chat"}}}},{{"key":"gen_ai.conversation.id","value":{{"stringValue":"{cid}"}}}},{{"key":"gen_ai.agent.name","value":{{"stringValue":"Claude"}}}},{{"key":"gen_ai.provider.name","value":{{"stringValue":"anthropic"}}}},{{"key":"gen_ai.request.model","value":{{"stringValue":"claude-sonnet-4"}}}},{{"key":"gen_ai.usage.input_tokens","value":{{"intValue":"30"}}}},{{"key":"gen_ai.usage.output_tokens","value":{{"intValue":"12"}}}},{{"key":"gen_ai.output.messages","value":{{"stringValue":"[{{\"role\":\"assistant\",\"parts\":[{{\"type\":\"text\",\"content\":\"{FILLER}\"}}]}}]"}}}}]}}"#,
+            *seq,
+            t + 500_000
+        ));
+    }
+    format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"bench"}}}}]}},"scopeSpans":[{{"spans":[{spans}]}}]}}]}}"#
     )
 }
 
@@ -286,6 +313,7 @@ async fn closed_loop(server: &Server, load: Load, concurrency: usize, seconds: f
                 return (0u64, 1u64, Vec::new());
             };
             let cid = format!("bench-{}-{w}", random_id());
+            let trace = random_id();
             let (mut ok, mut failed, mut lat) = (0u64, 0u64, Vec::with_capacity(65_536));
             let mut seq = 0u64;
             while Instant::now() < deadline {
@@ -298,6 +326,11 @@ async fn closed_loop(server: &Server, load: Load, concurrency: usize, seconds: f
                             .header("content-type", "application/json")
                             .body(event_json(&cid, &random_id(), seq))
                     }
+                    Load::Otlp(n) => http
+                        .post(format!("{base}/v1/traces"))
+                        .bearer_auth(KEY)
+                        .header("content-type", "application/json")
+                        .body(otlp_json(&cid, &trace, n, &mut seq)),
                     Load::Batch(n) => {
                         let mut body = String::with_capacity(n * 700);
                         body.push('[');
@@ -326,6 +359,11 @@ async fn closed_loop(server: &Server, load: Load, concurrency: usize, seconds: f
                                 .and_then(|v| v["accepted"].as_u64())
                                 == Some(n as u64)
                         }
+                        // Full success: no `partialSuccess`.
+                        Load::Otlp(_) => r
+                            .json::<serde_json::Value>()
+                            .await
+                            .is_ok_and(|v| v.get("partialSuccess").is_none()),
                         _ => r.bytes().await.is_ok(),
                     },
                     _ => false,
@@ -466,6 +504,25 @@ async fn batch(args: &BatchArgs) -> BenchResult<()> {
         best = best.max(rate);
         println!(
             "{c:>11} {rate:>12.0} {batches:>12.1} {:>12.2} {:>12.2} {:>8}",
+            r.latency.pct_ms(50.0),
+            r.latency.pct_ms(99.0),
+            r.failed_requests
+        );
+    }
+    println!(
+        "-- the same server, POST /v1/traces with {n} GenAI chat spans per OTLP/JSON export (durable)"
+    );
+    println!(
+        "{:>11} {:>12} {:>12} {:>12} {:>12} {:>8}",
+        "concurrency", "spans/s", "exports/s", "p50 ms", "p99 ms", "failed"
+    );
+    let _ = closed_loop(&server, Load::Otlp(n), 1, 0.5).await;
+    for &c in &args.concurrency {
+        let r = closed_loop(&server, Load::Otlp(n), c, args.seconds).await;
+        let exports = r.ok_requests as f64 / r.elapsed.as_secs_f64();
+        println!(
+            "{c:>11} {:>12.0} {exports:>12.1} {:>12.2} {:>12.2} {:>8}",
+            exports * n as f64,
             r.latency.pct_ms(50.0),
             r.latency.pct_ms(99.0),
             r.failed_requests
