@@ -161,6 +161,35 @@ impl Drop for BinServer {
     }
 }
 
+/// Waits until `KILL_AFTER_ACKED` sends are acknowledged in this phase, then SIGKILLs
+/// `server` and restarts it on the same port and files after 1.5 s.
+async fn crash_once_acked(
+    tally: &Tally,
+    mut server: BinServer,
+    db: &Path,
+    log: &Path,
+    phase: &str,
+) -> BinServer {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while tally
+        .acked
+        .lock()
+        .expect("lock")
+        .values()
+        .map(BTreeSet::len)
+        .sum::<usize>()
+        < KILL_AFTER_ACKED
+    {
+        assert!(Instant::now() < deadline, "no traffic in {phase}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let port = server.port;
+    drop(server);
+    BinServer::start(db, log, Some(port)).await
+}
+
 /// What the CLI-like client saw.
 #[derive(Default)]
 struct Tally {
@@ -657,7 +686,7 @@ async fn scenario() {
     let http = reqwest::Client::new();
 
     // 1. 20 conversations of 500 messages on the default limits: nothing lost.
-    let mut server = BinServer::start(&db, &log, None).await;
+    let server = BinServer::start(&db, &log, None).await;
     let url = server.url();
     let tally = Arc::new(Tally::default());
     let t0 = Instant::now();
@@ -705,24 +734,7 @@ async fn scenario() {
         tokio::spawn(async move { run_clis(&url, &events, &tally, CONVERSATIONS).await })
     };
     // kill once a good part of the run is stored
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while tally
-        .acked
-        .lock()
-        .expect("lock")
-        .values()
-        .map(BTreeSet::len)
-        .sum::<usize>()
-        < KILL_AFTER_ACKED
-    {
-        assert!(Instant::now() < deadline, "no traffic in phase 2");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    server.kill();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let port = server.port;
-    drop(server);
-    let server = BinServer::start(&db, &log, Some(port)).await;
+    let server = crash_once_acked(&tally, server, &db, &log, "phase 2").await;
     let second = runs.await.expect("phase 2 runs");
     let acked = tally.acked.lock().expect("lock").clone();
     eprintln!(
@@ -828,29 +840,11 @@ async fn scenario() {
     .await;
 
     let tally = Arc::new(Tally::default());
-    let mut server = server;
     let runs = {
         let (url, events, tally) = (url.clone(), events.clone(), tally.clone());
         tokio::spawn(async move { run_clis(&url, &events, &tally, 2 * CONVERSATIONS).await })
     };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while tally
-        .acked
-        .lock()
-        .expect("lock")
-        .values()
-        .map(BTreeSet::len)
-        .sum::<usize>()
-        < KILL_AFTER_ACKED
-    {
-        assert!(Instant::now() < deadline, "no traffic in phase 3");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    server.kill();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let port = server.port;
-    drop(server);
-    let server = BinServer::start(&db, &log, Some(port)).await;
+    let server = crash_once_acked(&tally, server, &db, &log, "phase 3").await;
     let third = runs.await.expect("phase 3 runs");
     eprintln!(
         "phase 3: gave up {}, dropped at exit {}, refused {}, most in flight {}",
