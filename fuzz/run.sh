@@ -3,9 +3,13 @@
 # toolchain (the flags `cargo fuzz build --sanitizer none` passes; our code is safe Rust,
 # so a panic, abort, timeout or out-of-memory is what the fuzzer looks for) and runs each
 # for SECONDS, growing fuzz/corpus/<target>/ and saving crashes to fuzz/artifacts/<target>/.
+# Only `-Zsanitizer=...` needs nightly; `-Cpasses=sancov-module` and `-Cllvm-args` are
+# stable codegen options (rust-fuzz/cargo-fuzz#440: `--sanitizer none` works on stable).
+# An uninstrumented build would make libFuzzer stop at once with "no interesting inputs".
 #
 # Usage: fuzz/run.sh SECONDS [TARGET...]      (all targets when none is named)
 # Env:   FUZZ_CORPUS_COPY=1  fuzz a temporary copy of the corpus (CI: the checkout stays clean)
+#        FUZZ_TARGET_DIR     cargo target dir (default fuzz/target, apart from the workspace's)
 # Exit:  non-zero when any target found a crash.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -31,6 +35,7 @@ for t in "${targets[@]}"; do
     cp -r "corpus/$t/." "$corpus/" 2>/dev/null || true
   fi
   mkdir -p "$corpus" "artifacts/$t"
+  before="$(find "$corpus" -type f | wc -l)"
   echo "== $t: ${secs}s"
   if ! "$CARGO_TARGET_DIR/$triple/release/$t" "$corpus" -max_total_time="$secs" \
       -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
@@ -38,7 +43,13 @@ for t in "${targets[@]}"; do
     status=1
     echo "!! $t found a crash (artifacts/$t/):"
   fi
-  grep -E '^(stat::number_of_executed_units|stat::new_units_added)|^==[0-9]+== ERROR|panicked at' \
-    "$CARGO_TARGET_DIR/$t.log" || true
+  echo "corpus: $before -> $(find "$corpus" -type f | wc -l) files"
+  # The last status line (cov: edges, ft: features, corp: units/bytes), the final stats,
+  # and what a crash printed.
+  grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE)' "$CARGO_TARGET_DIR/$t.log" | tail -n 1 || true
+  grep -E '^stat::|^==[0-9]+== ERROR|panicked at|^SUMMARY' "$CARGO_TARGET_DIR/$t.log" || true
+  if [ "${FUZZ_CORPUS_COPY:-0}" = 1 ]; then
+    rm -rf "$corpus"
+  fi
 done
 exit $status
