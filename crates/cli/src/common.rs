@@ -179,6 +179,16 @@ impl Style {
     }
 }
 
+/// `n` with `noun` in the right form: `1 event`, `0 events`, `2 events` (the noun is
+/// given in the singular and takes an `s`; every noun the commands print does).
+pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) -> String {
+    if n == N::from(1) {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Shortens `s` to at most `n` characters, marking the cut with `…`.
 pub fn ellipsize(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
@@ -216,5 +226,18 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     line(headers.to_vec());
     for r in rows {
         line(r.iter().map(String::as_str).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_take_the_singular_for_one() {
+        assert_eq!(count(0u64, "event"), "0 events");
+        assert_eq!(count(1usize, "event"), "1 event");
+        assert_eq!(count(1i64, "message"), "1 message");
+        assert_eq!(count(2usize, "file"), "2 files");
     }
 }

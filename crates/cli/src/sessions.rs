@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::common::{ellipsize, print_table, CliError, ClientArgs, Style};
+use crate::common::{count, ellipsize, print_table, CliError, ClientArgs, Style};
 
 /// `agentpipe-web sessions`.
 #[derive(clap::Args, Debug)]
@@ -157,7 +157,12 @@ pub async fn sessions(args: SessionsArgs) -> Result<(), CliError> {
                 &rows,
             );
             let p = &list.pagination;
-            println!("page {} of {} ({} conversations)", p.page, p.pages, p.total);
+            println!(
+                "page {} of {} ({})",
+                p.page,
+                p.pages,
+                count(p.total, "conversation")
+            );
             Ok(())
         }
         SessionsCommand::Show(a) => {
@@ -187,8 +192,11 @@ pub async fn sessions(args: SessionsArgs) -> Result<(), CliError> {
                 d.completed_at.as_deref().unwrap_or("-")
             );
             println!(
-                "{} messages, {} tokens, ${:.4}, {} ms",
-                d.total_messages, d.total_tokens, d.total_cost, d.total_duration
+                "{}, {}, ${:.4}, {} ms",
+                count(d.total_messages, "message"),
+                count(d.total_tokens, "token"),
+                d.total_cost,
+                d.total_duration
             );
             if let Some(p) = &d.initial_prompt {
                 println!("prompt: {}", ellipsize(p, 200));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use agentpipe_client::{Batcher, BatcherConfig, Event};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
-use crate::common::{CliError, ClientArgs, SpoolArgs};
+use crate::common::{count, CliError, ClientArgs, SpoolArgs};
 
 /// `agentpipe-web stream`.
 #[derive(clap::Args, Debug)]
@@ -116,16 +116,20 @@ pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
     }
     let report = batcher.close().await;
     eprintln!(
-        "stream: {events} events read; {} delivered ({} already stored); {} rejected; {skipped} lines skipped",
-        report.delivered, report.repeats, report.rejected
+        "stream: {} read; {} delivered ({} already stored); {} rejected; {} skipped",
+        count(events, "event"),
+        report.delivered,
+        report.repeats,
+        report.rejected,
+        count(skipped, "line"),
     );
     for why in &report.rejections {
         eprintln!("  rejected: {why}");
     }
     if report.failed > 0 {
         return Err(CliError::Incomplete(format!(
-            "{} events could not be delivered nor spooled: {}",
-            report.failed,
+            "{} could not be delivered nor spooled: {}",
+            count(report.failed, "event"),
             report.last_error.unwrap_or_default()
         )));
     }
@@ -133,21 +137,35 @@ pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
     if report.remaining > 0 {
         if let Some(why) = &report.key_refused {
             return Err(CliError::Incomplete(format!(
-                "the server refused the API key ({why}). {} events are kept in {}; they can \
-                 only be delivered with a key it accepts: set AGENTPIPE_STREAM_API_KEY (or \
+                "the server refused the API key ({why}). {} kept in {}; delivering \
+                 them needs a key it accepts: set AGENTPIPE_STREAM_API_KEY (or \
                  --api-key) to a valid key with the ingest scope, then run `{flush_hint}`",
-                report.remaining,
+                are(count(report.remaining, "event"), report.remaining),
                 spool.path().display(),
             )));
         }
         return Err(CliError::Incomplete(format!(
-            "{} events are not delivered yet; they are kept in {} ({}). Run `{flush_hint}` when the server is reachable.",
-            report.remaining,
+            "{} not delivered yet; kept in {} ({}). Run `{flush_hint}` when the server is reachable.",
+            are(count(report.remaining, "event"), report.remaining),
             spool.path().display(),
             report.last_error.unwrap_or_else(|| "server unreachable".into())
         )));
     }
     Ok(())
+}
+
+/// `1 event is` / `2 events are`, for `counted` = [`count`]`(n, "event")`.
+fn are(counted: String, n: usize) -> String {
+    format!("{counted} {}", if n == 1 { "is" } else { "are" })
+}
+
+/// `1 event remains` / `2 events remain`.
+fn remain(n: usize) -> String {
+    format!(
+        "{} {}",
+        count(n, "event"),
+        if n == 1 { "remains" } else { "remain" }
+    )
 }
 
 /// The `flush` command that delivers `spool` to `base_url`, with every flag it needs
@@ -183,8 +201,8 @@ pub async fn flush(args: FlushArgs) -> Result<(), CliError> {
     let spool = args.spool.spool(&client)?;
     let r = spool.drain(&client).await?;
     println!(
-        "flush: {} events delivered ({} already stored), {} rejected, {} remaining in {}",
-        r.delivered,
+        "flush: {} delivered ({} already stored), {} rejected, {} remaining in {}",
+        count(r.delivered, "event"),
         r.repeats,
         r.rejected.len(),
         r.remaining,
@@ -194,7 +212,7 @@ pub async fn flush(args: FlushArgs) -> Result<(), CliError> {
         eprintln!("  rejected: {why}");
     }
     if r.corrupt > 0 {
-        eprintln!("  {} unreadable spool lines dropped", r.corrupt);
+        eprintln!("  {} dropped", count(r.corrupt, "unreadable spool line"));
     }
     if r.remaining > 0 {
         if let Some(e) = r
@@ -203,16 +221,16 @@ pub async fn flush(args: FlushArgs) -> Result<(), CliError> {
             .filter(|e| matches!(e.status(), Some(401 | 403)))
         {
             return Err(CliError::Incomplete(format!(
-                "the server refused the API key ({e}); {} events remain in {}. Set \
+                "the server refused the API key ({e}); {} in {}. Set \
                  AGENTPIPE_STREAM_API_KEY (or --api-key) to a key with the ingest scope and \
                  run flush again",
-                r.remaining,
+                remain(r.remaining),
                 spool.path().display()
             )));
         }
         return Err(CliError::Incomplete(format!(
-            "{} events remain in {}: {}",
-            r.remaining,
+            "{} in {}: {}",
+            remain(r.remaining),
             spool.path().display(),
             r.error.map(|e| e.to_string()).unwrap_or_default()
         )));

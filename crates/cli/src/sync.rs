@@ -17,7 +17,7 @@ use agentpipe_client::sync::FileReport;
 use agentpipe_client::{Backoff, PassReport, PositionFile, SyncConfig, Syncer};
 use notify::Watcher;
 
-use crate::common::{CliError, ClientArgs};
+use crate::common::{count, CliError, ClientArgs};
 
 /// While watching, every file is looked at again this often even without a notification
 /// (notifications can be lost, e.g. on an inotify queue overflow or a network file system).
@@ -107,7 +107,7 @@ fn describe(r: &FileReport) -> String {
             r.kind.unwrap_or("-"),
             r.outcome,
             r.messages_created
-                .map(|m| format!(", {m} messages stored"))
+                .map(|m| format!(", {} stored", count(m, "message")))
                 .unwrap_or_default()
         ),
         other => format!(
@@ -230,7 +230,10 @@ pub async fn sync(args: SyncArgs) -> Result<(), CliError> {
             )));
         }
         if failed > 0 {
-            return Err(CliError::Incomplete(format!("{failed} files failed")));
+            return Err(CliError::Incomplete(format!(
+                "{} failed",
+                count(failed, "file")
+            )));
         }
         return Ok(());
     }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::common::{ellipsize, print_table, CliError, ClientArgs};
+use crate::common::{count, ellipsize, print_table, CliError, ClientArgs};
 
 /// `agentpipe-web upload`.
 #[derive(clap::Args, Debug)]
@@ -447,9 +447,13 @@ async fn one_file(
             let retries = args.client.retry_attempts;
             match send_patiently(client, &p, retries, &r.file, progress).await {
                 Ok(o) => {
+                    // Merged: an event log meeting stored events, or a state file of a
+                    // streamed run (the server's `"merged": true`, README "same run").
                     r.outcome = if o.is_duplicate() {
                         "duplicate"
-                    } else if o.events_already_present.unwrap_or(0) > 0 {
+                    } else if o.events_already_present.unwrap_or(0) > 0
+                        || o.body.get("merged").and_then(serde_json::Value::as_bool) == Some(true)
+                    {
                         "merged"
                     } else {
                         "uploaded"
@@ -518,17 +522,17 @@ pub async fn upload(args: UploadArgs) -> Result<(), CliError> {
     }
     if interrupted {
         return Err(CliError::Interrupted(format!(
-            "interrupted after {} of {} files; running the same upload again is safe \
+            "interrupted after {} of {}; running the same upload again is safe \
              (what is stored already is recognised)",
             reports.len(),
-            files.len()
+            count(files.len(), "file")
         )));
     }
     let failed = reports.iter().filter(|r| r.outcome == "failed").count();
     if failed > 0 {
         return Err(CliError::Incomplete(format!(
-            "{failed} of {} files failed",
-            reports.len()
+            "{failed} of {} failed",
+            count(reports.len(), "file")
         )));
     }
     Ok(())
@@ -536,22 +540,27 @@ pub async fn upload(args: UploadArgs) -> Result<(), CliError> {
 
 /// The table (file, kind, outcome, conversation, detail) and the totals line.
 fn print_summary(reports: &[FileReport], dry_run: bool) {
-    let count = |o: &str| reports.iter().filter(|r| r.outcome == o).count();
+    let with = |o: &str| reports.iter().filter(|r| r.outcome == o).count();
     let rows: Vec<Vec<String>> = reports
         .iter()
         .map(|r| {
             let detail = match (&r.error, r.events_applied, r.messages_created) {
                 (Some(e), _, _) => e.clone(),
                 (None, Some(a), _) => format!(
-                    "{a} events applied, {} already present",
+                    "{} applied, {} already present",
+                    count(a, "event"),
                     r.events_already_present.unwrap_or(0)
                 ),
-                (None, None, Some(m)) => format!("{m} messages stored"),
+                (None, None, Some(m)) => format!("{} stored", count(m, "message")),
                 _ => match (r.messages, r.events) {
-                    (Some(m), Some(e)) => format!("{e} events, {m} messages"),
-                    (Some(m), None) => {
-                        format!("{m} messages, {} participants", r.participants.unwrap_or(0))
+                    (Some(m), Some(e)) => {
+                        format!("{}, {}", count(e, "event"), count(m, "message"))
                     }
+                    (Some(m), None) => format!(
+                        "{}, {}",
+                        count(m, "message"),
+                        count(r.participants.unwrap_or(0), "participant")
+                    ),
                     _ => String::new(),
                 },
             };
@@ -575,13 +584,13 @@ fn print_summary(reports: &[FileReport], dry_run: bool) {
     );
     println!(
         "{} uploaded, {} merged, {} duplicate, {} failed, {} skipped{}",
-        count("uploaded"),
-        count("merged"),
-        count("duplicate"),
-        count("failed"),
-        count("skipped"),
+        with("uploaded"),
+        with("merged"),
+        with("duplicate"),
+        with("failed"),
+        with("skipped"),
         if dry_run {
-            format!(", {} checked (dry run: nothing sent)", count("dry-run"))
+            format!(", {} checked (dry run: nothing sent)", with("dry-run"))
         } else {
             String::new()
         }

@@ -628,7 +628,7 @@ async fn ping_demo_and_sessions() {
     })
     .await;
     assert!(
-        ok && out.contains(&id) && out.contains("(1 conversations)"),
+        ok && out.contains(&id) && out.contains("(1 conversation)"),
         "{out}"
     );
     let (ok, out, _) = run({
@@ -676,5 +676,53 @@ async fn ping_demo_and_sessions() {
     })
     .await;
     assert!(!ok && err.contains("404"), "{err}");
+    server.stop().await;
+}
+
+/// Counts of one read in the singular ("1 event read", not "1 events"), and a state file of
+/// a run already stored from its event log is reported `merged`, as the server says
+/// (`"merged": true`), not `uploaded` (issue #13, second newcomer trial).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_of_one_are_singular_and_a_merged_state_file_says_merged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("db.sqlite"), None).await;
+    let conv = "5b00c0de-0000-4000-8000-00000000000a";
+    let input = tmp.path().join("one.jsonl");
+    std::fs::write(&input, format!("{}\n", started(conv))).unwrap();
+    let mut cmd = bin(&server.url());
+    cmd.arg("stream")
+        .arg(&input)
+        .arg("--spool-dir")
+        .arg(tmp.path().join("spool"));
+    let (ok, _, err) = run(cmd).await;
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("stream: 1 event read;") && err.contains("; 0 lines skipped"),
+        "{err}"
+    );
+
+    let Some(dir) = fixtures_dir() else { return };
+    let log = dir.join("events_57a8bfc0-e00b-4c65-89ba-4733f6f39e19.jsonl");
+    let state = dir.join("conversation-20251104-143022.json");
+    let mut cmd = bin(&server.url());
+    cmd.arg("upload").arg(&log);
+    let (ok, out, err) = run(cmd).await;
+    assert!(ok, "{out}{err}");
+    let mut cmd = bin(&server.url());
+    cmd.arg("upload").arg(&state);
+    let (ok, out, err) = run(cmd).await;
+    assert!(ok, "{out}{err}");
+    let row = out
+        .lines()
+        .find(|l| l.contains("conversation-20251104-143022.json"))
+        .unwrap_or_else(|| panic!("a row for the state file: {out}"));
+    assert!(
+        row.contains(" merged ") && row.ends_with("1 message stored"),
+        "{row}"
+    );
+    assert!(
+        out.contains("0 uploaded, 1 merged, 0 duplicate, 0 failed, 0 skipped"),
+        "{out}"
+    );
     server.stop().await;
 }
