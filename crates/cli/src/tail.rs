@@ -131,8 +131,9 @@ pub fn render(v: &Value, style: Style) -> String {
     )
 }
 
-/// The server pruned events this stream would have replayed (README, Event-log
-/// retention): `{"type":"reload","reason","oldestEventId","lastEventId"}` as a sentence.
+/// The server pruned events this stream would have replayed, or does not know the resume id
+/// (README, Event-log retention): `{"type":"reload","reason","oldestEventId","lastEventId"}`
+/// as a sentence.
 fn render_reload(v: &Value, style: Style) -> String {
     let id = |k: &str| {
         v.get(k)
@@ -147,12 +148,20 @@ fn render_reload(v: &Value, style: Style) -> String {
         .get("reason")
         .and_then(Value::as_str)
         .unwrap_or("older events are no longer kept");
-    format!(
-        "{} events before {} are no longer stored ({reason}); what is shown from here on is \
-         complete, earlier messages: `agentpipe-web sessions show ID --messages`",
-        style.paint("1;33", "reload:"),
-        id("oldestEventId").unwrap_or_else(|| "the oldest kept".into()),
-    )
+    match id("oldestEventId") {
+        Some(oldest) => format!(
+            "{} events before {oldest} are no longer stored ({reason}); what is shown from \
+             here on is complete, earlier messages: `agentpipe-web sessions show ID --messages`",
+            style.paint("1;33", "reload:"),
+        ),
+        // Nothing was pruned: the resume id is not one of this log's (ahead of it, from
+        // another database, not a number) and the stream goes on from the newest event.
+        None => format!(
+            "{} {reason}; only new events are shown from here on, earlier messages: \
+             `agentpipe-web sessions show ID --messages`",
+            style.paint("1;33", "reload:"),
+        ),
+    }
 }
 
 /// Runs `tail` until interrupted (or `--count` events).
@@ -209,5 +218,18 @@ mod tests {
         assert!(line.contains("before 4712"), "{line}");
         assert!(line.contains("events before 4712 were pruned"), "{line}");
         assert!(!line.contains("null"), "{line}");
+    }
+
+    #[test]
+    fn a_reload_for_an_unknown_resume_id_does_not_claim_events_were_pruned() {
+        // `tail --since-id 999999` on a young log (issue #13 second trial).
+        let v = serde_json::json!({"type": "reload",
+            "reason": "lastEventId is ahead of this server's event log; reload the full state",
+            "oldestEventId": null, "lastEventId": 999_999});
+        let line = render(&v, Style::stdout());
+        assert!(line.contains("lastEventId is ahead"), "{line}");
+        assert!(line.contains("only new events are shown"), "{line}");
+        assert!(!line.contains("no longer stored"), "{line}");
+        assert!(!line.contains("the oldest kept"), "{line}");
     }
 }

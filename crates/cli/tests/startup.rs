@@ -144,14 +144,31 @@ fn the_start_line_names_the_ui_the_api_and_the_database() {
 #[test]
 fn unknown_database_url_forms_are_refused_with_the_accepted_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for url in ["mysql://x", "plain/path.sqlite"] {
+    // `sqlite::memory:` (sqlx's spelling) served 201 on ingest and 500 on every read, and
+    // a bare path was shown as "[unparsable URL]" (issue #13 second trial).
+    for url in [
+        "mysql://x",
+        "plain/path.sqlite",
+        "sqlite::memory:",
+        "sqlite://:memory:",
+    ] {
         let mut c = serve(free_port(), url, &[]);
         c.current_dir(dir.path());
         let out = run_to_end(c);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{url} was accepted: {err}");
-        assert!(err.contains("sqlite:///absolute/path.sqlite"), "{err}");
-        assert!(err.contains("postgres://"), "{err}");
+        if url.contains(":memory:") {
+            assert!(
+                err.contains("in-memory SQLite database is not supported"),
+                "{err}"
+            );
+        } else {
+            assert!(err.contains("sqlite:///absolute/path.sqlite"), "{err}");
+            assert!(err.contains("postgres://"), "{err}");
+        }
+        if url == "plain/path.sqlite" {
+            assert!(err.contains("sqlite://plain/path.sqlite;"), "{err}");
+        }
     }
     // Nothing was created for them (formerly a SQLite file at ./mysql:/x).
     let left: Vec<_> = std::fs::read_dir(dir.path())

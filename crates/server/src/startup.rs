@@ -24,8 +24,9 @@ pub enum Database {
 impl Database {
     /// Reads `url` (`None` or empty: the SQLite file `default_sqlite`).
     ///
-    /// Errors: any other scheme, or a bare path, with the accepted forms
-    /// ([`ACCEPTED_DATABASE_URLS`]).
+    /// Errors: any other scheme, a bare path (shown with the `sqlite://` URL it probably
+    /// means) or SQLite's `:memory:` (every pooled connection would see its own empty
+    /// database), with the accepted forms ([`ACCEPTED_DATABASE_URLS`]).
     pub fn from_url(url: Option<&str>, default_sqlite: PathBuf) -> Result<Self, String> {
         let url = url.map(str::trim).unwrap_or("");
         if url.is_empty() {
@@ -41,11 +42,33 @@ impl Database {
                     "DATABASE_URL {url:?} names no file; accepted: {ACCEPTED_DATABASE_URLS}"
                 ));
             }
+            // SQLite's `:memory:` gives every pooled connection its own empty database:
+            // the writer's tables would be invisible to the readers (500 on every read).
+            if path.as_os_str() == ":memory:" {
+                return Err(format!(
+                    "DATABASE_URL {url:?}: an in-memory SQLite database is not supported \
+                     (each connection would see its own empty database); name a file, e.g. \
+                     sqlite:///tmp/agentpipe.sqlite"
+                ));
+            }
             return Ok(Database::Sqlite(path));
         }
         let what = match url.split_once("://") {
             Some((scheme, _)) => format!("the scheme {scheme:?} is not supported"),
-            None => "it has no scheme".to_string(),
+            // A bare path holds no password: show it, with the URL it probably means.
+            None if !url.contains('@') => {
+                return Err(format!(
+                    "DATABASE_URL {url:?} has no scheme; for a SQLite file write \
+                     sqlite://{url}; accepted: {ACCEPTED_DATABASE_URLS}"
+                ));
+            }
+            // Not a URL, and maybe `user:password@host`: not shown at all.
+            None => {
+                return Err(format!(
+                    "DATABASE_URL (not shown: it may hold a password) has no scheme; \
+                     accepted: {ACCEPTED_DATABASE_URLS}"
+                ));
+            }
         };
         Err(format!(
             "DATABASE_URL {:?}: {what}; accepted: {ACCEPTED_DATABASE_URLS}",
