@@ -83,3 +83,60 @@ async fn a_private_ca_is_trusted_with_ca_cert_its_variable_or_ssl_cert_file() {
     let (ok, text) = ping(&url, &[], &["--ca-cert", "/nonexistent/ca.pem"]);
     assert!(!ok && text.contains("/nonexistent/ca.pem"), "{text}");
 }
+
+/// A self-signed certificate for localhost and 127.0.0.1, `ca` choosing its basicConstraints
+/// (`openssl req -x509` writes CA:TRUE by default): (cert.pem, key.pem) in `dir`.
+fn self_signed(dir: &Path, ca: bool) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("params");
+    if ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    let cert = params.self_signed(&key).expect("self-signed");
+    let name = if ca { "ca-true" } else { "ca-false" };
+    let (c, k) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}-key.pem")),
+    );
+    std::fs::write(&c, cert.pem()).expect("cert");
+    std::fs::write(&k, key.serialize_pem()).expect("key");
+    (c, k)
+}
+
+/// The second newcomer trial of issue #13: a self-signed certificate made the usual way
+/// (`openssl req -x509`, CA:TRUE) is refused even with `--ca-cert`, so the error says why and
+/// how to make one that works; a CA:FALSE one is trusted with `--ca-cert`; an untrusted one
+/// names `--ca-cert`; `http://` against the HTTPS server says to use `https://`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_signed_certificates_errors_say_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for ca in [true, false] {
+        let (cert, key) = self_signed(dir.path(), ca);
+        let (c, k) = (cert.clone(), key.clone());
+        let server = TestServer::start_with(move |cfg| {
+            cfg.tls_cert = Some(c);
+            cfg.tls_key = Some(k);
+        })
+        .await;
+        let url = format!("https://localhost:{}", server.addr.port());
+        let cert_arg = cert.display().to_string();
+        let (ok, text) = ping(&url, &[], &["--ca-cert", &cert_arg]);
+        if ca {
+            assert!(
+                !ok && text.contains("basicConstraints=critical,CA:FALSE"),
+                "{text}"
+            );
+        } else {
+            assert!(
+                ok,
+                "a CA:FALSE self-signed certificate with --ca-cert: {text}"
+            );
+            let (ok, text) = ping(&url, &[], &[]);
+            assert!(!ok && text.contains("--ca-cert"), "{text}");
+            let plain = format!("http://localhost:{}", server.addr.port());
+            let (ok, text) = ping(&plain, &[], &[]);
+            assert!(!ok && text.contains("use https://"), "{text}");
+        }
+    }
+}

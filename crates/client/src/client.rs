@@ -585,7 +585,8 @@ fn json_body(v: &Value) -> Result<Body, Error> {
     })
 }
 
-/// A network-level failure, with the error's causes (reqwest's own text is terse).
+/// A network-level failure, with the error's causes (reqwest's own text is terse) and, for
+/// the usual TLS mistakes (wrong scheme, an untrusted or CA:TRUE server certificate), what to do.
 pub(crate) fn network_error(url: &str, e: &reqwest::Error) -> Error {
     let mut message = e.to_string();
     let mut src = std::error::Error::source(e);
@@ -599,6 +600,26 @@ pub(crate) fn network_error(url: &str, e: &reqwest::Error) -> Error {
         && (message.contains("InvalidContentType") || message.contains("corrupt message"))
     {
         message = format!("the server speaks plain HTTP; use http:// ({message})");
+    } else if url.starts_with("http://") && message.contains("invalid HTTP version parsed") {
+        // hyper got a TLS record in answer to a plain request.
+        message = format!("the server speaks HTTPS; use https:// ({message})");
+    } else if message.contains("CaUsedAsEndEntity") {
+        // `openssl req -x509` marks its certificate CA:TRUE by default, which webpki
+        // refuses as a server's own certificate even when trusted (issue #13 trial).
+        message = format!(
+            "the server's certificate is a CA certificate (basicConstraints CA:TRUE, what \
+             `openssl req -x509` makes by default), which is refused as a server certificate \
+             even when trusted: make the self-signed certificate with \
+             `-addext basicConstraints=critical,CA:FALSE`, or sign a server certificate with \
+             that CA and pass the CA with --ca-cert ({message})"
+        );
+    } else if message.contains("invalid peer certificate")
+        && (message.contains("UnknownIssuer") || message.contains("BadSignature"))
+    {
+        message = format!(
+            "the server's certificate is not trusted: pass its CA (or the self-signed \
+             certificate itself) with --ca-cert FILE / AGENTPIPE_STREAM_CA_CERT ({message})"
+        );
     }
     Error::Network {
         url: url.to_string(),
