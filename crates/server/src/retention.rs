@@ -6,6 +6,10 @@
 //! [`PAUSE`] between them, so that ingest never waits long behind it. Conversations and
 //! messages are kept. The highest pruned id is recorded by the store; an SSE client
 //! resuming from before it gets a `reload` message (see `routes::stream`).
+//!
+//! The OTLP span index (issue #19, `otlp_spans`) follows the same horizon: spans mapped
+//! and received before it are deleted by [`prune_spans_before`]; held spans are left to
+//! the hold sweep (`crate::otlp_join`).
 
 use std::time::Duration;
 
@@ -44,6 +48,29 @@ pub async fn prune_before(
     }
 }
 
+/// Deletes every mapped OTLP span received before `horizon_us` (µs since the epoch) from
+/// the span index, batch by batch, as [`prune_before`] does for the event log. Returns
+/// the number of spans deleted.
+pub async fn prune_spans_before(
+    store: &DynStore,
+    horizon_us: i64,
+    shutdown: &CancellationToken,
+) -> Result<u64, StoreError> {
+    let mut total = 0;
+    loop {
+        let n = store.prune_otlp_spans(horizon_us, BATCH).await?;
+        total += n;
+        metrics::counter!("agentpipe_otlp_spans_pruned_total").increment(n);
+        if n == 0 || shutdown.is_cancelled() {
+            return Ok(total);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(total),
+            _ = tokio::time::sleep(PAUSE) => {}
+        }
+    }
+}
+
 /// Starts the background task for `days` of retention (nothing when `days` is 0): it
 /// prunes at start and then every [`INTERVAL`], until `shutdown`.
 pub fn spawn(store: DynStore, days: u32, shutdown: CancellationToken) {
@@ -57,6 +84,11 @@ pub fn spawn(store: DynStore, days: u32, shutdown: CancellationToken) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, days, "event log pruned"),
                 Err(e) => tracing::warn!(error = %e, "event-log pruning failed; retrying later"),
+            }
+            match prune_spans_before(&store, horizon, &shutdown).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(spans = n, days, "OTLP span index pruned"),
+                Err(e) => tracing::warn!(error = %e, "span-index pruning failed; retrying later"),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,

@@ -11,7 +11,8 @@
 //!   not answer in time (fail open, issue #13)
 //! - `agentpipe_db_operation_duration_seconds{op}`, `agentpipe_group_commit_size` (items per commit)
 //! - `agentpipe_db_pool_connections{backend,state}` (gauge; `state` is `in_use` or `idle`)
-//! - `agentpipe_event_log_pruned_total` (event-log rows removed by retention, SPEC 9)
+//! - `agentpipe_event_log_pruned_total` (event-log rows removed by retention, SPEC 9),
+//!   `agentpipe_otlp_spans_pruned_total` (OTLP span-index rows, same horizon, issue #19)
 //! - `agentpipe_connections_closed_total{reason}` (`idle_timeout`, `header_timeout`,
 //!   `shed`), `agentpipe_connections_rejected_total{reason}` (`per_client_cap`),
 //!   `agentpipe_accept_errors_total{reason}` (`fd_exhausted`): connection hygiene, issue #16
@@ -112,6 +113,10 @@ fn describe() {
     describe_counter!(
         "agentpipe_event_log_pruned_total",
         "Event-log rows removed by retention."
+    );
+    describe_counter!(
+        "agentpipe_otlp_spans_pruned_total",
+        "OTLP span-index rows removed by retention."
     );
     describe_counter!(
         "agentpipe_connections_closed_total",

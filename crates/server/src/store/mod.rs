@@ -385,8 +385,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The rollup sums and session counts behind `GET /api/analytics` (issue #20) for
     /// `q`'s range, per hour and group; [`analytics::assemble`] turns them into the
-    /// response. Reads `message_rollup` (kept by triggers with every message write), never
-    /// the messages themselves.
+    /// response. Reads the rollups `analytics_by_agent` and `analytics_by_status` (kept by
+    /// triggers with every message write), never the messages themselves.
     async fn analytics(
         &self,
         q: analytics::AnalyticsQuery,
@@ -430,6 +430,16 @@ pub trait Store: Send + Sync + 'static {
     async fn otlp_release(&self, keys: Vec<otlp::SpanKey>) -> Result<(), StoreError> {
         let _ = keys;
         Ok(())
+    }
+
+    /// Retention of the OTLP span index (issue #19): deletes at most `limit` spans that are
+    /// mapped (not held) and were received before `before_us` (µs since the epoch), in one
+    /// short transaction; returns how many. A span of the trace exported after that finds
+    /// no ancestor there and is held like one whose parent never came. The default
+    /// deletes nothing.
+    async fn prune_otlp_spans(&self, before_us: i64, limit: usize) -> Result<u64, StoreError> {
+        let _ = (before_us, limit);
+        Ok(0)
     }
 
     /// Event-log retention (SPEC 9): deletes at most `limit` of the oldest event-log rows

@@ -1822,6 +1822,14 @@ impl Store for PgStore {
             .await
     }
 
+    async fn prune_otlp_spans(&self, before_us: i64, limit: usize) -> Result<u64, StoreError> {
+        self.timed(
+            "prune_otlp_spans",
+            otlp::prune(&self.pool, before_us, limit),
+        )
+        .await
+    }
+
     async fn totals(&self) -> Result<Totals, StoreError> {
         let r = sqlx::query(
             "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'ACTIVE'),

@@ -60,6 +60,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         40,
         include_str!("../../migrations/sqlite/0040_otlp_spans.sql"),
     ),
+    (
+        45,
+        include_str!("../../migrations/sqlite/0045_otlp_spans_prune.sql"),
+    ),
+    (
+        50,
+        include_str!("../../migrations/sqlite/0050_analytics_rollup_by_group.sql"),
+    ),
 ];
 
 /// Settings of the SQLite store.
@@ -1614,6 +1622,11 @@ impl Store for SqliteStore {
             return Ok(());
         }
         self.write_grouped(move |c, _, _| otlp::release(c, &keys))
+            .await
+    }
+
+    async fn prune_otlp_spans(&self, before_us: i64, limit: usize) -> Result<u64, StoreError> {
+        self.write(move |c, _| otlp::prune(c, before_us, limit))
             .await
     }
 

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use agentpipe_server::testing::PgTestDb;
 
 use crate::helpers::{App, TestServer};
+use crate::otlp::{export_pb, request, s, sp};
 use crate::sse::SseClient;
 
 struct NoSink;
@@ -112,10 +113,9 @@ async fn run(app: App, store: DynStore) {
     app.server.stop().await;
 }
 
-#[tokio::test]
-async fn retention_prunes_only_past_the_horizon_and_resume_gets_reload_sqlite() {
-    let app = App::start().await;
-    let store = SqliteStore::open(
+/// A second store handle on the SQLite file of `app`'s server.
+fn sqlite_handle(app: &App) -> DynStore {
+    SqliteStore::open(
         &SqliteOptions {
             path: app.server.db_path.clone(),
             sync_full: false,
@@ -124,19 +124,14 @@ async fn retention_prunes_only_past_the_horizon_and_resume_gets_reload_sqlite() 
         Arc::new(NoSink),
     )
     .expect("second handle")
-    .into_dyn();
-    run(app, store).await;
+    .into_dyn()
 }
 
-#[tokio::test]
-async fn retention_prunes_only_past_the_horizon_and_resume_gets_reload_postgres() {
-    let Some(db) = PgTestDb::create("retention").await else {
-        return;
-    };
-    let app = App::from(TestServer::start_on_url(&db.url, |_| {}).await);
-    let store = PgStore::open(
+/// A second store handle on the PostgreSQL database at `url`.
+async fn pg_handle(url: &str) -> DynStore {
+    PgStore::open(
         &PgOptions {
-            url: db.url.clone(),
+            url: url.to_string(),
             pool_size: 3,
             completeness_silence_us: 300_000_000,
             acquire_timeout: std::time::Duration::from_secs(5),
@@ -146,6 +141,115 @@ async fn retention_prunes_only_past_the_horizon_and_resume_gets_reload_postgres(
     )
     .await
     .expect("second handle")
-    .into_dyn();
+    .into_dyn()
+}
+
+#[tokio::test]
+async fn retention_prunes_only_past_the_horizon_and_resume_gets_reload_sqlite() {
+    let app = App::start().await;
+    let store = sqlite_handle(&app);
     run(app, store).await;
+}
+
+#[tokio::test]
+async fn retention_prunes_only_past_the_horizon_and_resume_gets_reload_postgres() {
+    let Some(db) = PgTestDb::create("retention").await else {
+        return;
+    };
+    let app = App::from(TestServer::start_on_url(&db.url, |_| {}).await);
+    let store = pg_handle(&db.url).await;
+    run(app, store).await;
+}
+
+/// The OTLP span index (issue #19) follows the horizon: spans mapped before it are
+/// deleted, a span still held (its parent never came) is kept, and spans received after
+/// it are kept.
+async fn run_spans(app: App, store: DynStore) {
+    let key = |id: u8| ("ab".repeat(16), format!("10{}{id:02x}", "0".repeat(12)));
+    // Mapped at once: a root naming the conversation and an agent span under it.
+    export_pb(
+        &app,
+        &request(vec![
+            sp(
+                1,
+                None,
+                "crew",
+                (0, 100),
+                vec![s("gen_ai.conversation.id", "ret-otlp")],
+            ),
+            sp(
+                2,
+                Some(1),
+                "invoke_agent A",
+                (1, 50),
+                vec![
+                    s("gen_ai.operation.name", "invoke_agent"),
+                    s("gen_ai.agent.id", "a"),
+                ],
+            ),
+        ]),
+    )
+    .await;
+    // Held: a span of another trace whose parent (span 8) never came; the server's hold
+    // time is long, so it stays held.
+    let mut held = sp(
+        9,
+        Some(8),
+        "chat m",
+        (60, 70),
+        vec![s("gen_ai.operation.name", "chat")],
+    );
+    held.trace_id = vec![0xcd; 16];
+    export_pb(&app, &request(vec![held])).await;
+    let horizon = clock_past(now_us()).await;
+    clock_past(horizon).await;
+    // After the horizon.
+    export_pb(
+        &app,
+        &request(vec![sp(3, Some(1), "tool", (80, 90), vec![])]),
+    )
+    .await;
+    let held_key = ("cd".repeat(16), key(9).1);
+    let all = vec![key(1), key(2), key(3), held_key];
+    let known = |v: Vec<agentpipe_server::store::otlp::SpanContext>| {
+        let mut ids: Vec<String> = v.into_iter().map(|c| c.span_id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        known(store.otlp_contexts(all.clone()).await.expect("contexts")).len(),
+        4,
+        "every span is indexed"
+    );
+    let n =
+        agentpipe_server::retention::prune_spans_before(&store, horizon, &CancellationToken::new())
+            .await
+            .expect("prune");
+    assert_eq!(n, 2, "the two mapped spans received before the horizon");
+    assert_eq!(
+        known(store.otlp_contexts(all).await.expect("contexts")),
+        vec![key(3).1, key(9).1],
+        "the late span and the held one are kept"
+    );
+    // The conversation itself is kept.
+    let (st, _) = app.get("/api/sessions/ret-otlp").await;
+    assert_eq!(st, 200);
+    app.server.stop().await;
+}
+
+#[tokio::test]
+async fn retention_prunes_the_otlp_span_index_sqlite() {
+    let app = App::from(TestServer::start_with(|c| c.otlp_hold_seconds = 3600).await);
+    let store = sqlite_handle(&app);
+    run_spans(app, store).await;
+}
+
+#[tokio::test]
+async fn retention_prunes_the_otlp_span_index_postgres() {
+    let Some(db) = PgTestDb::create("retention_spans").await else {
+        return;
+    };
+    let app = App::from(TestServer::start_on_url(&db.url, |c| c.otlp_hold_seconds = 3600).await);
+    let store = pg_handle(&db.url).await;
+    run_spans(app, store).await;
 }

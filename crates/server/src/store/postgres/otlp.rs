@@ -157,3 +157,16 @@ pub async fn release(pool: &PgPool, keys: &[SpanKey]) -> Result<(), StoreError> 
     .await?;
     Ok(())
 }
+
+/// Deletes at most `limit` mapped spans received before `before_us` (µs); returns how many.
+pub async fn prune(pool: &PgPool, before_us: i64, limit: usize) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "DELETE FROM otlp_spans WHERE (trace_id, span_id) IN
+           (SELECT trace_id, span_id FROM otlp_spans WHERE state <> 1 AND created_at < $1 LIMIT $2)",
+    )
+    .bind(before_us)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .execute(pool)
+    .await?
+    .rows_affected())
+}

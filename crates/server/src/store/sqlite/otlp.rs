@@ -145,3 +145,14 @@ pub fn release(conn: &Connection, keys: &[SpanKey]) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Deletes at most `limit` mapped spans received before `before_us` (µs); returns how many.
+pub fn prune(conn: &Connection, before_us: i64, limit: usize) -> Result<u64, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM otlp_spans WHERE rowid IN
+           (SELECT rowid FROM otlp_spans WHERE state <> 1 AND created_at < ?1 LIMIT ?2)",
+        )?
+        .execute(params![before_us, i64::try_from(limit).unwrap_or(i64::MAX)])?;
+    Ok(n as u64)
+}
