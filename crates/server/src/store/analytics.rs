@@ -2,10 +2,12 @@
 //! validated query, the SQL both backends run over the hourly rollup, and the assembly of
 //! the rows they return into [`Analytics`] (bucketing, dense series, percentiles).
 //!
-//! The rollup (`message_rollup`, migrations `0030_analytics_rollup.sql` of each backend)
-//! holds one row per conversation, UTC hour, agent type and model, kept by triggers in
-//! the messages' own write transaction; a 30-day query reads those rows (tens of
-//! thousands at 1,000,000 messages), never the messages. Message durations are kept as
+//! The rollups (migration `0050_analytics_rollup_by_group.sql` of each backend) hold one
+//! row per UTC hour and agent type and model (`analytics_by_agent`), and per UTC hour and
+//! the conversation's current status and mode (`analytics_by_status`), kept by triggers in
+//! the messages' own write transaction; a 30-day query reads at most 720 rows per group
+//! value, never the messages (the per-conversation rollup of migration 0030 it replaces
+//! read tens of thousands of rows at 1,000,000 messages). Message durations are kept as
 //! counts per log-scale bucket ([`DURATION_LOWER_MS`]), so p50/p95 are estimates exact to
 //! within one bucket (bounds grow by a factor of about sqrt(2)).
 
@@ -31,7 +33,7 @@ pub const DURATION_LOWER_MS: [i64; 41] = [
     262144, 370728, 524288, 741455, 1048576,
 ];
 
-/// Number of duration buckets (`d0` .. `d40` columns of `message_rollup`).
+/// Number of duration buckets (`d0` .. `d40` columns of the rollups).
 pub const BUCKETS: usize = DURATION_LOWER_MS.len();
 
 /// The histogram bucket of a duration in ms (negative counts as 0).
@@ -213,21 +215,17 @@ fn hour_of(col: &str) -> String {
     format!("({col} - ((({col} % {HOUR_US}) + {HOUR_US}) % {HOUR_US}))")
 }
 
-/// SQL over `message_rollup` for hours in `[p1, p2)`: columns `hour, grp, messages,
+/// SQL over the rollup of `group` for hours in `[p1, p2)`: columns `hour, grp, messages,
 /// input_tokens, output_tokens, total_tokens, cost, durations, d0..d40` (all sums, cast to
-/// 64-bit integers / double on PostgreSQL).
+/// 64-bit integers / double on PostgreSQL). `analytics_by_agent` serves `model` and
+/// `agentType`, `analytics_by_status` serves `status` and `mode` (migration 0050): at
+/// most one row per hour and group value is read, whatever the number of sessions.
 pub fn rollup_sql(group: GroupBy, ph: Placeholders) -> String {
-    let (grp, join) = match group {
-        GroupBy::Model => ("r.model", ""),
-        GroupBy::AgentType => ("r.agent_type", ""),
-        GroupBy::Status => (
-            "c.status",
-            " JOIN conversations c ON c.id = r.conversation_id",
-        ),
-        GroupBy::Mode => (
-            "COALESCE(c.mode, '')",
-            " JOIN conversations c ON c.id = r.conversation_id",
-        ),
+    let (table, grp) = match group {
+        GroupBy::Model => ("analytics_by_agent", "r.model"),
+        GroupBy::AgentType => ("analytics_by_agent", "r.agent_type"),
+        GroupBy::Status => ("analytics_by_status", "r.status"),
+        GroupBy::Mode => ("analytics_by_status", "r.mode"),
     };
     let (int, dbl) = match ph {
         Placeholders::Question => ("", ""),
@@ -241,7 +239,7 @@ pub fn rollup_sql(group: GroupBy, ph: Placeholders) -> String {
         cols.push_str(&format!(", SUM(r.d{b}){int}"));
     }
     format!(
-        "SELECT {cols} FROM message_rollup r{join} WHERE r.hour >= {} AND r.hour < {} GROUP BY r.hour, {grp}",
+        "SELECT {cols} FROM {table} r WHERE r.hour >= {} AND r.hour < {} GROUP BY r.hour, {grp}",
         ph.p(1),
         ph.p(2)
     )

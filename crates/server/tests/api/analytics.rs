@@ -346,6 +346,21 @@ async fn series_equal_sums_of_what_was_stored_on_both_backends() {
             .await;
         assert_eq!(a["totals"]["messages"], 54, "{backend}");
         assert_eq!(a["totals"]["sessions"], 9, "{backend}");
+        // ... from both rollups (by agent and by status), and from every group's series.
+        for by in ["model", "status"] {
+            let (_, a) = app
+                .get(&format!(
+                    "/api/analytics?from=2025-03-02&to=2025-03-07&groupBy={by}"
+                ))
+                .await;
+            let in_series: i64 = a["series"]
+                .as_array()
+                .expect("series")
+                .iter()
+                .map(|g| g["totals"]["messages"].as_i64().expect("n"))
+                .sum();
+            assert_eq!(in_series, 54, "{backend} {by}: {a}");
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! `Store::analytics` on SQLite (issue #20): the shared queries of
-//! [`crate::store::analytics`] over `message_rollup` and `conversations`.
+//! [`crate::store::analytics`] over the rollups (`analytics_by_agent`,
+//! `analytics_by_status`) and `conversations`.
 
 use rusqlite::{params, Connection};
 
