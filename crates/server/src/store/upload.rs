@@ -178,6 +178,28 @@ pub fn agent_key(m: &agentpipe_protocol::event::Message) -> String {
     m.agent_id.clone().unwrap_or_else(|| m.agent_type.clone())
 }
 
+/// Slack of [`same_run_window`] on either side, µs (60 s).
+pub const SAME_RUN_SLACK_US: i64 = 60_000_000;
+
+/// The start times (µs, inclusive) a stored conversation may have to be the streamed run a
+/// state file describes (issue #12): from the file's `startedAt` to the end of its run
+/// (completion or last message, whichever is later), each widened by
+/// [`SAME_RUN_SLACK_US`]. A streamed run starts when its `conversation.started` says, or,
+/// when that event was lost, at its first surviving event, never before the file's start.
+/// A conversation with the same prompt and line-up started outside it is another run.
+pub fn same_run_window(s: &SessionUpload) -> (i64, i64) {
+    let end = s
+        .messages
+        .iter()
+        .map(|m| m.timestamp_us)
+        .chain(s.completed_at_us)
+        .fold(s.started_at_us, i64::max);
+    (
+        s.started_at_us.saturating_sub(SAME_RUN_SLACK_US),
+        end.saturating_add(SAME_RUN_SLACK_US),
+    )
+}
+
 /// Whether an uploaded session (a CLI state file, shape 1) is **the same run** as a
 /// stored conversation, and if so which of its messages to add (issue #12).
 ///

@@ -471,8 +471,21 @@ async fn a_state_file_of_a_streamed_run_merges_and_another_run_does_not() {
         assert_eq!(r["status"], 201, "{r}");
         assert!(r["body"]["merged"].is_null(), "{r}");
         assert_ne!(r["body"]["conversationId"], cid, "{r}");
+        // The same prompt, line-up and messages, started three hours after the streamed
+        // run (a rerun, as the conformance suite's list case uploads): a new conversation.
+        let rerun = serde_json::to_string(&state_file(
+            "conversation-20251105-120000",
+            "Plan the release",
+            6,
+        ))
+        .expect("json")
+        .replace("2025-11-05T09:", "2025-11-05T12:");
+        let r = upload_raw(&app, rerun.into_bytes(), "application/json").await;
+        assert_eq!(r["status"], 201, "{r}");
+        assert!(r["body"]["merged"].is_null(), "{r}");
+        assert_ne!(r["body"]["conversationId"], cid, "{r}");
         let (_, list) = app.get("/api/sessions").await;
-        assert_eq!(list["pagination"]["total"], 2, "{list}");
+        assert_eq!(list["pagination"]["total"], 3, "{list}");
         obs
     })
     .await;

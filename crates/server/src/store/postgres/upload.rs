@@ -17,7 +17,8 @@ use super::{
 };
 use crate::store::message_dedup_key;
 use crate::store::upload::{
-    at_line, same_run_additions, MergeTally, StoredAgentMessage, UploadPlan, UploadResult,
+    at_line, same_run_additions, same_run_window, MergeTally, StoredAgentMessage, UploadPlan,
+    UploadResult,
 };
 use crate::store::{IngestItem, StoreError, StoredEvent};
 
@@ -81,11 +82,15 @@ async fn merge_same_run(
         return Ok(None);
     }
     let prompt = s.started.initial_prompt.clone().unwrap_or_default();
+    let (lo, hi) = same_run_window(s);
     let candidates: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM conversations WHERE COALESCE(initial_prompt, '') = $1
+           AND started_at >= $2 AND started_at <= $3
          ORDER BY started_at DESC, id COLLATE \"C\" LIMIT 20",
     )
     .bind(enc(&prompt))
+    .bind(lo)
+    .bind(hi)
     .fetch_all(&mut *conn)
     .await?;
     for raw in candidates {

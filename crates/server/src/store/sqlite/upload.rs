@@ -17,7 +17,7 @@ use super::{
     sha256_hex,
 };
 use crate::store::upload::{
-    at_line, latest_ts, same_run_additions, MergeTally, StoredAgentMessage, UploadPlan,
+    at_line, latest_ts, same_run_additions, same_run_window, MergeTally, StoredAgentMessage, UploadPlan,
     UploadResult,
 };
 use crate::store::{IngestItem, StoreError, StoredEvent};
@@ -80,12 +80,14 @@ fn merge_same_run(
         return Ok(None);
     }
     let prompt = s.started.initial_prompt.clone().unwrap_or_default();
+    let (lo, hi) = same_run_window(s);
     let candidates: Vec<String> = conn
         .prepare_cached(
             "SELECT id FROM conversations WHERE COALESCE(initial_prompt, '') = ?1
+               AND started_at >= ?2 AND started_at <= ?3
              ORDER BY started_at DESC, id LIMIT 20",
         )?
-        .query_map([&prompt], |r| r.get(0))?
+        .query_map(params![&prompt, lo, hi], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for cid in candidates {
         let theirs: Vec<(String, String)> = conn
