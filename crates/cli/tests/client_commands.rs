@@ -703,7 +703,20 @@ async fn counts_of_one_are_singular_and_a_merged_state_file_says_merged() {
 
     let Some(dir) = fixtures_dir() else { return };
     let log = dir.join("events_57a8bfc0-e00b-4c65-89ba-4733f6f39e19.jsonl");
-    let state = dir.join("conversation-20251104-143022.json");
+    // The fixture state file has the event log's prompt, line-up and messages but was
+    // saved five hours later (the fixtures expect it as a conversation of its own); moved
+    // to the event log's start (-17,900 s) it is the state file of that streamed run.
+    let mut same_run: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("conversation-20251104-143022.json")).unwrap(),
+    )
+    .unwrap();
+    same_run["metadata"]["started_at"] = "2025-11-04T08:25:36.512551495Z".into();
+    for m in same_run["messages"].as_array_mut().unwrap() {
+        let t = m["Timestamp"].as_i64().unwrap();
+        m["Timestamp"] = (t - 17_900).into();
+    }
+    let state = tmp.path().join("conversation-20251104-143022.json");
+    std::fs::write(&state, serde_json::to_vec(&same_run).unwrap()).unwrap();
     let mut cmd = bin(&server.url());
     cmd.arg("upload").arg(&log);
     let (ok, out, err) = run(cmd).await;

@@ -17,8 +17,8 @@ use super::{
     sha256_hex,
 };
 use crate::store::upload::{
-    at_line, latest_ts, same_run_additions, same_run_window, MergeTally, StoredAgentMessage, UploadPlan,
-    UploadResult,
+    at_line, latest_ts, same_run_additions, same_run_window, MergeTally, StoredAgentMessage,
+    UploadPlan, UploadResult,
 };
 use crate::store::{IngestItem, StoreError, StoredEvent};
 
