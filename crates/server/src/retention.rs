@@ -26,18 +26,23 @@ pub const INTERVAL: Duration = Duration::from_secs(3600);
 /// One day in µs.
 const DAY_US: i64 = 86_400 * 1_000_000;
 
-/// Deletes every event-log row stored before `horizon_us` (µs since the epoch), batch by
-/// batch. Returns the number of rows deleted. Stops early when `shutdown` fires.
-pub async fn prune_before(
-    store: &DynStore,
-    horizon_us: i64,
+/// Runs `batch` (one short delete of at most [`BATCH`] rows, returning how many) until it
+/// deletes nothing or `shutdown` fires, with [`PAUSE`] between batches, counting the rows
+/// in the counter `metric`. Returns the total deleted.
+async fn in_batches<F, Fut>(
+    metric: &'static str,
     shutdown: &CancellationToken,
-) -> Result<u64, StoreError> {
+    mut batch: F,
+) -> Result<u64, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, StoreError>>,
+{
     let mut total = 0;
     loop {
-        let n = store.prune_events(horizon_us, BATCH).await?;
+        let n = batch().await?;
         total += n;
-        metrics::counter!("agentpipe_event_log_pruned_total").increment(n);
+        metrics::counter!(metric).increment(n);
         if n == 0 || shutdown.is_cancelled() {
             return Ok(total);
         }
@@ -48,6 +53,19 @@ pub async fn prune_before(
     }
 }
 
+/// Deletes every event-log row stored before `horizon_us` (µs since the epoch), batch by
+/// batch. Returns the number of rows deleted. Stops early when `shutdown` fires.
+pub async fn prune_before(
+    store: &DynStore,
+    horizon_us: i64,
+    shutdown: &CancellationToken,
+) -> Result<u64, StoreError> {
+    in_batches("agentpipe_event_log_pruned_total", shutdown, || {
+        store.prune_events(horizon_us, BATCH)
+    })
+    .await
+}
+
 /// Deletes every mapped OTLP span received before `horizon_us` (µs since the epoch) from
 /// the span index, batch by batch, as [`prune_before`] does for the event log. Returns
 /// the number of spans deleted.
@@ -56,19 +74,10 @@ pub async fn prune_spans_before(
     horizon_us: i64,
     shutdown: &CancellationToken,
 ) -> Result<u64, StoreError> {
-    let mut total = 0;
-    loop {
-        let n = store.prune_otlp_spans(horizon_us, BATCH).await?;
-        total += n;
-        metrics::counter!("agentpipe_otlp_spans_pruned_total").increment(n);
-        if n == 0 || shutdown.is_cancelled() {
-            return Ok(total);
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(total),
-            _ = tokio::time::sleep(PAUSE) => {}
-        }
-    }
+    in_batches("agentpipe_otlp_spans_pruned_total", shutdown, || {
+        store.prune_otlp_spans(horizon_us, BATCH)
+    })
+    .await
 }
 
 /// Starts the background task for `days` of retention (nothing when `days` is 0): it
