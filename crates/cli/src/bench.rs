@@ -21,8 +21,19 @@
 //! - `all`: every mode above with its defaults (except `analytics`, which takes minutes
 //!   to fill).
 //!
-//! The load generator shares the machine (and here the process and runtime) with the
-//! server, as in SPEC 10's reference measurements.
+//! By default the load generator shares the machine, the process and the runtime with the
+//! server, as in SPEC 10's reference measurements. **External mode** drives a server
+//! running as its own process (`agentpipe-web serve`, or any other build) so the load
+//! generator's CPU is not the server's:
+//! - `BENCH_URL=http://127.0.0.1:3000`: the server to drive (nothing is started);
+//! - `BENCH_KEY`: its API key (ingest and read scope);
+//! - `BENCH_SERVER_PID`: its process id, for the server-CPU-per-event and memory figures
+//!   (read from `/proc/PID/stat` and `/proc/PID/status`); without it they are not printed;
+//! - `BENCH_DB`: its SQLite file, for the stored-row check of `ingest` (optional).
+//!
+//! Every throughput line also prints the server's CPU time per event (user + system,
+//! µs), from `/proc`: in-process that includes the load generator, in external mode it
+//! is the server's alone.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -42,6 +53,17 @@ type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 /// The key the in-process server accepts.
 const KEY: &str = "ap_test_bench_0123456789abcdefghijklmnopqrstuvw";
+
+/// The API key requests carry: `BENCH_KEY` in external mode, else [`KEY`].
+fn key() -> &'static str {
+    static K: OnceLock<String> = OnceLock::new();
+    K.get_or_init(|| {
+        std::env::var("BENCH_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .unwrap_or_else(|| KEY.to_string())
+    })
+}
 
 /// About 400 bytes of message text, so that one event is about 600 bytes of JSON (the
 /// size of SPEC 10's HTTP-ceiling reference).
@@ -155,20 +177,80 @@ fn now_us() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_micros() as u64
 }
 
-/// A server running in this process on a fresh temporary database.
+/// The server under load: one started in this process on a fresh temporary database, or
+/// (external mode, `BENCH_URL`) one running as its own process.
 struct Server {
     base: String,
     addr: std::net::SocketAddr,
-    db: PathBuf,
+    /// Its SQLite file, when known (always in-process; `BENCH_DB` in external mode).
+    db: Option<PathBuf>,
+    /// The process whose CPU and memory are the server's: this one in-process,
+    /// `BENCH_SERVER_PID` in external mode (`None`: not printed).
+    pid: Option<u32>,
+    in_process: Option<InProcess>,
+}
+
+/// What an in-process server needs to be stopped and cleaned up.
+struct InProcess {
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<Result<(), agentpipe_server::ServeError>>,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
-    /// Starts the server with bench-friendly limits (no rate limits, SSE limits raised)
-    /// and waits for `/livez`.
+    /// In external mode (`BENCH_URL`) connects to that server; otherwise starts one with
+    /// bench-friendly limits (no rate limits, SSE limits raised). Then waits for `/livez`.
     async fn start() -> BenchResult<Server> {
+        let server = match std::env::var("BENCH_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        {
+            Some(url) => Self::external(url.trim().trim_end_matches('/'))?,
+            None => Self::in_process().await?,
+        };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(r) = http.get(format!("{}/livez", server.base)).send().await {
+                if r.status().is_success() {
+                    return Ok(server);
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} did not answer /livez within 10 s", server.base).into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// External mode: the server at `base` (`http://host:port`).
+    fn external(base: &str) -> BenchResult<Server> {
+        let hostport = base
+            .strip_prefix("http://")
+            .ok_or("BENCH_URL must be http://host:port")?;
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(hostport)?
+            .next()
+            .ok_or("BENCH_URL: the host has no address")?;
+        let pid = match std::env::var("BENCH_SERVER_PID") {
+            Ok(p) if !p.trim().is_empty() => Some(
+                p.trim()
+                    .parse()
+                    .map_err(|_| "BENCH_SERVER_PID must be a process id")?,
+            ),
+            _ => None,
+        };
+        println!("(external mode: {base}, server pid {pid:?}; the load generator is this process)");
+        Ok(Server {
+            base: base.to_string(),
+            addr,
+            db: std::env::var_os("BENCH_DB").map(PathBuf::from),
+            pid,
+            in_process: None,
+        })
+    }
+
+    /// A server in this process on a fresh temporary SQLite file (or `BENCH_DATABASE_URL`).
+    async fn in_process() -> BenchResult<Server> {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("bench.sqlite");
         let mut config = ServeConfig::for_tests(db.clone(), KEY);
@@ -185,33 +267,48 @@ impl Server {
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(agentpipe_server::serve(config, listener, shutdown.clone()));
-        let server = Server {
+        Ok(Server {
             base: format!("http://{addr}"),
             addr,
-            db,
-            shutdown,
-            handle,
-            _dir: dir,
-        };
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(r) = http.get(format!("{}/livez", server.base)).send().await {
-                if r.status().is_success() {
-                    return Ok(server);
-                }
-            }
-            if Instant::now() > deadline {
-                return Err("the server did not answer /livez within 10 s".into());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+            db: Some(db),
+            pid: Some(std::process::id()),
+            in_process: Some(InProcess {
+                shutdown,
+                handle,
+                _dir: dir,
+            }),
+        })
+    }
+
+    /// The server process's CPU time so far (user + system), µs; `None` when unknown.
+    fn cpu_us(&self) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid?)).ok()?;
+        // Fields after the command name (which may hold spaces) start at field 3;
+        // utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        Some(ticks * 10_000)
+    }
+
+    /// The server process's resident memory, KB; `None` when unknown.
+    fn rss_kb(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
     }
 
     /// Stops the server and waits for it.
     async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = self.handle.await;
+        if let Some(p) = self.in_process {
+            p.shutdown.cancel();
+            let _ = p.handle.await;
+        }
     }
 }
 
@@ -246,6 +343,20 @@ struct LoadResult {
     failed_requests: u64,
     elapsed: Duration,
     latency: Stats,
+    /// The server's CPU time during the run (user + system), µs; `None` when unknown.
+    server_cpu_us: Option<u64>,
+}
+
+impl LoadResult {
+    /// The server's CPU time per unit (event, span, request) of `units_per_request`
+    /// each, µs, formatted for a table column ("-" when unknown).
+    fn cpu_per_unit(&self, units_per_request: usize) -> String {
+        let units = self.ok_requests * units_per_request as u64;
+        match self.server_cpu_us {
+            Some(cpu) if units > 0 => format!("{:.1}", cpu as f64 / units as f64),
+            _ => "-".to_string(),
+        }
+    }
 }
 
 /// The request one closed-loop worker sends next.
@@ -299,6 +410,7 @@ fn random_id() -> String {
 /// `concurrency` workers, each with its own keep-alive connection, send `load` back to
 /// back for `seconds`.
 async fn closed_loop(server: &Server, load: Load, concurrency: usize, seconds: f64) -> LoadResult {
+    let cpu_before = server.cpu_us();
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -322,13 +434,13 @@ async fn closed_loop(server: &Server, load: Load, concurrency: usize, seconds: f
                     Load::Event => {
                         seq += 1;
                         http.post(format!("{base}/api/ingest"))
-                            .bearer_auth(KEY)
+                            .bearer_auth(key())
                             .header("content-type", "application/json")
                             .body(event_json(&cid, &random_id(), seq))
                     }
                     Load::Otlp(n) => http
                         .post(format!("{base}/v1/traces"))
-                        .bearer_auth(KEY)
+                        .bearer_auth(key())
                         .header("content-type", "application/json")
                         .body(otlp_json(&cid, &trace, n, &mut seq)),
                     Load::Batch(n) => {
@@ -343,7 +455,7 @@ async fn closed_loop(server: &Server, load: Load, concurrency: usize, seconds: f
                         }
                         body.push(']');
                         http.post(format!("{base}/api/ingest"))
-                            .bearer_auth(KEY)
+                            .bearer_auth(key())
                             .header("content-type", "application/json")
                             .body(body)
                     }
@@ -391,6 +503,9 @@ async fn closed_loop(server: &Server, load: Load, concurrency: usize, seconds: f
         failed_requests: failed,
         elapsed: started.elapsed(),
         latency: Stats::new(lat),
+        server_cpu_us: cpu_before
+            .zip(server.cpu_us())
+            .map(|(b, a)| a.saturating_sub(b)),
     }
 }
 
@@ -399,8 +514,8 @@ async fn ingest(args: &IngestArgs) -> BenchResult<()> {
     let server = Server::start().await?;
     println!("== ingest: single-event POST /api/ingest (bridge message.created, ~600 B, durable), {} s per level", args.seconds);
     println!(
-        "{:>11} {:>12} {:>9} {:>9} {:>9} {:>8}",
-        "concurrency", "events/s", "p50 ms", "p99 ms", "max ms", "failed"
+        "{:>11} {:>12} {:>9} {:>9} {:>9} {:>8} {:>12}",
+        "concurrency", "events/s", "p50 ms", "p99 ms", "max ms", "failed", "cpu us/event"
     );
     // Warm-up: connections, statement cache, page cache.
     let _ = closed_loop(&server, Load::Event, 4, 0.5).await;
@@ -409,11 +524,12 @@ async fn ingest(args: &IngestArgs) -> BenchResult<()> {
         let r = closed_loop(&server, Load::Event, c, args.seconds).await;
         let rate = r.ok_requests as f64 / r.elapsed.as_secs_f64();
         println!(
-            "{c:>11} {rate:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>8}",
+            "{c:>11} {rate:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>12}",
             r.latency.pct_ms(50.0),
             r.latency.pct_ms(99.0),
             r.latency.max_ms(),
-            r.failed_requests
+            r.failed_requests,
+            r.cpu_per_unit(1)
         );
         rows.push(r);
     }
@@ -422,23 +538,31 @@ async fn ingest(args: &IngestArgs) -> BenchResult<()> {
         args.seconds
     );
     println!(
-        "{:>11} {:>12} {:>9} {:>9} {:>9} {:>8}",
-        "concurrency", "requests/s", "p50 ms", "p99 ms", "max ms", "failed"
+        "{:>11} {:>12} {:>9} {:>9} {:>9} {:>8} {:>12}",
+        "concurrency", "requests/s", "p50 ms", "p99 ms", "max ms", "failed", "cpu us/req"
     );
     for &c in &args.concurrency {
         let r = closed_loop(&server, Load::Livez, c, args.seconds).await;
         let rate = r.ok_requests as f64 / r.elapsed.as_secs_f64();
         println!(
-            "{c:>11} {rate:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>8}",
+            "{c:>11} {rate:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>12}",
             r.latency.pct_ms(50.0),
             r.latency.pct_ms(99.0),
             r.latency.max_ms(),
-            r.failed_requests
+            r.failed_requests,
+            r.cpu_per_unit(1)
         );
     }
-    let stored = count_rows(&server.db, "messages")?;
     let sent: u64 = rows.iter().map(|r| r.ok_requests).sum();
-    println!("stored messages: {stored} (acknowledged in the measured runs: {sent}, plus warm-up)");
+    match &server.db {
+        Some(db) => {
+            let stored = count_rows(db, "messages")?;
+            println!("stored messages: {stored} (acknowledged in the measured runs: {sent}, plus warm-up)");
+        }
+        None => println!(
+            "acknowledged in the measured runs: {sent} (set BENCH_DB to count the stored rows)"
+        ),
+    }
     server.stop().await;
     Ok(())
 }
@@ -492,8 +616,8 @@ async fn batch(args: &BatchArgs) -> BenchResult<()> {
         args.seconds
     );
     println!(
-        "{:>11} {:>12} {:>12} {:>12} {:>12} {:>8}",
-        "concurrency", "events/s", "batches/s", "p50 ms", "p99 ms", "failed"
+        "{:>11} {:>12} {:>12} {:>12} {:>12} {:>8} {:>12}",
+        "concurrency", "events/s", "batches/s", "p50 ms", "p99 ms", "failed", "cpu us/event"
     );
     let _ = closed_loop(&server, Load::Batch(n), 1, 0.5).await;
     let mut best = 0.0f64;
@@ -503,29 +627,31 @@ async fn batch(args: &BatchArgs) -> BenchResult<()> {
         let rate = batches * n as f64;
         best = best.max(rate);
         println!(
-            "{c:>11} {rate:>12.0} {batches:>12.1} {:>12.2} {:>12.2} {:>8}",
+            "{c:>11} {rate:>12.0} {batches:>12.1} {:>12.2} {:>12.2} {:>8} {:>12}",
             r.latency.pct_ms(50.0),
             r.latency.pct_ms(99.0),
-            r.failed_requests
+            r.failed_requests,
+            r.cpu_per_unit(n)
         );
     }
     println!(
         "-- the same server, POST /v1/traces with {n} GenAI chat spans per OTLP/JSON export (durable)"
     );
     println!(
-        "{:>11} {:>12} {:>12} {:>12} {:>12} {:>8}",
-        "concurrency", "spans/s", "exports/s", "p50 ms", "p99 ms", "failed"
+        "{:>11} {:>12} {:>12} {:>12} {:>12} {:>8} {:>12}",
+        "concurrency", "spans/s", "exports/s", "p50 ms", "p99 ms", "failed", "cpu us/span"
     );
     let _ = closed_loop(&server, Load::Otlp(n), 1, 0.5).await;
     for &c in &args.concurrency {
         let r = closed_loop(&server, Load::Otlp(n), c, args.seconds).await;
         let exports = r.ok_requests as f64 / r.elapsed.as_secs_f64();
         println!(
-            "{c:>11} {:>12.0} {exports:>12.1} {:>12.2} {:>12.2} {:>8}",
+            "{c:>11} {:>12.0} {exports:>12.1} {:>12.2} {:>12.2} {:>8} {:>12}",
             exports * n as f64,
             r.latency.pct_ms(50.0),
             r.latency.pct_ms(99.0),
-            r.failed_requests
+            r.failed_requests,
+            r.cpu_per_unit(n)
         );
     }
     server.stop().await;
@@ -538,24 +664,12 @@ async fn batch(args: &BatchArgs) -> BenchResult<()> {
     Ok(())
 }
 
-/// The server process's resident memory (this process: the server runs in-process), KB.
-fn vm_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// Opens an SSE connection over a raw socket (a few hundred bytes of client state) and
 /// waits for the `connected` message; the socket is then left unread.
 async fn raw_sse(addr: std::net::SocketAddr) -> BenchResult<tokio::net::TcpStream> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     s.write_all(
-        format!("GET /api/realtime/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\nAccept: text/event-stream\r\n\r\n")
+        format!("GET /api/realtime/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n", key())
             .as_bytes(),
     )
     .await?;
@@ -590,20 +704,20 @@ async fn fanout(args: &FanoutArgs) -> BenchResult<()> {
     // Memory per idle subscriber: the server's RSS growth for `idle` raw connections.
     if args.idle > 0 {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let before = vm_rss_kb();
+        let before = server.rss_kb();
         let mut idle = Vec::with_capacity(args.idle);
         for _ in 0..args.idle {
             idle.push(raw_sse(server.addr).await?);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let after = vm_rss_kb();
+        let after = server.rss_kb();
         match (before, after) {
             (Some(b), Some(a)) => println!(
                 "memory per idle subscriber: {:.1} KB (VmRSS {b} KB -> {a} KB for {} connections; includes the client side of each socket)",
                 a.saturating_sub(b) as f64 / args.idle as f64,
                 args.idle
             ),
-            _ => println!("memory per idle subscriber: unavailable (no /proc/self/status)"),
+            _ => println!("memory per idle subscriber: unavailable (external mode without BENCH_SERVER_PID, or no /proc)"),
         }
         drop(idle);
     }
@@ -627,7 +741,7 @@ async fn fanout(args: &FanoutArgs) -> BenchResult<()> {
         );
         subs.push(tokio::spawn(async move {
             let mut lat: Vec<u64> = Vec::new();
-            let Ok(resp) = http.get(url).bearer_auth(KEY).send().await else {
+            let Ok(resp) = http.get(url).bearer_auth(key()).send().await else {
                 return lat;
             };
             let mut body = resp.bytes_stream();
@@ -690,7 +804,7 @@ async fn fanout(args: &FanoutArgs) -> BenchResult<()> {
         );
         let ok = publisher
             .post(format!("{}/api/ingest", server.base))
-            .bearer_auth(KEY)
+            .bearer_auth(key())
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -788,7 +902,7 @@ async fn upload(args: &UploadArgs) -> BenchResult<()> {
         let t = Instant::now();
         let r = http
             .post(format!("{}/api/sessions/upload", server.base))
-            .bearer_auth(KEY)
+            .bearer_auth(key())
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -882,7 +996,7 @@ async fn analytics(args: &AnalyticsArgs) -> BenchResult<()> {
                     .map_err(|e| e.to_string())?;
                 let r = http
                     .post(format!("{base}/api/sessions/upload"))
-                    .bearer_auth(KEY)
+                    .bearer_auth(key())
                     .header("content-type", "application/json")
                     .body(body)
                     .send()
@@ -926,7 +1040,7 @@ async fn analytics(args: &AnalyticsArgs) -> BenchResult<()> {
             let mut messages = 0;
             for _ in 0..args.runs {
                 let t = Instant::now();
-                let r = http.get(&url).bearer_auth(KEY).send().await?;
+                let r = http.get(&url).bearer_auth(key()).send().await?;
                 if !r.status().is_success() {
                     return Err(format!("{url}: {}", r.status()).into());
                 }
