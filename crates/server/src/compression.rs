@@ -29,8 +29,14 @@ pub fn layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> 
         .layer(CompressionLayer::new())
 }
 
-/// 415 naming the first `Content-Encoding` coding outside [`ACCEPTED_ENCODINGS`].
-async fn check_content_encoding(req: Request, next: Next) -> Response {
+/// Checks and normalizes `Content-Encoding` before the decompression layer sees it.
+/// Codings are case-insensitive and `x-gzip` is `gzip` (RFC 9110 8.4.1); `identity` is
+/// no coding. One remaining coding is written back lowercase, as the only header (what
+/// tower-http decodes); none removes the header. A coding outside
+/// [`ACCEPTED_ENCODINGS`], or more than one (a body encoded twice), is 415 JSON naming
+/// it, with `Accept-Encoding` (issue #16: these used to get tower-http's empty 415).
+async fn check_content_encoding(mut req: Request, next: Next) -> Response {
+    let mut codings: Vec<String> = Vec::new();
     for v in req.headers().get_all(header::CONTENT_ENCODING) {
         let text = v.to_str().unwrap_or("(not ASCII)");
         for coding in text.split(',').map(str::trim).filter(|c| !c.is_empty()) {
@@ -38,14 +44,38 @@ async fn check_content_encoding(req: Request, next: Next) -> Response {
                 .iter()
                 .any(|a| a.eq_ignore_ascii_case(coding))
             {
-                let mut resp = ApiError::UnsupportedEncoding(coding.to_string()).into_response();
-                resp.headers_mut().insert(
-                    header::ACCEPT_ENCODING,
-                    HeaderValue::from_static("gzip, br, zstd"),
-                );
-                return resp;
+                return unsupported(coding.to_string());
+            }
+            let c = coding.to_ascii_lowercase();
+            match c.as_str() {
+                "identity" => {}
+                "x-gzip" => codings.push("gzip".into()),
+                _ => codings.push(c),
             }
         }
     }
+    match codings.as_slice() {
+        [] => {
+            req.headers_mut().remove(header::CONTENT_ENCODING);
+        }
+        [one] => {
+            if let Ok(v) = HeaderValue::from_str(one) {
+                req.headers_mut().insert(header::CONTENT_ENCODING, v);
+            }
+        }
+        many => {
+            return unsupported(format!("{} (more than one coding)", many.join(", ")));
+        }
+    }
     next.run(req).await
+}
+
+/// The 415 of an unsupported request coding, with `Accept-Encoding`.
+fn unsupported(coding: String) -> Response {
+    let mut resp = ApiError::UnsupportedEncoding(coding).into_response();
+    resp.headers_mut().insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("gzip, br, zstd"),
+    );
+    resp
 }

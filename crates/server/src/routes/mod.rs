@@ -102,6 +102,8 @@ fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
+            // Compressed bodies from browsers (issue #16).
+            header::CONTENT_ENCODING,
             header::HeaderName::from_static("idempotency-key"),
             header::HeaderName::from_static("last-event-id"),
             header::HeaderName::from_static("x-request-id"),

@@ -53,7 +53,14 @@ async fn gzip_br_and_zstd_request_bodies_are_decoded() {
     let z = zstd::encode_all(&event("zstd-1")[..], 3).expect("zstd");
     let (s, b) = post_encoded(&app, "zstd", z).await;
     assert_eq!(s, 201, "{b}");
-    for id in ["gz-1", "br-1", "zstd-1"] {
+    // Codings are case-insensitive and x-gzip is gzip (RFC 9110); identity is none.
+    let (s, b) = post_encoded(&app, "GZIP", gzip(&event("gz-2"))).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = post_encoded(&app, "x-gzip", gzip(&event("gz-3"))).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = post_encoded(&app, "identity, Gzip", gzip(&event("gz-4"))).await;
+    assert_eq!(s, 201, "{b}");
+    for id in ["gz-1", "br-1", "zstd-1", "gz-2", "gz-3", "gz-4"] {
         let (s, _) = app.get(&format!("/api/sessions/{id}")).await;
         assert_eq!(s, 200, "{id} stored");
     }
@@ -68,6 +75,14 @@ async fn other_encodings_are_415_naming_them_and_corrupt_bodies_400() {
         assert_eq!(b["error"], "unsupported_encoding", "{b}");
         assert!(b["message"].as_str().unwrap_or("").contains(coding), "{b}");
     }
+    // A body encoded twice: the JSON 415 naming both, not an empty one.
+    let (s, b) = post_encoded(&app, "gzip, gzip", gzip(&gzip(&event("x-1")))).await;
+    assert_eq!(s, 415, "{b}");
+    assert_eq!(b["error"], "unsupported_encoding", "{b}");
+    assert!(
+        b["message"].as_str().unwrap_or("").contains("gzip, gzip"),
+        "{b}"
+    );
     let (s, b) = post_encoded(&app, "gzip", b"definitely not gzip".to_vec()).await;
     assert_eq!(s, 400, "{b}");
     let (s, _) = app.get("/api/sessions/x-1").await;
