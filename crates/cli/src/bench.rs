@@ -15,6 +15,10 @@
 //!   runs, each a new session.
 //! - `fanout`: N SSE subscribers on one server, events at a set rate: delivery latency
 //!   p50/p99/max, delivered/expected, deliveries/s, and memory per idle subscriber.
+//! - `viewers`: N viewers of one live session on `?view=ui` (what the session page reads:
+//!   the rendered message, totals and chart with each event), beside the same viewers on
+//!   the plain stream: server CPU per message and per viewer, and the ratio (issue #14).
+//!   `--others N` (also for `fanout`) keeps N idle subscribers of other conversations open.
 //! - `analytics`: fills the store with 10,000 sessions / 1,000,000 messages over 30 days
 //!   (uploads of 100-message sessions, several at a time) and times `GET /api/analytics`
 //!   for 30 days by day and by hour, for every `groupBy`: p50/p99 (issue #20).
@@ -97,6 +101,10 @@ enum Mode {
     Fanout(FanoutArgs),
     /// Analytics latency (issue #20) over a store filled with many sessions.
     Analytics(AnalyticsArgs),
+    /// N viewers of one live session doing what the session page does (`?view=ui`),
+    /// beside the same viewers on the plain SPEC 4 stream: server CPU per message and per
+    /// viewer, and the ratio (issue #14). Takes the `fanout` knobs.
+    Viewers(FanoutArgs),
     /// Every mode with its defaults (durations from `--seconds`), `analytics` excepted.
     All {
         /// Seconds per measurement.
@@ -168,6 +176,18 @@ struct FanoutArgs {
     /// Idle connections opened to measure server memory per idle subscriber (0: skip).
     #[arg(long, default_value_t = 1000)]
     idle: usize,
+    /// Idle subscribers of *other* conversations kept open during the run (each filtered
+    /// to a conversation of its own): with the hub indexed by conversation they should
+    /// not change the cost of a delivery (issue #14).
+    #[arg(long, default_value_t = 0)]
+    others: usize,
+    /// Live subscribers watch the published conversation (`?conversationId=`), as the
+    /// session page does, instead of every event.
+    #[arg(long)]
+    filter: bool,
+    /// `api` (the SPEC 4 envelope) or `ui` (`?view=ui`, what the session page reads).
+    #[arg(long, default_value = "api")]
+    view: String,
 }
 
 /// Microseconds since the benchmark started (a clock shared by publishers and
@@ -666,10 +686,10 @@ async fn batch(args: &BatchArgs) -> BenchResult<()> {
 
 /// Opens an SSE connection over a raw socket (a few hundred bytes of client state) and
 /// waits for the `connected` message; the socket is then left unread.
-async fn raw_sse(addr: std::net::SocketAddr) -> BenchResult<tokio::net::TcpStream> {
+async fn raw_sse(addr: std::net::SocketAddr, path: &str) -> BenchResult<tokio::net::TcpStream> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     s.write_all(
-        format!("GET /api/realtime/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n", key())
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n", key())
             .as_bytes(),
     )
     .await?;
@@ -707,7 +727,7 @@ async fn fanout(args: &FanoutArgs) -> BenchResult<()> {
         let before = server.rss_kb();
         let mut idle = Vec::with_capacity(args.idle);
         for _ in 0..args.idle {
-            idle.push(raw_sse(server.addr).await?);
+            idle.push(raw_sse(server.addr, "/api/realtime/stream").await?);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let after = server.rss_kb();
@@ -722,6 +742,136 @@ async fn fanout(args: &FanoutArgs) -> BenchResult<()> {
         drop(idle);
     }
 
+    let _others = open_others(&server, args.others).await?;
+    let f = fanout_live(&server, args, args.filter, &args.view).await?;
+    f.print();
+    server.stop().await;
+    Ok(())
+}
+
+/// Opens `n` idle subscribers, each filtered to a conversation of its own, and returns
+/// their sockets (kept open by the caller).
+async fn open_others(server: &Server, n: usize) -> BenchResult<Vec<tokio::net::TcpStream>> {
+    let mut others = Vec::with_capacity(n);
+    for i in 0..n {
+        others.push(
+            raw_sse(
+                server.addr,
+                &format!("/api/realtime/stream?conversationId=bench-other-{i}"),
+            )
+            .await?,
+        );
+    }
+    if n > 0 {
+        println!("({n} idle subscribers of other conversations open)");
+    }
+    Ok(others)
+}
+
+/// What one fan-out run measured.
+struct FanoutFigures {
+    latency: Stats,
+    delivered: u64,
+    expected: u64,
+    sent: u64,
+    span_s: f64,
+    /// Server CPU from the first publish to the last delivery, µs.
+    server_cpu_us: Option<u64>,
+}
+
+impl FanoutFigures {
+    fn print(&self) {
+        let (got, expected, sent) = (self.delivered, self.expected, self.sent);
+        println!(
+            "delivery latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            self.latency.pct_ms(50.0),
+            self.latency.pct_ms(99.0),
+            self.latency.max_ms()
+        );
+        println!(
+            "delivered/expected: {got}/{expected} ({:.2}%), events published: {sent}",
+            if expected > 0 {
+                100.0 * got as f64 / expected as f64
+            } else {
+                0.0
+            }
+        );
+        println!(
+            "deliveries/s: {:.0} (over {:.2} s from first publish to last delivery)",
+            if self.span_s > 0.0 {
+                got as f64 / self.span_s
+            } else {
+                0.0
+            },
+            self.span_s
+        );
+        if let (Some(per_event), Some(per_delivery)) =
+            (self.cpu_per_event(), self.cpu_per_delivery())
+        {
+            println!(
+                "server CPU: {per_event:.0} us per published event, {per_delivery:.2} us per delivery"
+            );
+        }
+    }
+
+    fn cpu_per_event(&self) -> Option<f64> {
+        let cpu = self.server_cpu_us?;
+        (self.sent > 0).then(|| cpu as f64 / self.sent as f64)
+    }
+
+    fn cpu_per_delivery(&self) -> Option<f64> {
+        let cpu = self.server_cpu_us?;
+        (self.delivered > 0).then(|| cpu as f64 / self.delivered as f64)
+    }
+}
+
+/// `bench viewers`: the same viewers on the plain stream, then on `?view=ui`, on one
+/// server, with `--others` idle subscribers of other conversations throughout.
+async fn viewers(args: &FanoutArgs) -> BenchResult<()> {
+    let server = Server::start().await?;
+    println!(
+        "== viewers: {} viewers of one live session, {} messages/s for {} s, {} idle subscribers of other conversations",
+        args.subscribers, args.rate, args.seconds, args.others
+    );
+    let _others = open_others(&server, args.others).await?;
+    println!("-- plain SSE (the SPEC 4 envelope, ?conversationId=)");
+    let plain = fanout_live(&server, args, true, "api").await?;
+    plain.print();
+    println!(
+        "-- what the session page does (?conversationId=&view=ui: rendered message, totals, chart)"
+    );
+    let ui = fanout_live(&server, args, true, "ui").await?;
+    ui.print();
+    if let (Some(p), Some(u)) = (plain.cpu_per_delivery(), ui.cpu_per_delivery()) {
+        println!(
+            "viewer cost per message: {u:.2} us vs plain SSE delivery {p:.2} us: {:.2}x (target <= 2x)",
+            u / p
+        );
+    }
+    server.stop().await;
+    Ok(())
+}
+
+/// Live subscribers (`args.subscribers`, unfiltered or `filter`ed to the published
+/// conversation, in `view`) while one client publishes `args.rate` events/s.
+async fn fanout_live(
+    server: &Server,
+    args: &FanoutArgs,
+    filter: bool,
+    view: &str,
+) -> BenchResult<FanoutFigures> {
+    let cid = format!("fanout-{}", random_id());
+    let mut path = String::from("/api/realtime/stream");
+    let mut q = Vec::new();
+    if filter {
+        q.push(format!("conversationId={cid}"));
+    }
+    if view != "api" {
+        q.push(format!("view={view}"));
+    }
+    if !q.is_empty() {
+        path = format!("{path}?{}", q.join("&"));
+    }
     // Live subscribers.
     let ready = Arc::new(AtomicUsize::new(0));
     let delivered = Arc::new(AtomicU64::new(0));
@@ -732,7 +882,7 @@ async fn fanout(args: &FanoutArgs) -> BenchResult<()> {
         .build()?;
     let mut subs = Vec::with_capacity(args.subscribers);
     for _ in 0..args.subscribers {
-        let (http, url) = (http.clone(), format!("{}/api/realtime/stream", server.base));
+        let (http, url) = (http.clone(), format!("{}{path}", server.base));
         let (ready, delivered, last, stop) = (
             ready.clone(),
             delivered.clone(),
@@ -786,7 +936,7 @@ async fn fanout(args: &FanoutArgs) -> BenchResult<()> {
 
     // Publisher: one keep-alive client at a fixed rate.
     let publisher = reqwest::Client::new();
-    let cid = format!("fanout-{}", random_id());
+    let cpu_before = server.cpu_us();
     let period = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -827,35 +977,21 @@ async fn fanout(args: &FanoutArgs) -> BenchResult<()> {
         }
     }
     let got = delivered.load(Ordering::Relaxed);
+    let server_cpu_us = cpu_before
+        .zip(server.cpu_us())
+        .map(|(b, a)| a.saturating_sub(b));
     let span_s = last_delivery_us
         .load(Ordering::Relaxed)
         .saturating_sub(first_send_us) as f64
         / 1e6;
-    let stats = Stats::new(lat);
-    println!(
-        "delivery latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        stats.pct_ms(50.0),
-        stats.pct_ms(99.0),
-        stats.max_ms()
-    );
-    println!(
-        "delivered/expected: {got}/{expected} ({:.2}%), events published: {sent}",
-        if expected > 0 {
-            100.0 * got as f64 / expected as f64
-        } else {
-            0.0
-        }
-    );
-    println!(
-        "deliveries/s: {:.0} (over {span_s:.2} s from first publish to last delivery)",
-        if span_s > 0.0 {
-            got as f64 / span_s
-        } else {
-            0.0
-        }
-    );
-    server.stop().await;
-    Ok(())
+    Ok(FanoutFigures {
+        latency: Stats::new(lat),
+        delivered: got,
+        expected,
+        sent,
+        span_s,
+        server_cpu_us,
+    })
 }
 
 /// One spec-shape upload body (SPEC 3) with `n` messages from three agents.
@@ -1086,6 +1222,7 @@ async fn main() -> std::process::ExitCode {
         Mode::Upload(a) => upload(&a).await,
         Mode::Fanout(a) => fanout(&a).await,
         Mode::Analytics(a) => analytics(&a).await,
+        Mode::Viewers(a) => viewers(&a).await,
         Mode::All { seconds } => {
             let r = ingest(&IngestArgs {
                 seconds,
@@ -1110,6 +1247,9 @@ async fn main() -> std::process::ExitCode {
                         rate: 50.0,
                         seconds,
                         idle: 1000,
+                        others: 0,
+                        filter: false,
+                        view: "api".into(),
                     })
                     .await
                 }

@@ -617,6 +617,77 @@ pub struct SseEnvelope {
     pub data: Value,
 }
 
+/// The `ui` member a `?view=ui` stream adds to each envelope of a conversation's event
+/// (issue #14): what the session page shows, rendered once on the server when the event
+/// is published and shared by every viewer, so a viewer costs one socket write per event
+/// and no request. Members are absent when they do not apply (or could not be read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct UiUpdate {
+    /// `message.created`: the message content as sanitized HTML (Markdown rendered with
+    /// pulldown-cmark, cleaned with ammonia, code highlighted), exactly as the page
+    /// renders stored messages.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub content_html: Option<String>,
+    /// The session's totals after this event.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub session: Option<UiSessionTotals>,
+    /// `message.created`: the per-agent chart (tokens, cost, time per agent) after this
+    /// message, as inline SVG.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub agents_chart: Option<String>,
+    /// Events other than messages, when the session has a summary: its text as
+    /// sanitized HTML.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub summary_html: Option<String>,
+}
+
+/// The session header's figures in a [`UiUpdate`] (the same values as
+/// [`SessionDetail`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct UiSessionTotals {
+    /// Status.
+    pub status: String,
+    /// Message count.
+    pub total_messages: i64,
+    /// Messages stored.
+    pub stored_messages: i64,
+    /// Token total.
+    pub total_tokens: i64,
+    /// Cost, USD.
+    pub total_cost: f64,
+    /// Duration, ms.
+    pub total_duration: i64,
+    /// Completeness.
+    pub completeness: Completeness,
+    /// Completion reason.
+    pub completion_reason: Option<String>,
+    /// Latest error message.
+    pub error_message: Option<String>,
+    /// Summary.
+    pub summary: Option<Summary>,
+}
+
+impl From<&SessionDetail> for UiSessionTotals {
+    fn from(d: &SessionDetail) -> Self {
+        UiSessionTotals {
+            status: d.status.clone(),
+            total_messages: d.total_messages,
+            stored_messages: d.stored_messages,
+            total_tokens: d.total_tokens,
+            total_cost: d.total_cost,
+            total_duration: d.total_duration,
+            completeness: d.completeness.clone(),
+            completion_reason: d.completion_reason.clone(),
+            error_message: d.error_message.clone(),
+            summary: d.summary.clone(),
+        }
+    }
+}
+
 /// Sent first when a client resumes (`Last-Event-ID` / `lastEventId`) from before the
 /// retention horizon, or from an id this event log never handed out: reload the full
 /// state, then the stream goes on from `oldestEventId` (SPEC 4, 9). With `?named=1` it

@@ -1,6 +1,6 @@
 //! The request parameters of the live stream, `GET /api/realtime/stream` (SPEC 4), as
-//! plain data: the `conversationId` filter, `?named=1` and the resume point from
-//! `Last-Event-ID` (or `?lastEventId=`). No I/O; the server's handler and the
+//! plain data: the `conversationId` filter, `?named=1`, `?view=ui` (issue #14) and the
+//! resume point from `Last-Event-ID` (or `?lastEventId=`). No I/O; the server's handler and the
 //! `stream_params` fuzz target both call [`StreamParams::parse`].
 
 use std::collections::HashMap;
@@ -21,6 +21,19 @@ pub enum ResumePoint {
     Invalid,
 }
 
+/// What each message of the stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamView {
+    /// The SPEC 4 envelope, for API clients (the default).
+    #[default]
+    Api,
+    /// `?view=ui`: the envelope plus a `ui` member ([`crate::api::UiUpdate`]) with what
+    /// the session page shows, rendered once on the server when the event is published:
+    /// the message's sanitized HTML, the session's totals and the per-agent chart. The
+    /// page then needs no request per live message (issue #14).
+    Ui,
+}
+
 /// The parsed parameters of one stream request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamParams {
@@ -31,6 +44,8 @@ pub struct StreamParams {
     pub named: bool,
     /// The resume point.
     pub resume: ResumePoint,
+    /// `?view=ui` or the default API view.
+    pub view: StreamView,
 }
 
 impl StreamParams {
@@ -40,6 +55,7 @@ impl StreamParams {
     /// # Errors
     /// A `conversationId` that is empty or blank is a [`ValidationError`] on
     /// `conversationId`: an empty filter must not mean "every conversation" (issue #16).
+    /// A `view` other than `ui` or `api` is one on `view`.
     pub fn parse(
         last_event_id: Option<&[u8]>,
         query: &HashMap<String, String>,
@@ -74,10 +90,22 @@ impl StreamParams {
                 .parse::<i64>()
                 .map_or(ResumePoint::Invalid, ResumePoint::After),
         };
+        let view = match query.get("view").map(|v| v.trim().to_ascii_lowercase()) {
+            None => StreamView::Api,
+            Some(v) if v.is_empty() || v == "api" => StreamView::Api,
+            Some(v) if v == "ui" => StreamView::Ui,
+            Some(_) => {
+                return Err(ValidationError::new(
+                    "view",
+                    "must be `ui` (rendered updates for the web UI) or `api` (the default)",
+                ))
+            }
+        };
         Ok(Self {
             conversation,
             named,
             resume,
+            view,
         })
     }
 }
@@ -115,5 +143,16 @@ mod tests {
             .unwrap();
         assert_eq!(p.conversation.as_deref(), Some("c1"));
         assert!(p.named);
+        assert_eq!(p.view, StreamView::Api);
+    }
+
+    #[test]
+    fn view_is_ui_or_api_and_anything_else_is_refused_naming_it() {
+        let p = StreamParams::parse(None, &q(&[("view", "UI")])).unwrap();
+        assert_eq!(p.view, StreamView::Ui);
+        let p = StreamParams::parse(None, &q(&[("view", "api")])).unwrap();
+        assert_eq!(p.view, StreamView::Api);
+        let e = StreamParams::parse(None, &q(&[("view", "html")])).unwrap_err();
+        assert_eq!(e.field, "view");
     }
 }

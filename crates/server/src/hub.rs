@@ -1,8 +1,15 @@
-//! Live fan-out (SPEC 4): the writer publishes each committed event once on a broadcast
-//! channel (one shared ring of `SSE_BUFFER_EVENTS` entries, each frame serialized once);
-//! every SSE connection holds a receiver into it. A subscriber that falls further behind
-//! than the ring is caught up from the event log (see `routes::stream`), so a stalled
-//! client costs no memory beyond the ring and never delays ingest or other clients.
+//! Live fan-out (SPEC 4), indexed by conversation (issue #14). The writer publishes each
+//! committed event once; its SSE frames are serialized once and shared. Subscribers of
+//! one conversation (`?conversationId=`) share that conversation's broadcast ring, created
+//! with its first subscriber and dropped with its last; unfiltered subscribers share one
+//! ring of every event. An event is handed to the unfiltered ring and to its own
+//! conversation's ring only, so its cost grows with the subscribers that want it, not with
+//! every open connection: an idle viewer of another conversation is never woken.
+//!
+//! A subscriber that falls further behind than its ring is caught up from the event log
+//! (see `routes::stream`), so a stalled client costs no memory beyond the ring and never
+//! delays ingest or other clients. Rings: `SSE_BUFFER_EVENTS` entries for the unfiltered
+//! one, at most [`CONVERSATION_RING`] for each conversation's.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -24,28 +31,83 @@ pub struct Published {
     pub named_frame: bytes::Bytes,
     /// When the hub received it (just after commit), for the fan-out lag metric.
     pub published_at: std::time::Instant,
+    /// The `?view=ui` frames (plain, named), rendered by the first UI subscriber that
+    /// needs them and shared by the rest (issue #14; see `routes::ui::live`).
+    pub ui_frames: tokio::sync::OnceCell<(bytes::Bytes, bytes::Bytes)>,
 }
 
 /// Builds the SSE frame of SPEC 4 for one event.
 pub fn sse_frame(ev: &StoredEvent, named: bool) -> bytes::Bytes {
-    let env = ev.envelope();
+    frame_with_data(ev, named, &ev.envelope())
+}
+
+/// An SSE frame of `ev` (`id:`, `event:` when `named`) whose `data:` is `data` (one line
+/// of JSON text).
+pub fn frame_with_data(ev: &StoredEvent, named: bool, data: &str) -> bytes::Bytes {
     let s = if named {
-        format!("id: {}\nevent: {}\ndata: {}\n\n", ev.id, ev.kind, env)
+        format!("id: {}\nevent: {}\ndata: {}\n\n", ev.id, ev.kind, data)
     } else {
-        format!("id: {}\ndata: {}\n\n", ev.id, env)
+        format!("id: {}\ndata: {}\n\n", ev.id, data)
     };
     bytes::Bytes::from(s)
 }
 
+/// Most entries of one conversation's ring (fewer when `SSE_BUFFER_EVENTS` is smaller).
+/// A burst beyond it (a large upload) sends its subscribers to the event log, as for the
+/// unfiltered ring.
+pub const CONVERSATION_RING: usize = 1024;
+
+type Ring = broadcast::Sender<Arc<Published>>;
+
 /// The fan-out hub and the SSE connection accounting.
 pub struct Hub {
-    tx: broadcast::Sender<Arc<Published>>,
+    /// Every event, for unfiltered subscribers.
+    all: Ring,
+    /// One ring per conversation that has subscribers; an entry lives exactly as long as
+    /// one of its [`Subscription`]s (removed under this lock by the last one's drop).
+    by_conversation: Mutex<HashMap<Arc<str>, Ring>>,
+    conversation_ring: usize,
     last_id: AtomicI64,
     resyncs: AtomicU64,
     connections: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     max_total: usize,
     max_per_ip: usize,
+}
+
+/// A live subscription: every event (unfiltered) or one conversation's. Receive with
+/// [`Subscription::recv`]; dropping the last subscription of a conversation removes its
+/// ring from the index.
+pub struct Subscription {
+    rx: broadcast::Receiver<Arc<Published>>,
+    conversation: Option<Arc<str>>,
+    hub: Arc<Hub>,
+}
+
+impl Subscription {
+    /// The next event for this subscription, in publish order.
+    ///
+    /// # Errors
+    /// [`broadcast::error::RecvError::Lagged`] when more events than the ring holds were
+    /// published since the last receive (catch up from the event log, then go on);
+    /// `Closed` never happens while the hub lives.
+    pub async fn recv(&mut self) -> Result<Arc<Published>, broadcast::error::RecvError> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let Some(c) = &self.conversation else { return };
+        if let Ok(mut m) = self.hub.by_conversation.lock() {
+            // Our own receiver is still alive here: 1 means we are the last. A subscribe
+            // racing with this drop takes the same lock, so it either sees the entry (and
+            // makes the count 2) or finds it gone and creates a new one.
+            if m.get(c).is_some_and(|ring| ring.receiver_count() <= 1) {
+                m.remove(c);
+            }
+        }
+    }
 }
 
 /// A held SSE connection slot; released on drop.
@@ -72,22 +134,69 @@ impl Drop for ConnectionSlot {
 impl Hub {
     /// A hub with the limits of `config` (SPEC 4).
     pub fn new(config: &ServeConfig) -> Self {
-        let (tx, _) = broadcast::channel(config.sse_buffer_events.max(16));
+        Self::with_limits(
+            config.sse_buffer_events,
+            config.sse_max_connections,
+            config.sse_max_connections_per_ip,
+        )
+    }
+
+    /// A hub whose unfiltered ring holds `buffer` events (at least 16), with at most
+    /// `max_total` connections and `max_per_ip` per client address.
+    pub fn with_limits(buffer: usize, max_total: usize, max_per_ip: usize) -> Self {
+        let buffer = buffer.max(16);
+        let (all, _) = broadcast::channel(buffer);
         Hub {
-            tx,
+            all,
+            by_conversation: Mutex::new(HashMap::new()),
+            conversation_ring: buffer.min(CONVERSATION_RING),
             last_id: AtomicI64::new(0),
             resyncs: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
-            max_total: config.sse_max_connections,
-            max_per_ip: config.sse_max_connections_per_ip,
+            max_total,
+            max_per_ip,
         }
     }
 
-    /// A new receiver of live events, and the id of the last event published before it.
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Published>>, i64) {
-        let rx = self.tx.subscribe();
-        (rx, self.last_id.load(Ordering::SeqCst))
+    /// A new subscription to every event (`conversation` `None`) or to one
+    /// conversation's, and the id of the last event published before it.
+    pub fn subscribe(self: &Arc<Self>, conversation: Option<&str>) -> (Subscription, i64) {
+        let (rx, key) = match conversation {
+            None => (self.all.subscribe(), None),
+            Some(c) => {
+                let key: Arc<str> = Arc::from(c);
+                let rx = match self.by_conversation.lock() {
+                    Ok(mut m) => m
+                        .entry(key.clone())
+                        .or_insert_with(|| broadcast::channel(self.conversation_ring).0)
+                        .subscribe(),
+                    // A poisoned index (a panic while holding it) must not stop live
+                    // views: such a subscriber filters the unfiltered ring instead.
+                    Err(_) => return (self.fallback(), self.last_id.load(Ordering::SeqCst)),
+                };
+                (rx, Some(key))
+            }
+        };
+        let sub = Subscription {
+            rx,
+            conversation: key,
+            hub: self.clone(),
+        };
+        (sub, self.last_id.load(Ordering::SeqCst))
+    }
+
+    fn fallback(self: &Arc<Self>) -> Subscription {
+        Subscription {
+            rx: self.all.subscribe(),
+            conversation: None,
+            hub: self.clone(),
+        }
+    }
+
+    /// Conversations with at least one live subscriber (the index's size).
+    pub fn watched_conversations(&self) -> usize {
+        self.by_conversation.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     /// Counts a subscriber that fell behind the buffer and was caught up from the log.
@@ -126,14 +235,188 @@ impl Hub {
 
 impl EventSink for Hub {
     fn publish(&self, event: StoredEvent) {
-        let published = Arc::new(Published {
-            frame: sse_frame(&event, false),
-            named_frame: sse_frame(&event, true),
-            published_at: std::time::Instant::now(),
-            event,
+        let id = event.id;
+        let ring = event.conversation_id.as_deref().and_then(|c| {
+            self.by_conversation
+                .lock()
+                .ok()
+                .and_then(|m| m.get(c).cloned())
         });
-        let id = published.event.id;
-        let _ = self.tx.send(published);
+        let unfiltered = self.all.receiver_count() > 0;
+        if ring.is_some() || unfiltered {
+            // Serialized once, shared by every receiver of both rings.
+            let published = Arc::new(Published {
+                frame: sse_frame(&event, false),
+                named_frame: sse_frame(&event, true),
+                published_at: std::time::Instant::now(),
+                ui_frames: tokio::sync::OnceCell::new(),
+                event,
+            });
+            if let Some(ring) = ring {
+                // No receiver left (all dropped since the lookup): nothing to do.
+                let _ = ring.send(published.clone());
+            }
+            if unfiltered {
+                let _ = self.all.send(published);
+            }
+        }
         self.last_id.fetch_max(id, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hub index (issue #14): who receives what, the index's lifetime under
+    //! subscribe/unsubscribe races, and lag.
+
+    use super::*;
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+    fn event(id: i64, conversation: Option<&str>) -> StoredEvent {
+        StoredEvent {
+            id,
+            kind: "message.created".into(),
+            conversation_id: conversation.map(str::to_string),
+            ts_us: 1_700_000_000_000_000 + id,
+            data: format!("{{\"n\":{id}}}"),
+        }
+    }
+
+    fn hub(buffer: usize) -> Arc<Hub> {
+        Arc::new(Hub::with_limits(buffer, 1000, 1000))
+    }
+
+    /// Everything waiting on `sub` now, as event ids; panics on lag.
+    fn drain(sub: &mut Subscription) -> Vec<i64> {
+        let mut out = Vec::new();
+        loop {
+            match sub.rx.try_recv() {
+                Ok(p) => out.push(p.event.id),
+                Err(TryRecvError::Empty) => return out,
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn filtered_subscribers_get_their_conversation_and_unfiltered_get_everything() {
+        let hub = hub(64);
+        let (mut all, _) = hub.subscribe(None);
+        let (mut a, _) = hub.subscribe(Some("a"));
+        let (mut a2, _) = hub.subscribe(Some("a"));
+        let (mut b, _) = hub.subscribe(Some("b"));
+        for (id, c) in [
+            (1, Some("a")),
+            (2, Some("b")),
+            (3, None),
+            (4, Some("a")),
+            (5, Some("c")),
+        ] {
+            hub.publish(event(id, c));
+        }
+        assert_eq!(drain(&mut all), vec![1, 2, 3, 4, 5]);
+        assert_eq!(drain(&mut a), vec![1, 4]);
+        assert_eq!(drain(&mut a2), vec![1, 4]);
+        assert_eq!(drain(&mut b), vec![2]);
+        // The baseline is the last id published before subscribing.
+        let (_, baseline) = hub.subscribe(Some("z"));
+        assert_eq!(baseline, 5);
+    }
+
+    #[test]
+    fn events_of_other_conversations_never_reach_a_filtered_ring() {
+        let hub = hub(64);
+        let (mut a, _) = hub.subscribe(Some("a"));
+        for id in 1..=10_000 {
+            hub.publish(event(id, Some("other")));
+        }
+        // Not even as lag: the ring of `a` was never written.
+        assert_eq!(a.rx.len(), 0);
+        assert!(matches!(a.rx.try_recv(), Err(TryRecvError::Empty)));
+        hub.publish(event(10_001, Some("a")));
+        assert_eq!(drain(&mut a), vec![10_001]);
+    }
+
+    #[test]
+    fn the_index_holds_a_conversation_exactly_while_it_has_subscribers() {
+        let hub = hub(64);
+        assert_eq!(hub.watched_conversations(), 0);
+        let (s1, _) = hub.subscribe(Some("a"));
+        let (s2, _) = hub.subscribe(Some("a"));
+        let (s3, _) = hub.subscribe(Some("b"));
+        let (all, _) = hub.subscribe(None);
+        assert_eq!(hub.watched_conversations(), 2);
+        drop(s1);
+        assert_eq!(hub.watched_conversations(), 2);
+        drop(s2);
+        assert_eq!(hub.watched_conversations(), 1);
+        drop(all);
+        drop(s3);
+        assert_eq!(hub.watched_conversations(), 0);
+        // Publishing with nobody listening is fine and still moves the baseline.
+        hub.publish(event(7, Some("a")));
+        assert_eq!(hub.subscribe(None).1, 7);
+    }
+
+    #[test]
+    fn subscribe_and_unsubscribe_races_lose_no_event_and_leak_no_entry() {
+        let hub = hub(1 << 16);
+        let (mut steady, _) = hub.subscribe(Some("c0"));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churners: Vec<_> = (0..4)
+            .map(|t| {
+                let (hub, stop) = (hub.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let c = format!("c{}", (n + t) % 3);
+                        let (mut s, _) = hub.subscribe(Some(&c));
+                        if n % 7 == 0 {
+                            let _ = s.rx.try_recv();
+                        }
+                        drop(s);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let publisher = {
+            let hub = hub.clone();
+            std::thread::spawn(move || {
+                for id in 1..=3_000 {
+                    hub.publish(event(id, Some(&format!("c{}", id % 3))));
+                }
+            })
+        };
+        let _ = publisher.join();
+        stop.store(true, Ordering::Relaxed);
+        let churned: u64 = churners.into_iter().map(|c| c.join().unwrap_or(0)).sum();
+        assert!(
+            churned > 100,
+            "the churn threads ran ({churned} subscriptions)"
+        );
+        // The steady subscriber saw every event of its conversation, in order.
+        let want: Vec<i64> = (1..=3_000).filter(|id| id % 3 == 0).collect();
+        assert_eq!(drain(&mut steady), want);
+        // Only the steady subscriber's conversation is left in the index.
+        assert_eq!(hub.watched_conversations(), 1);
+        drop(steady);
+        assert_eq!(hub.watched_conversations(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_behind_its_ring_is_told_it_lagged_then_gets_the_newest() {
+        let hub = hub(16);
+        let (mut a, _) = hub.subscribe(Some("a"));
+        let (mut all, _) = hub.subscribe(None);
+        for id in 1..=40 {
+            hub.publish(event(id, Some("a")));
+        }
+        // The stream route answers a lag with a catch-up from the event log.
+        assert!(matches!(a.recv().await, Err(RecvError::Lagged(24))));
+        assert_eq!(a.recv().await.map(|p| p.event.id).ok(), Some(25));
+        assert!(matches!(all.recv().await, Err(RecvError::Lagged(24))));
+        assert_eq!(drain(&mut all), (25..=40).collect::<Vec<_>>());
     }
 }

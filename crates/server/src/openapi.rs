@@ -45,6 +45,8 @@ pub const TAG_UI: &str = "ui";
         agentpipe_protocol::wire::Event,
         agentpipe_protocol::api::SseEnvelope,
         agentpipe_protocol::api::ReloadSignal,
+        agentpipe_protocol::api::UiUpdate,
+        agentpipe_protocol::api::UiSessionTotals,
         crate::routes::export::ExportFormat,
         crate::routes::params::StatusFilter,
         crate::routes::params::SourceFilter,

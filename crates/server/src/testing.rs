@@ -62,6 +62,29 @@ impl TestServer {
         }
     }
 
+    /// Stops the server and starts a new one on the same address and database (settings
+    /// from `f`), as a restart of the process would: clients that reconnect find it where
+    /// they left it.
+    pub async fn restart(mut self, f: impl FnOnce(&mut ServeConfig)) -> Self {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+        let mut config = ServeConfig::for_tests(self.db_path.clone(), TEST_KEY);
+        f(&mut config);
+        // The old listener is closed; the port can be bound again at once (SO_REUSEADDR).
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("bind the same address again");
+        self.shutdown = CancellationToken::new();
+        self.handle = Some(tokio::spawn(crate::serve(
+            config,
+            listener,
+            self.shutdown.clone(),
+        )));
+        self
+    }
+
     /// Starts a server on the database at `url` (e.g. a [`PgTestDb::url`]) after letting
     /// `f` adjust the settings. `db_path` is empty then.
     pub async fn start_on_url(url: &str, f: impl FnOnce(&mut ServeConfig)) -> Self {

@@ -4,8 +4,8 @@
 // - agent content only ever reaches the DOM through textContent or attributes set with
 //   setAttribute/dataset; never innerHTML;
 // - a new message is first shown as plain text, in order, then replaced by the server's
-//   rendered and sanitized fragment of that message (Markdown), fetched from
-//   /sessions/{id}/messages/{mid}/fragment and parsed with DOMParser (inert: nothing in
+//   rendered and sanitized HTML of that message (Markdown), which the `?view=ui` stream
+//   carries with the event (issue #14), parsed with DOMParser (inert: nothing in
 //   it runs, and the Content-Security-Policy forbids inline script anyway);
 // - the live stream is /api/realtime/stream (EventSource), resumed from the event-log id
 //   the page was rendered at, so nothing committed in between is missed.
@@ -49,9 +49,20 @@
     return iso.slice(0, 10) + ' ' + iso.slice(11, 19) + ' UTC';
   }
 
+  // The first n characters of text on one line. Cut between user-perceived characters
+  // (grapheme clusters, so an emoji with a skin tone or a ZWJ sequence stays whole) where
+  // the browser can tell, else between code points: never half a surrogate pair.
   function snippet(text, n) {
     var one = String(text || '').split(/\s+/).filter(Boolean).join(' ');
-    return one.length <= n ? one : one.slice(0, n) + '\u2026';
+    var parts;
+    if (typeof Intl !== 'undefined' && Intl.Segmenter) {
+      parts = [];
+      var it = new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(one)[Symbol.iterator]();
+      for (var r = it.next(); !r.done && parts.length <= n; r = it.next()) parts.push(r.value.segment);
+    } else {
+      parts = Array.from(one);
+    }
+    return parts.length <= n ? one : parts.slice(0, n).join('') + '\u2026';
   }
 
   // Kept in step with render::agent_icon.
@@ -100,24 +111,31 @@
   }
 
   // Opens the live stream and keeps it open: EventSource reconnects by itself after a
-  // network error (sending Last-Event-ID); after a refused connection (503) it gives up,
-  // so we open a new one from the last id seen.
+  // network error (sending Last-Event-ID, after the server's per-connection `retry:`);
+  // after a refused connection (503) or a closed stream it gives up, so we open a new one
+  // from the last id seen, backing off with jitter (1-2 s, doubling to 30 s) so that tabs
+  // do not all come back at once after a restart (issue #14).
   function openStream(params, onEvent) {
     var lastId = params.lastEventId;
     var es = null;
     var retryTimer = null;
+    var failures = 0;
     function connect() {
       var q = [];
       if (params.conversationId) q.push('conversationId=' + encodeURIComponent(params.conversationId));
+      if (params.view) q.push('view=' + encodeURIComponent(params.view));
       if (lastId !== undefined && lastId !== null && lastId !== '') q.push('lastEventId=' + encodeURIComponent(lastId));
       es = new EventSource('/api/realtime/stream' + (q.length ? '?' + q.join('&') : ''));
       setConn('connecting', 'Connecting\u2026');
-      es.onopen = function () { setConn('live', 'Live'); };
+      es.onopen = function () { failures = 0; setConn('live', 'Live'); };
       es.onerror = function () {
         if (es.readyState === EventSource.CLOSED) {
-          setConn('offline', 'Offline \u2013 retrying');
+          failures += 1;
+          var base = Math.min(30000, 1000 * Math.pow(2, Math.min(failures - 1, 5)));
+          var wait = Math.round(base * (1 + Math.random()));
+          setConn('offline', 'Live updates paused \u2013 retrying in ' + Math.ceil(wait / 1000) + ' s');
           if (!retryTimer) {
-            retryTimer = setTimeout(function () { retryTimer = null; connect(); }, 5000);
+            retryTimer = setTimeout(function () { retryTimer = null; connect(); }, wait);
           }
         } else {
           setConn('reconnecting', 'Reconnecting\u2026');
@@ -481,83 +499,101 @@
       }
     }
 
-    var refresh = throttle(function () {
-      getJSON('/api/sessions/' + encodeURIComponent(sid)).then(function (d) {
-        setBadge(badge, d.status);
-        root.dataset.status = d.status;
-        $('#f-duration').textContent = dur(d.totalDuration);
-        $('#f-messages-n').textContent = num(d.totalMessages);
-        setCompleteness(d.completeness);
-        $('#f-tokens').textContent = num(d.totalTokens);
-        $('#f-cost').textContent = usd(d.totalCost);
-        var reason = $('#f-reason');
-        var r = d.errorMessage ? 'Error: ' + d.errorMessage : (d.completionReason ? 'Reason: ' + d.completionReason : '');
-        reason.textContent = r;
-        reason.hidden = !r;
-        var s = d.summary;
-        if (s && (s.text || s.shortText)) {
-          $('#summary-short').textContent = s.shortText || '';
-          showSummary(s.text || '');
-          $('#summary').hidden = false;
+    // The header's figures from a session detail or a live update's `ui.session`.
+    function applyTotals(d) {
+      if (!d) return;
+      setBadge(badge, d.status);
+      root.dataset.status = d.status;
+      $('#f-duration').textContent = dur(d.totalDuration);
+      $('#f-messages-n').textContent = num(d.totalMessages);
+      setCompleteness(d.completeness);
+      $('#f-tokens').textContent = num(d.totalTokens);
+      $('#f-cost').textContent = usd(d.totalCost);
+      var reason = $('#f-reason');
+      var r = d.errorMessage ? 'Error: ' + d.errorMessage : (d.completionReason ? 'Reason: ' + d.completionReason : '');
+      reason.textContent = r;
+      reason.hidden = !r;
+      var s = d.summary;
+      if (s && (s.text || s.shortText)) {
+        $('#summary-short').textContent = s.shortText || '';
+        var box = $('#summary-text');
+        if (box && box.dataset.raw !== (s.text || '')) {
+          box.dataset.raw = s.text || '';
+          box.textContent = s.text || '';
         }
-      }).catch(function () { /* the stream will bring the next change */ });
-    }, 700);
-
-    // The summary as the server renders it (Markdown, sanitized): plain text first, then
-    // the fragment from /sessions/{id}/summary/fragment, like a new message.
-    function showSummary(text) {
-      var box = $('#summary-text');
-      if (!box || box.dataset.raw === text) return;
-      box.dataset.raw = text;
-      box.textContent = text;
-      fetch('/sessions/' + encodeURIComponent(sid) + '/summary/fragment', { credentials: 'same-origin' })
-        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.text(); })
-        .then(function (html) {
-          var node = new DOMParser().parseFromString(html, 'text/html').querySelector('#summary-text');
-          var cur = $('#summary-text');
-          if (node && cur && cur.dataset.raw === node.dataset.raw) cur.replaceWith(document.importNode(node, true));
-        })
-        .catch(function () { /* keep the plain text */ });
+        $('#summary').hidden = false;
+      }
     }
 
-    function upgrade(li, id) {
-      fetch('/sessions/' + encodeURIComponent(sid) + '/messages/' + encodeURIComponent(id) + '/fragment',
-        { credentials: 'same-origin' })
-        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.text(); })
-        .then(function (html) {
-          var doc = new DOMParser().parseFromString(html, 'text/html');
-          var node = doc.querySelector('li.msg');
-          if (!node || !li.isConnected) return;
-          li.replaceWith(document.importNode(node, true));
-          afterGrowth(false);
-        })
-        .catch(function () { /* keep the plain-text rendering */ });
+    // Only when a live event came without its `ui` member (the server could not read
+    // the session): one throttled read.
+    var refresh = throttle(function () {
+      getJSON('/api/sessions/' + encodeURIComponent(sid)).then(applyTotals)
+        .catch(function () { /* the stream will bring the next change */ });
+    }, 700);
+
+    // Server-rendered HTML from the stream (sanitized there), parsed inert.
+    function parseHtml(html) {
+      return new DOMParser().parseFromString('<body>' + html + '</body>', 'text/html').body;
+    }
+
+    // A live update's `ui` (issue #14): rendered once on the server for every viewer,
+    // so the page makes no request per message.
+    function applyUi(env, li) {
+      var u = env.ui;
+      if (!u) { refresh(); return; }
+      if (li && typeof u.contentHtml === 'string') {
+        var content = $('.content', li);
+        if (content) {
+          var fresh = document.importNode(parseHtml(u.contentHtml), true);
+          content.textContent = '';
+          while (fresh.firstChild) content.appendChild(fresh.firstChild);
+          content.classList.remove('plain');
+        }
+      }
+      if (u.session) applyTotals(u.session);
+      if (typeof u.agentsChart === 'string' && u.agentsChart) {
+        var fig = $('#chart-fig');
+        var svg = parseHtml(u.agentsChart).querySelector('svg');
+        if (fig && svg) {
+          var old = $('svg', fig);
+          var node = document.importNode(svg, true);
+          if (old) old.replaceWith(node); else fig.insertBefore(node, fig.firstChild);
+          $('#chart').hidden = false;
+        }
+      }
+      if (typeof u.summaryHtml === 'string') {
+        var box = $('#summary-text');
+        if (box) {
+          var b = document.importNode(parseHtml(u.summaryHtml), true);
+          box.textContent = '';
+          while (b.firstChild) box.appendChild(b.firstChild);
+        }
+      }
     }
 
     var box = $('#completeness');
     var incomplete = box && box.dataset.state === 'incomplete';
     if (root.dataset.status !== 'ACTIVE' && !incomplete) return;
-    openStream({ conversationId: sid, lastEventId: root.dataset.lastEventId }, function (env) {
+    openStream({ conversationId: sid, view: 'ui', lastEventId: root.dataset.lastEventId }, function (env) {
       if (env.conversationId !== sid) return;
       switch (env.type) {
         case 'message.created':
           var m = normaliseMessage(env, agents);
-          if (isDuplicate(list, m)) return;
+          if (isDuplicate(list, m)) { applyUi(env, null); return; }
           var li = buildMessage(m, agents);
           insertOrdered(list, li);
           $('#messages-empty').hidden = true;
+          applyUi(env, li);
           afterGrowth(true);
-          if (m.id) upgrade(li, m.id);
-          refresh();
           break;
         case 'conversation.completed':
-          var st = str((env.data || {}).status) || 'completed';
-          setBadge(badge, st);
-          refresh();
+          setBadge(badge, str((env.data || {}).status) || 'completed');
+          applyUi(env, null);
           break;
         case 'conversation.updated':
           setCompleteness((env.data || {}).completeness);
-          refresh();
+          applyUi(env, null);
           break;
         case 'conversation.error':
         case 'error.occurred':
@@ -565,14 +601,14 @@
             $('#messages-empty').hidden = true;
             afterGrowth(true);
           }
-          refresh();
+          applyUi(env, null);
           break;
         case 'conversation.interrupted':
           setBadge(badge, 'INTERRUPTED');
-          refresh();
+          applyUi(env, null);
           break;
         default:
-          refresh();
+          applyUi(env, null);
       }
     });
   }

@@ -18,6 +18,8 @@ use agentpipe_server::testing::{TestServer, TEST_KEY};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
+#[path = "browser/live.rs"]
+mod live;
 #[path = "browser/polish.rs"]
 mod polish;
 

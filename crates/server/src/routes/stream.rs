@@ -19,24 +19,34 @@ use futures::stream;
 use tokio::sync::broadcast;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 
-use agentpipe_protocol::stream::{ResumePoint, StreamParams};
+use agentpipe_protocol::stream::{ResumePoint, StreamParams, StreamView};
 
 use crate::error::ApiError;
-use crate::hub::{sse_frame, ConnectionSlot, Published};
+use crate::hub::{frame_with_data, sse_frame, ConnectionSlot, Published, Subscription};
 use crate::routes::require_read;
+use crate::routes::ui::live;
 use crate::store::{DynStore, StoredEvent};
 use crate::AppState;
 
-/// Client reconnection delay advertised with `retry:`, ms.
+/// Client reconnection delay advertised with `retry:`, ms: the middle of the range each
+/// connection draws its own value from ([`retry_ms`]).
 pub const RETRY_MS: u64 = 3000;
+
+/// This connection's `retry:` value, ms: uniformly random in `RETRY_MS / 2 ..= RETRY_MS
+/// * 3 / 2` (1.5–4.5 s), so that after a restart the browsers do not all reconnect in
+/// the same millisecond (issue #14).
+pub fn retry_ms() -> u64 {
+    rand::random_range(RETRY_MS / 2..=RETRY_MS * 3 / 2)
+}
 const REPLAY_PAGE: usize = 500;
 
 struct Conn {
     store: DynStore,
     hub: Arc<crate::hub::Hub>,
-    rx: broadcast::Receiver<Arc<Published>>,
+    sub: Subscription,
     conversation: Option<String>,
     named: bool,
+    view: StreamView,
     cursor: i64,
     pending: std::collections::VecDeque<Bytes>,
     needs_replay: bool,
@@ -74,16 +84,25 @@ impl Conn {
                 if page.len() < REPLAY_PAGE {
                     self.needs_replay = false;
                 }
-                for ev in page {
+                let last = page.len().saturating_sub(1);
+                for (i, ev) in page.into_iter().enumerate() {
                     self.cursor = self.cursor.max(ev.id);
-                    self.pending.push_back(sse_frame(&ev, self.named));
+                    let frame = match self.view {
+                        StreamView::Api => sse_frame(&ev, self.named),
+                        StreamView::Ui => {
+                            // Totals once per page: only the newest matter.
+                            let u = live::ui_update(&self.store, &ev, i == last).await;
+                            frame_with_data(&ev, self.named, &live::ui_envelope(&ev, u.as_ref()))
+                        }
+                    };
+                    self.pending.push_back(frame);
                 }
                 continue;
             }
             tokio::select! {
                 _ = self.shutdown.cancelled() => return None,
                 _ = self.heartbeat.tick() => return Some(Bytes::from_static(b":heartbeat\n\n")),
-                r = self.rx.recv() => match r {
+                r = self.sub.recv() => match r {
                     Ok(p) => {
                         if p.event.id <= self.cursor {
                             continue;
@@ -92,9 +111,14 @@ impl Conn {
                             self.cursor = p.event.id;
                             metrics::histogram!("agentpipe_sse_fanout_lag_seconds")
                                 .record(p.published_at.elapsed().as_secs_f64());
-                            return Some(if self.named { p.named_frame.clone() } else { p.frame.clone() });
+                            return Some(match self.view {
+                                StreamView::Api if self.named => p.named_frame.clone(),
+                                StreamView::Api => p.frame.clone(),
+                                StreamView::Ui => self.ui_frame(&p).await,
+                            });
                         }
-                        // Not ours: still advance, everything below this id has been seen.
+                        // Not ours (only the unfiltered fallback of a poisoned index hands
+                        // these out): still advance, everything below this id was seen.
                         self.cursor = p.event.id;
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -105,6 +129,29 @@ impl Conn {
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }
+        }
+    }
+}
+
+impl Conn {
+    /// The `?view=ui` frame of a live event: rendered by the first UI subscriber to reach
+    /// it, then shared (the others wait for that one render instead of repeating it).
+    async fn ui_frame(&self, p: &Published) -> Bytes {
+        let (plain, named) = p
+            .ui_frames
+            .get_or_init(|| async {
+                let u = live::ui_update(&self.store, &p.event, true).await;
+                let data = live::ui_envelope(&p.event, u.as_ref());
+                (
+                    frame_with_data(&p.event, false, &data),
+                    frame_with_data(&p.event, true, &data),
+                )
+            })
+            .await;
+        if self.named {
+            named.clone()
+        } else {
+            plain.clone()
         }
     }
 }
@@ -164,12 +211,13 @@ async fn reload_frame(store: &DynStore, last: i64, named: bool) -> Option<(Bytes
     params(
         ("conversationId" = Option<String>, Query, description = "Only this conversation"),
         ("named" = Option<String>, Query, description = "1: also `event: <type>` lines"),
+        ("view" = Option<String>, Query, description = "`ui`: each envelope of a conversation's event also has `ui` (UiUpdate: the rendered message, the session's totals, the per-agent chart), for the web UI (issue #14); `api` (default): the SPEC 4 envelope only"),
         ("lastEventId" = Option<String>, Query, description = "Resume after this event-log id (like the Last-Event-ID header); a value that is no id gets the reload message"),
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event-log id; a value that is no id gets the reload message"),
     ),
     responses(
         (status = 200, description = "The event stream; each `data:` is an SseEnvelope (or ReloadSignal)", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Empty conversationId", body = agentpipe_protocol::api::ErrorBody),
+        (status = 400, description = "Empty conversationId, or an unknown view", body = agentpipe_protocol::api::ErrorBody),
         (status = 401, description = "Reads need a key", body = agentpipe_protocol::api::ErrorBody),
         (status = 503, description = "Too many connections (`Retry-After`)", body = agentpipe_protocol::api::ErrorBody),
     ),
@@ -192,6 +240,7 @@ pub async fn stream(
         conversation,
         named,
         resume,
+        view,
     } = params;
     let last_id = match resume {
         ResumePoint::After(i) => Some(i),
@@ -206,7 +255,7 @@ pub async fn stream(
         // A long-lived stream: counted by the SSE caps, not the plain-connection cap.
         c.0.mark_streaming();
     }
-    let (rx, baseline) = state.hub.subscribe();
+    let (sub, baseline) = state.hub.subscribe(conversation.as_deref());
     let hb = Duration::from_millis(state.config.sse_heartbeat_interval_ms.max(10));
     let mut heartbeat = interval_at(Instant::now() + hb, hb);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -221,7 +270,8 @@ pub async fn stream(
     });
     let mut pending = std::collections::VecDeque::new();
     pending.push_back(Bytes::from(format!(
-        "retry: {RETRY_MS}\n\ndata: {connected}\n\n"
+        "retry: {}\n\ndata: {connected}\n\n",
+        retry_ms()
     )));
     // The newest committed id, read after subscribing: the stream starts after it, and
     // every later commit is on `rx`.
@@ -262,9 +312,10 @@ pub async fn stream(
     let conn = Conn {
         store: state.store.clone(),
         hub: state.hub.clone(),
-        rx,
+        sub,
         conversation,
         named,
+        view,
         cursor,
         pending,
         needs_replay: last_id.is_some(),

@@ -6,6 +6,7 @@
 //! transaction (group commit) and only then returns; committed events are published to
 //! the live hub in event-log order (SPEC 2.4 "publish after commit").
 
+pub mod agents;
 pub mod analytics;
 pub mod completeness;
 pub mod otlp;
@@ -332,6 +333,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a session and remembers its id (SPEC 2.4 "Deleted"). `false` if unknown.
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Each stored agent's message count and sums in conversation `id`, in order of its
+    /// first message (empty for an unknown id), for the live per-agent chart (issue #14).
+    async fn agent_sums(&self, id: &str) -> Result<Vec<agents::AgentSum>, StoreError>;
 
     /// Event-log rows with id > `after`, optionally of one conversation, oldest first.
     async fn events_after(

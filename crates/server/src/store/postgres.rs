@@ -1884,6 +1884,31 @@ impl Store for PgStore {
         .await
     }
 
+    async fn agent_sums(&self, id: &str) -> Result<Vec<super::agents::AgentSum>, StoreError> {
+        let id = enc(id).into_owned();
+        self.timed("agent_sums", async {
+            let rows = sqlx::query(super::agents::AGENT_SUMS_SQL)
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(super::agents::AgentSum {
+                        agent_id: col::<Option<String>>(r, 0)?.map(dec),
+                        agent_type: dec(col(r, 1)?),
+                        role: dec(col(r, 2)?),
+                        agent_name: col::<Option<String>>(r, 3)?.map(dec),
+                        messages: col(r, 4)?,
+                        tokens: col(r, 5)?,
+                        cost: col(r, 6)?,
+                        duration_ms: col(r, 7)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
         let id = enc(id).into_owned();
         self.write(move |conn, _| {

@@ -1509,6 +1509,27 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn agent_sums(&self, id: &str) -> Result<Vec<super::agents::AgentSum>, StoreError> {
+        let id = id.to_string();
+        self.read_op("agent_sums", move |c| {
+            let mut stmt = c.prepare_cached(super::agents::AGENT_SUMS_SQL)?;
+            let rows = stmt.query_map([&id], |r| {
+                Ok(super::agents::AgentSum {
+                    agent_id: r.get(0)?,
+                    agent_type: r.get(1)?,
+                    role: r.get(2)?,
+                    agent_name: r.get(3)?,
+                    messages: r.get(4)?,
+                    tokens: r.get(5)?,
+                    cost: r.get(6)?,
+                    duration_ms: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.write(move |conn, _| {

@@ -737,3 +737,84 @@ async fn uploads_store_once_and_merge_event_logs() {
     })
     .await;
 }
+
+/// The `?view=ui` update (issue #14) on both backends: the per-agent sums come from one
+/// grouped query per backend (`Store::agent_sums`), attributed by the read-time rules of
+/// SPEC 2.4 (a message without `agent_id` belongs to the first participant of its type).
+#[tokio::test]
+async fn the_live_ui_update_sums_each_agent_the_same_on_every_backend() {
+    same_on_every_backend(
+        "the_live_ui_update_sums_each_agent_the_same_on_every_backend",
+        |app| async move {
+            let cid = "be-ui";
+            let mut obs =
+                vec![send(
+                &app,
+                &ev(
+                    "conversation.started",
+                    "2025-11-06T10:00:00Z",
+                    json!({"conversation_id": cid, "mode": "round-robin", "initial_prompt": "p",
+                        "participants": [
+                            {"agent_id": "claude-0", "agent_type": "claude", "name": "Claude"},
+                            {"agent_id": "gemini-0", "agent_type": "gemini", "name": "Gemini"}]}),
+                ),
+            )
+            .await];
+            for (i, (agent_id, agent_type, tokens)) in [
+                (Some("claude-0"), "claude", 100),
+                (None, "gemini", 40),
+                (Some("gemini-0"), "gemini", 2),
+                (Some("claude-0"), "claude", 1000),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let mut data = json!({"conversation_id": cid, "message_id": format!("m{i}"),
+                    "agent_type": agent_type, "content": format!("**m{i}**"),
+                    "tokens_used": tokens, "cost": 0.5, "duration_ms": 10});
+                if let Some(a) = agent_id {
+                    data["agent_id"] = json!(a);
+                }
+                obs.push(
+                    send(
+                        &app,
+                        &ev(
+                            "message.created",
+                            &format!("2025-11-06T10:00:0{}Z", i + 1),
+                            data,
+                        ),
+                    )
+                    .await,
+                );
+            }
+            // A catch-up from the start: the newest event of the page has the totals.
+            let mut c = SseClient::open(
+                &app,
+                &format!("/api/realtime/stream?conversationId={cid}&view=ui"),
+                Some(0),
+            )
+            .await;
+            let frames = c.take(5, Duration::from_secs(10)).await;
+            let last = frames
+                .last()
+                .and_then(|f| f.data.clone())
+                .unwrap_or_default();
+            let ui = last["ui"].clone();
+            assert_eq!(ui["session"]["totalTokens"], 1142, "{ui}");
+            assert_eq!(ui["session"]["totalMessages"], 4, "{ui}");
+            let chart = ui["agentsChart"].as_str().unwrap_or("").to_string();
+            // Claude: 2 messages, 1,100 tokens; Gemini (one message without agent_id): 42.
+            assert!(
+                chart.contains("Claude") && chart.contains("Gemini"),
+                "{chart}"
+            );
+            assert!(chart.contains("1,100") && chart.contains(">42<"), "{chart}");
+            assert!(ui["contentHtml"]
+                .as_str()
+                .is_some_and(|h| h.contains("<strong>m3</strong>")));
+            obs.push(ui);
+            obs
+        },
+    )
+    .await;
+}

@@ -133,13 +133,24 @@ async fn headers_retry_and_connected_come_first() {
     assert!(c.headers.get("content-encoding").is_none());
     // First the retry hint, then the connected message.
     let f = c.next(T).await.expect("first frame");
-    assert_eq!(f.retry, Some(3000));
+    let first = f.retry.expect("a retry hint first");
+    assert!((1500..=4500).contains(&first), "retry {first} ms");
     let f = c.next(T).await.expect("second frame");
     let d = f.data.expect("connected data");
     assert_eq!(d["type"], "connected");
     assert!(d["timestamp"]
         .as_str()
         .is_some_and(|t| t.len() == 27 && t.ends_with('Z')));
+    // Jittered per connection (issue #14): after a restart the browsers do not all
+    // come back in the same millisecond.
+    let mut seen = std::collections::BTreeSet::from([first]);
+    for _ in 0..8 {
+        let mut c = SseClient::open(&app, "/api/realtime/stream", None).await;
+        let r = c.next(T).await.and_then(|f| f.retry).expect("retry hint");
+        assert!((1500..=4500).contains(&r), "retry {r} ms");
+        seen.insert(r);
+    }
+    assert!(seen.len() >= 3, "retry hints vary per connection: {seen:?}");
 }
 
 #[tokio::test]
@@ -415,4 +426,99 @@ async fn a_fresh_subscriber_on_a_restarted_server_starts_at_the_newest_event() {
         .iter()
         .all(|f| f.data.as_ref().unwrap()["conversationId"] == "new"));
     assert!(c.next_event(Duration::from_millis(300)).await.is_none());
+}
+
+/// `?view=ui` (issue #14): each event of the conversation carries what the page shows,
+/// rendered on the server, live and in a catch-up; the API view carries none of it.
+#[tokio::test]
+async fn the_ui_view_carries_the_rendered_message_totals_and_chart() {
+    let app = App::start().await;
+    let (st, _) = app
+        .ingest(
+            &json!({"type":"conversation.started","timestamp":"2025-11-04T10:00:00Z",
+            "data":{"conversation_id":"c-ui","mode":"round-robin","initial_prompt":"p",
+                "participants":[{"agent_id":"claude-0","agent_type":"claude","name":"Claude"}]}}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let mut ui = SseClient::open(
+        &app,
+        "/api/realtime/stream?conversationId=c-ui&view=ui",
+        None,
+    )
+    .await;
+    let mut api = SseClient::open(&app, "/api/realtime/stream?conversationId=c-ui", None).await;
+    // Let both subscribe before the message is committed.
+    ui.next(T).await.expect("retry");
+    api.next(T).await.expect("retry");
+    let (st, _) = app
+        .ingest(&json!({"type":"message.created","timestamp":"2025-11-04T10:00:01Z",
+            "data":{"conversation_id":"c-ui","message_id":"m1","agent_id":"claude-0","agent_type":"claude",
+                "content":"Hello **world** <script>alert(1)</script>","input_tokens":10,"output_tokens":5,
+                "cost":0.25,"duration_ms":1200}}))
+        .await;
+    assert_eq!(st, 201);
+    let f = ui.next_event(T).await.expect("ui event");
+    let d = f.data.expect("data");
+    assert_eq!(d["type"], "message.created");
+    assert_eq!(
+        d["data"]["content"], "Hello **world** <script>alert(1)</script>",
+        "the SPEC 4 envelope is intact"
+    );
+    let html = d["ui"]["contentHtml"].as_str().expect("contentHtml");
+    assert!(html.contains("<strong>world</strong>"), "{html}");
+    assert!(!html.contains("<script"), "sanitized: {html}");
+    assert_eq!(d["ui"]["session"]["totalMessages"], 1);
+    assert_eq!(d["ui"]["session"]["totalTokens"], 15);
+    assert_eq!(d["ui"]["session"]["status"], "ACTIVE");
+    let chart = d["ui"]["agentsChart"].as_str().expect("agentsChart");
+    assert!(
+        chart.starts_with("<svg") && chart.contains("Claude"),
+        "{chart}"
+    );
+    let plain = api
+        .next_event(T)
+        .await
+        .expect("api event")
+        .data
+        .expect("data");
+    assert!(plain.get("ui").is_none(), "{plain}");
+
+    // A catch-up from the event log renders too: the message (and, on the newest event
+    // of the page, the totals).
+    let mut resumed = SseClient::open(
+        &app,
+        "/api/realtime/stream?conversationId=c-ui&view=ui",
+        Some(0),
+    )
+    .await;
+    let started = resumed
+        .next_event(T)
+        .await
+        .expect("started")
+        .data
+        .expect("data");
+    assert_eq!(started["type"], "conversation.started");
+    assert!(started["ui"].get("contentHtml").is_none());
+    let m = resumed
+        .next_event(T)
+        .await
+        .expect("message")
+        .data
+        .expect("data");
+    assert!(m["ui"]["contentHtml"]
+        .as_str()
+        .is_some_and(|h| h.contains("<strong>world</strong>")));
+    assert_eq!(m["ui"]["session"]["totalMessages"], 1);
+
+    // Anything but ui/api is refused, naming the parameter.
+    let r = app
+        .http
+        .get(app.url("/api/realtime/stream?view=html"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["details"][0]["field"], "view", "{body}");
 }

@@ -13,6 +13,7 @@
 pub mod analytics;
 pub mod charts;
 pub mod highlight;
+pub mod live;
 pub mod render;
 pub mod replay;
 
@@ -715,7 +716,7 @@ async fn session_page(
     let msgs = d.messages.as_deref().unwrap_or(&[]);
     let messages: Vec<MessageCtx<'_>> = msgs.iter().map(|m| message_ctx(&styles, m)).collect();
     let timeline = timeline(&styles, &messages, &d.errors);
-    let chart = render::chart_svg(&render::agent_totals(&styles, msgs));
+    let chart = render::chart_svg(&render::agent_totals(&styles, msgs.iter().map(|m| (m, 1))));
     let agents: HashMap<&str, &AgentStyle> =
         styles.iter().map(|(id, s)| (id.as_str(), s)).collect();
     let agents_json = serde_json::to_string(&agents).unwrap_or_else(|_| "{}".into());

@@ -466,8 +466,13 @@ pub struct AgentTotals {
 }
 
 /// Sums each agent's messages, in participant order, then any other agents in order of
-/// first appearance.
-pub fn agent_totals(styles: &[(String, AgentStyle)], msgs: &[MessageView]) -> Vec<AgentTotals> {
+/// first appearance. Each item is a message and how many messages it stands for: `1` for
+/// a stored message, the count for a per-agent sum whose metrics are sums (the live
+/// chart, issue #14).
+pub fn agent_totals<'a>(
+    styles: &[(String, AgentStyle)],
+    msgs: impl IntoIterator<Item = (&'a MessageView, i64)>,
+) -> Vec<AgentTotals> {
     let mut keys: Vec<String> = styles.iter().map(|(id, _)| id.clone()).collect();
     let mut out: Vec<AgentTotals> = styles
         .iter()
@@ -477,7 +482,7 @@ pub fn agent_totals(styles: &[(String, AgentStyle)], msgs: &[MessageView]) -> Ve
             ..Default::default()
         })
         .collect();
-    for m in msgs {
+    for (m, count) in msgs {
         let idx = match keys.iter().position(|k| *k == m.agent_id) {
             Some(i) => i,
             None => {
@@ -492,7 +497,7 @@ pub fn agent_totals(styles: &[(String, AgentStyle)], msgs: &[MessageView]) -> Ve
             }
         };
         let t = &mut out[idx];
-        t.messages += 1;
+        t.messages += count;
         if let Some(mx) = &m.metrics {
             t.tokens += mx.total_tokens.unwrap_or(0);
             t.cost += mx.cost.unwrap_or(0.0);

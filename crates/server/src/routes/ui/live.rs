@@ -1,0 +1,91 @@
+//! What a `?view=ui` stream adds to each event of a conversation (issue #14): the
+//! session page's view of it, rendered once on the server when the event is published
+//! (the hub caches it on the event) and written to every viewer as is. The page then
+//! needs no request per live message: before this, each message made every viewer fetch
+//! its fragment and re-read the session, which read the whole conversation.
+
+use agentpipe_protocol::api::{UiSessionTotals, UiUpdate};
+use agentpipe_protocol::event::Body;
+
+use crate::routes::ui::render;
+use crate::store::{DynStore, StoredEvent};
+
+/// The [`UiUpdate`] of `ev`, or `None` for an event that names no conversation. With
+/// `totals`, reads the session's totals (one detail read without messages) and, for a
+/// message, the per-agent sums (one grouped query); without, only renders the message
+/// (a catch-up from the event log sends totals with the last event of each page only).
+/// A failed read leaves its member out (the page keeps what it shows) and is logged.
+pub async fn ui_update(store: &DynStore, ev: &StoredEvent, totals: bool) -> Option<UiUpdate> {
+    let cid = ev.conversation_id.as_deref()?;
+    if !totals {
+        return Some(UiUpdate {
+            content_html: (ev.kind == "message.created")
+                .then(|| message_content(ev))
+                .flatten()
+                .map(|c| render::markdown(&c)),
+            ..UiUpdate::default()
+        });
+    }
+    let detail = match store.get_session(cid, None).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "live UI update: cannot read the session");
+            None
+        }
+    };
+    let mut update = UiUpdate {
+        session: detail.as_ref().map(UiSessionTotals::from),
+        ..UiUpdate::default()
+    };
+    if ev.kind == "message.created" {
+        update.content_html = message_content(ev).map(|c| render::markdown(&c));
+        if let Some(d) = &detail {
+            match store.agent_sums(cid).await {
+                Ok(sums) => {
+                    let styles = render::participant_styles(&d.participants);
+                    let views: Vec<_> = sums
+                        .iter()
+                        .map(|s| (s.as_view(&d.participants), s.messages))
+                        .collect();
+                    let totals = render::agent_totals(&styles, views.iter().map(|(v, n)| (v, *n)));
+                    update.agents_chart = Some(render::chart_svg(&totals));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "live UI update: cannot read the per-agent sums")
+                }
+            }
+        }
+    } else if let Some(text) = detail
+        .as_ref()
+        .and_then(|d| d.summary.as_ref())
+        .and_then(|s| s.text.as_deref())
+    {
+        update.summary_html = Some(render::markdown(text));
+    }
+    Some(update)
+}
+
+/// The content of a stored `message.created` event, read with the ingest parser (either
+/// dialect), or `None` when it is no message.
+fn message_content(ev: &StoredEvent) -> Option<String> {
+    let data: serde_json::Value = serde_json::from_str(&ev.data).ok()?;
+    let envelope = serde_json::json!({
+        "type": ev.kind,
+        "timestamp": agentpipe_protocol::timefmt::format_us(ev.ts_us),
+        "data": data,
+    });
+    match agentpipe_protocol::parse_event(&envelope).ok()?.body {
+        Body::Message(m) => Some(m.content),
+        _ => None,
+    }
+}
+
+/// The SSE envelope of `ev` with `"ui": update` added (JSON text), for `?view=ui`.
+pub fn ui_envelope(ev: &StoredEvent, update: Option<&UiUpdate>) -> String {
+    let env = ev.envelope();
+    let Some(u) = update else { return env };
+    match (serde_json::to_string(u), env.strip_suffix('}')) {
+        (Ok(ui), Some(head)) => format!("{head},\"ui\":{ui}}}"),
+        _ => env,
+    }
+}

@@ -1,0 +1,180 @@
+//! Browser tests of the live session page at scale (issue #14): no request per live
+//! message (the `?view=ui` stream carries the rendered message, the totals and the
+//! per-agent chart), the per-agent panel follows the conversation, a restart of the
+//! server is resumed without a gap, and dashboard snippets never split a character.
+//! Same harness as the rest of `browser.rs`.
+
+use super::*;
+
+/// The page's `fetch`/XHR requests so far (Resource Timing), as their URLs.
+const FETCHES: &str = "return performance.getEntriesByType('resource').filter(e => e.initiatorType === 'fetch' || e.initiatorType === 'xmlhttprequest').map(e => e.name);";
+
+const CHART_TEXT: &str =
+    "const s = document.querySelector('#chart-fig svg'); return s ? s.textContent : null;";
+
+async fn open_live(b: &Browser, url: &str) {
+    b.client.goto(url).await.expect("open");
+    b.wait_js(
+        "live connection",
+        "return document.getElementById('conn').dataset.state;",
+        |v| v == "live",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_watched_session_makes_no_request_per_message_and_its_panel_and_totals_follow() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    let cid = "live-panel";
+    api.start_conversation(cid, "Watch the panel", "2025-11-04T10:00:00Z")
+        .await;
+    api.message(cid, "lp-1", 1, "claude", "Opening words.")
+        .await;
+    open_live(&b, &api.url(&format!("/sessions/{cid}"))).await;
+    let chart_before = b.js(CHART_TEXT, vec![]).await;
+    assert!(chart_before.is_string(), "the chart is on the page");
+    let fetches_before = b.js(FETCHES, vec![]).await;
+
+    // Five live messages, Gemini's first ones among them: new bars, new sums.
+    for seq in 2..=6 {
+        let agent = if seq % 2 == 0 { "gemini" } else { "claude" };
+        api.message(
+            cid,
+            &format!("lp-{seq}"),
+            seq,
+            agent,
+            &format!("Point **bold {seq}** with `code`."),
+        )
+        .await;
+    }
+    // Each arrives rendered (Markdown from the server), in order.
+    b.wait_js(
+        "five rendered live messages",
+        "return Array.from(document.querySelectorAll('#messages > li.msg .content strong')).map(s => s.textContent).join(',');",
+        |v| v == "bold 2,bold 3,bold 4,bold 5,bold 6",
+    )
+    .await;
+    assert_eq!(b.js(SEQS_SCRIPT, vec![]).await, "1,2,3,4,5,6");
+    // The header's totals: 6 messages, and the tokens of all six (Api::message gives
+    // 900 + 10 s in, 200 + 7 s out).
+    let tokens: i64 = (1..=6).map(|s| 1100 + 17 * s).sum();
+    b.wait_js(
+        "the totals follow",
+        "return [document.getElementById('f-messages-n').textContent, document.getElementById('f-tokens').textContent].join('|');",
+        |v| *v == Value::String(format!("6|{}", fmt_thousands(tokens))),
+    )
+    .await;
+    // The per-agent panel changed: Gemini is in it now, with three messages' sums.
+    let chart_after = b
+        .wait_js("the chart changes", CHART_TEXT, |v| *v != chart_before)
+        .await;
+    let text = chart_after.as_str().unwrap_or("");
+    assert!(text.contains("Gemini"), "Gemini's bars: {text}");
+    let bars = b
+        .js(
+            "return document.querySelectorAll('#chart-fig svg rect.bar').length;",
+            vec![],
+        )
+        .await;
+    assert_eq!(bars, 6, "3 panels x 2 agents");
+
+    // Not one request for all of it: no fragment, no session read.
+    let fetches_after = b.js(FETCHES, vec![]).await;
+    assert_eq!(
+        fetches_after, fetches_before,
+        "the page fetched nothing for five live messages"
+    );
+    b.close().await;
+    api.server.stop().await;
+}
+
+/// `1,234` as the page prints numbers.
+fn fmt_thousands(n: i64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[tokio::test]
+async fn after_a_server_restart_the_page_resumes_without_a_gap() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let mut api = Api::start().await;
+    let cid = "live-restart";
+    api.start_conversation(cid, "Survive a restart", "2025-11-04T10:00:00Z")
+        .await;
+    api.message(cid, "lr-1", 1, "claude", "Before.").await;
+    open_live(&b, &api.url(&format!("/sessions/{cid}"))).await;
+    api.message(cid, "lr-2", 2, "gemini", "Still before.").await;
+    b.wait_js("message 2 live", SEQS_SCRIPT, |v| v == "1,2")
+        .await;
+
+    api.server = api.server.restart(|_| {}).await;
+    // Committed while the page is reconnecting: it must get all of them, once each.
+    for seq in 3..=5 {
+        api.message(cid, &format!("lr-{seq}"), seq, "claude", "After.")
+            .await;
+    }
+    b.wait_js("the messages sent during the reconnect", SEQS_SCRIPT, |v| {
+        v == "1,2,3,4,5"
+    })
+    .await;
+    b.wait_js(
+        "live again",
+        "return document.getElementById('conn').dataset.state;",
+        |v| v == "live",
+    )
+    .await;
+    api.message(cid, "lr-6", 6, "gemini", "And after that.")
+        .await;
+    b.wait_js("message 6 live", SEQS_SCRIPT, |v| v == "1,2,3,4,5,6")
+        .await;
+    b.close().await;
+    api.server.stop().await;
+}
+
+/// True when the text has half a surrogate pair.
+const LONE_SURROGATE: &str = "return /[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])|(^|[^\\uD800-\\uDBFF])[\\uDC00-\\uDFFF]/.test(arguments[0]);";
+
+#[tokio::test]
+async fn a_snippet_never_splits_an_emoji() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    api.start_conversation("emoji", "Emoji at the edge", "2025-11-04T10:00:00Z")
+        .await;
+    open_live(&b, &api.url("/")).await;
+    // The feed cuts message text at 140 characters: put emoji across the cut (in UTF-16
+    // units, 139 letters and a pair straddle it), and a family (ZWJ sequence) after it.
+    let content = format!("{}😀😀👨‍👩‍👧 tail", "a".repeat(139));
+    api.message("emoji", "e-1", 1, "claude", &content).await;
+    let text = b
+        .wait_js(
+            "the message in the live feed",
+            "const li = document.querySelector('#feed li'); return li ? li.textContent : null;",
+            |v| v.as_str().is_some_and(|s| s.contains("aaaa")),
+        )
+        .await;
+    let broken = b.js(LONE_SURROGATE, vec![text.clone()]).await;
+    assert_eq!(broken, false, "half an emoji in {text}");
+    assert!(
+        text.as_str().is_some_and(|t| t.contains("a😀\u{2026}")),
+        "cut after the 140th character, the whole emoji kept: {text}"
+    );
+    b.close().await;
+    api.server.stop().await;
+}
