@@ -371,7 +371,7 @@ mod tests {
                     while !stop.load(Ordering::Relaxed) {
                         let c = format!("c{}", (n + t) % 3);
                         let (mut s, _) = hub.subscribe(Some(&c));
-                        if n % 7 == 0 {
+                        if n.is_multiple_of(7) {
                             let _ = s.rx.try_recv();
                         }
                         drop(s);

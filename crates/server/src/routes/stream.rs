@@ -32,9 +32,9 @@ use crate::AppState;
 /// connection draws its own value from ([`retry_ms`]).
 pub const RETRY_MS: u64 = 3000;
 
-/// This connection's `retry:` value, ms: uniformly random in `RETRY_MS / 2 ..= RETRY_MS
-/// * 3 / 2` (1.5–4.5 s), so that after a restart the browsers do not all reconnect in
-/// the same millisecond (issue #14).
+/// This connection's `retry:` value, ms: uniformly random from half to one and a half
+/// times [`RETRY_MS`] (1.5–4.5 s), so that after a restart the browsers do not all
+/// reconnect in the same millisecond (issue #14).
 pub fn retry_ms() -> u64 {
     rand::random_range(RETRY_MS / 2..=RETRY_MS * 3 / 2)
 }
