@@ -134,7 +134,7 @@
       agentOrder.forEach(function (id) { max = Math.max(max, (per[id] || {}).tokens || 0); });
       agentOrder.forEach(function (id) {
         var a = per[id] || { n: 0, tokens: 0, cost: 0 }, row = agents[id];
-        row.figs.textContent = num(a.n) + ' messages · ' + num(a.tokens) + ' tokens · ' + usd(a.cost);
+        row.figs.textContent = (Number(a.n) === 1 ? '1 message' : num(a.n) + ' messages') + ' \u00b7 ' + num(a.tokens) + (Number(a.tokens) === 1 ? ' token' : ' tokens') + ' \u00b7 ' + usd(a.cost);
         row.bar.style.width = (max > 0 ? (100 * a.tokens / max) : 0) + '%';
       });
       empty.hidden = shown > 0 || errors > 0;

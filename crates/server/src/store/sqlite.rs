@@ -68,6 +68,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         50,
         include_str!("../../migrations/sqlite/0050_analytics_rollup_by_group.sql"),
     ),
+    (
+        63,
+        include_str!("../../migrations/sqlite/0063_analytics_model_from_participant.sql"),
+    ),
 ];
 
 /// Settings of the SQLite store.

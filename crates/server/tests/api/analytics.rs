@@ -154,7 +154,19 @@ struct Want {
 
 fn group_of_msg(s: &Sess, m: &Msg, by: &str) -> String {
     match by {
-        "model" => m.model.unwrap_or("(none)").to_string(),
+        // Its own model, else its participant's (issue #20): the messages name their
+        // agent by type (bridge, no agent_id) or by name (upload), so the participant
+        // of that type.
+        "model" => m
+            .model
+            .or_else(|| {
+                s.participants
+                    .iter()
+                    .find(|p| p.0 == m.agent_type)
+                    .and_then(|p| p.1)
+            })
+            .unwrap_or("(none)")
+            .to_string(),
         "agentType" => m.agent_type.to_string(),
         "status" => s.status.to_string(),
         _ => s.mode.to_string(),
