@@ -3,7 +3,34 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use agentpipe_client::Client;
+use agentpipe_protocol::api::SessionListItem;
+use agentpipe_protocol::title::{is_default_name, session_title};
+use futures::stream::{self, StreamExt};
+
 use crate::common::{count, ellipsize, print_table, CliError, ClientArgs, Style};
+
+/// The titles of listed sessions, as the web UI shows them (issue #13): the name, or for
+/// an unnamed session (a name the server made up) its prompt's first words. The list does
+/// not carry prompts, so each unnamed session is read (at most 8 at a time); one that
+/// cannot be read keeps its name.
+async fn titles(client: &Client, items: &[SessionListItem]) -> Vec<String> {
+    stream::iter(items)
+        .map(|s| async move {
+            if !is_default_name(&s.name, &s.id) {
+                return s.name.clone();
+            }
+            let prompt = client
+                .session(&s.id, &[])
+                .await
+                .ok()
+                .and_then(|d| d.initial_prompt);
+            session_title(&s.name, &s.id, prompt.as_deref())
+        })
+        .buffered(8)
+        .collect()
+        .await
+}
 
 /// `agentpipe-web sessions`.
 #[derive(clap::Args, Debug)]
@@ -89,8 +116,12 @@ pub struct ExportArgs {
     #[arg(long, default_value = "markdown")]
     pub format: String,
     /// Write to this file (`-`: standard output) [default: the name the server suggests].
+    /// An existing file is left alone unless --force.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Overwrite the output file when it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs a `sessions` subcommand.
@@ -124,10 +155,12 @@ pub async fn sessions(args: SessionsArgs) -> Result<(), CliError> {
                 );
                 return Ok(());
             }
+            let titles = titles(&client, &list.data).await;
             let rows: Vec<Vec<String>> = list
                 .data
                 .iter()
-                .map(|s| {
+                .zip(titles)
+                .map(|(s, title)| {
                     vec![
                         s.id.clone(),
                         s.status.clone(),
@@ -139,7 +172,7 @@ pub async fn sessions(args: SessionsArgs) -> Result<(), CliError> {
                         s.total_tokens.to_string(),
                         format!("${:.4}", s.total_cost),
                         s.participant_types.join(","),
-                        ellipsize(&s.name, 48),
+                        ellipsize(&title, 48),
                     ]
                 })
                 .collect();
@@ -152,7 +185,7 @@ pub async fn sessions(args: SessionsArgs) -> Result<(), CliError> {
                     "TOKENS",
                     "COST",
                     "AGENTS",
-                    "NAME",
+                    "TITLE",
                 ],
                 &rows,
             );
@@ -179,7 +212,8 @@ pub async fn sessions(args: SessionsArgs) -> Result<(), CliError> {
             }
             let d = client.session(&a.id, &q).await?;
             let style = Style::stdout();
-            println!("{}  {}", style.paint("1", &d.name), d.id);
+            let title = session_title(&d.name, &d.id, d.initial_prompt.as_deref());
+            println!("{}  {}", style.paint("1", &title), d.id);
             println!(
                 "status {}  mode {}  source {}",
                 d.status,
@@ -247,6 +281,11 @@ pub async fn sessions(args: SessionsArgs) -> Result<(), CliError> {
             Ok(())
         }
         SessionsCommand::Export(a) => {
+            if let Some(p) = a.output.as_ref().filter(|p| p.as_os_str() != "-") {
+                if !a.force && p.exists() {
+                    return Err(exists(p));
+                }
+            }
             let (bytes, suggested) = client.export(&a.id, &a.format).await?;
             match a.output {
                 Some(p) if p.as_os_str() == "-" => {
@@ -267,16 +306,44 @@ pub async fn sessions(args: SessionsArgs) -> Result<(), CliError> {
                                 .unwrap_or_else(|| format!("{}.{}", a.id, extension(&a.format))),
                         )
                     });
-                    std::fs::write(&path, &bytes).map_err(|source| CliError::Io {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
+                    write_file(&path, &bytes, a.force)?;
                     println!("wrote {} ({} bytes)", path.display(), bytes.len());
                 }
             }
             Ok(())
         }
     }
+}
+
+/// The refusal to overwrite `path` (issue #13: `export` used to replace files silently).
+fn exists(path: &std::path::Path) -> CliError {
+    CliError::Usage(format!(
+        "{} exists; pass --force to overwrite it",
+        path.display()
+    ))
+}
+
+/// Writes `bytes` to `path`; an existing file only with `force` (created exclusively
+/// otherwise, so a file that appeared meanwhile is not replaced either).
+fn write_file(path: &std::path::Path, bytes: &[u8], force: bool) -> Result<(), CliError> {
+    let io = |source| CliError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = if force {
+        std::fs::File::create(path).map_err(io)?
+    } else {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists(path)),
+            Err(e) => return Err(io(e)),
+        }
+    };
+    f.write_all(bytes).map_err(io)
 }
 
 fn extension(format: &str) -> &str {

@@ -141,8 +141,12 @@ fn collect(paths: &[PathBuf], follow: bool) -> Result<Found, CliError> {
                 let Ok(link_meta) = std::fs::symlink_metadata(&p) else {
                     continue;
                 };
-                // A dangling link has no target metadata: nothing to upload.
+                // A dangling link has no target metadata: nothing to upload, but listed
+                // (as skipped, with its target) rather than passed over in silence.
                 let Ok(meta) = std::fs::metadata(&p) else {
+                    if link_meta.file_type().is_symlink() {
+                        self.found.files.push((p, false));
+                    }
                     continue;
                 };
                 if meta.is_dir() {
@@ -408,6 +412,21 @@ async fn send_patiently(
     }
 }
 
+/// Why `path` is a symbolic link that leads nowhere, or `None` when it is not one.
+fn dangling_link(path: &Path) -> Option<String> {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link || std::fs::metadata(path).is_ok() {
+        return None;
+    }
+    Some(match std::fs::read_link(path) {
+        Ok(target) => format!(
+            "dangling symbolic link: its target {} does not exist",
+            target.display()
+        ),
+        Err(_) => "dangling symbolic link: its target does not exist".into(),
+    })
+}
+
 /// Uploads (or checks) one file.
 async fn one_file(
     client: &Client,
@@ -422,6 +441,11 @@ async fn one_file(
         file,
         ..FileReport::default()
     };
+    if let Some(reason) = dangling_link(path).filter(|_| !explicit) {
+        r.outcome = "skipped";
+        r.error = Some(reason);
+        return r;
+    }
     match prepare(path) {
         Ok(None) => {
             r.outcome = if explicit { "failed" } else { "skipped" };

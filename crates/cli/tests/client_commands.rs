@@ -739,3 +739,97 @@ async fn counts_of_one_are_singular_and_a_merged_state_file_says_merged() {
     );
     server.stop().await;
 }
+
+/// Unnamed sessions are listed by their prompt's first words, as the web UI titles them,
+/// not as a column of identical `Conversation <date>` names; `show` titles them the same
+/// way; a named one keeps its name (issue #13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_list_titles_unnamed_sessions_by_their_prompt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("db.sqlite"), None).await;
+    let c = server.client();
+    for (conv, prompt, name) in [
+        ("title-1", "Design a retry policy for the uploader.", None),
+        ("title-2", "Compare SSE and WebSockets", None),
+        ("title-3", "Ignored prompt", Some("Named by hand")),
+    ] {
+        // the bridge dialect carries no name; the spec dialect does
+        let v = match name {
+            None => json!({"type": "conversation.started", "timestamp": ts(0), "data": {
+                "conversation_id": conv, "mode": "round-robin", "initial_prompt": prompt,
+                "participants": [{"agent_id": "claude-0", "agent_type": "claude"}]}}),
+            Some(n) => json!({"type": "conversation.started", "timestamp": ts(0), "data": {
+                "conversationId": conv, "name": n, "mode": "free-form", "initialPrompt": prompt,
+                "participants": [{"agentId": "claude-0", "agentType": "claude"}]}}),
+        };
+        c.send(&agentpipe_client::Event::from_value(v).unwrap())
+            .await
+            .unwrap();
+    }
+    let (ok, out, err) = run({
+        let mut c = bin(&server.url());
+        c.args(["sessions", "list"]);
+        c
+    })
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("Design a retry policy for the uploader")
+            && out.contains("Compare SSE and WebSockets")
+            && out.contains("Named by hand")
+            && !out.contains("Ignored prompt")
+            && !out.contains("Conversation 20")
+            && out.contains("TITLE"),
+        "{out}"
+    );
+    let (ok, out, err) = run({
+        let mut c = bin(&server.url());
+        c.args(["sessions", "show", "title-2"]);
+        c
+    })
+    .await;
+    assert!(
+        ok && out
+            .lines()
+            .next()
+            .unwrap_or("")
+            .contains("Compare SSE and WebSockets"),
+        "{out}{err}"
+    );
+    server.stop().await;
+}
+
+/// `sessions export -o FILE` leaves an existing file alone unless `--force` (issue #13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_export_refuses_to_overwrite_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("db.sqlite"), None).await;
+    server
+        .client()
+        .send(&agentpipe_client::Event::from_value(started("export-1")).unwrap())
+        .await
+        .unwrap();
+    let file = tmp.path().join("out.md");
+    std::fs::write(&file, "keep me").unwrap();
+    let export = |force: bool| {
+        let mut c = bin(&server.url());
+        c.args([
+            "sessions", "export", "export-1", "--format", "markdown", "-o",
+        ])
+        .arg(&file);
+        if force {
+            c.arg("--force");
+        }
+        c
+    };
+    let (ok, out, err) = run(export(false)).await;
+    assert!(
+        !ok && err.contains("exists") && err.contains("--force"),
+        "{out}{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    let (ok, out, err) = run(export(true)).await;
+    assert!(ok, "{out}{err}");
+    assert_ne!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    server.stop().await;
+}

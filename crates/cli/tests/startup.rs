@@ -244,3 +244,39 @@ fn redis_required_exits_with_a_clear_message_when_redis_is_unreachable() {
         "{err}"
     );
 }
+
+/// An unreachable PostgreSQL ends the start with a line naming host:port and the cause
+/// (it said only "pool timed out while waiting for an open connection"), never the
+/// password (issue #13).
+#[test]
+fn an_unreachable_postgres_is_named_with_host_port_and_cause() {
+    let port = free_port(); // nothing listens there
+    let url = format!("postgres://agent:s3cret-pw@127.0.0.1:{port}/agentpipe");
+    let started = Instant::now();
+    let out = run_to_end(serve(free_port(), &url, &[]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "the cause: {err}");
+    assert!(!err.contains("s3cret-pw"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{err}");
+}
+
+/// `serve --help` lists every accepted DATABASE_URL form (issue #13).
+#[test]
+fn serve_help_lists_the_database_url_forms() {
+    let out = run_to_end({
+        let mut c = Command::new(BIN);
+        c.args(["serve", "--help"]);
+        c
+    });
+    let help = String::from_utf8_lossy(&out.stdout);
+    for form in [
+        "sqlite:///",
+        "sqlite://relative",
+        "postgres://",
+        "postgresql://",
+    ] {
+        assert!(help.contains(form), "{form} in:\n{help}");
+    }
+}

@@ -82,6 +82,51 @@ fn a_symlink_loop_is_searched_once_and_linked_directories_only_on_request() {
     assert_eq!(json_lines(&out.stdout).len(), 2);
 }
 
+/// A dangling symbolic link in the directory is listed as skipped, naming its target,
+/// instead of being passed over in silence (issue #13); the rest is uploaded as usual.
+#[cfg(unix)]
+#[test]
+fn a_dangling_symlink_is_reported_as_skipped_with_the_reason() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write(&tmp.path().join("real.json"), &session("dangling-1"));
+    std::os::unix::fs::symlink("gone.json", tmp.path().join("broken.json")).expect("symlink");
+    let out = bin("http://127.0.0.1:9")
+        .args(["upload", "--dry-run", "--json"])
+        .arg(tmp.path())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a skipped link is no failure: {err}");
+    let reports = json_lines(&out.stdout);
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    let broken = reports
+        .iter()
+        .find(|r| {
+            r["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("broken.json"))
+        })
+        .expect("the dangling link is reported");
+    assert_eq!(broken["outcome"], "skipped", "{broken}");
+    assert!(
+        broken["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("dangling symbolic link") && e.contains("gone.json")),
+        "{broken}"
+    );
+    // the table says it too
+    let out = bin("http://127.0.0.1:9")
+        .args(["upload", "--dry-run"])
+        .arg(tmp.path())
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("broken.json") && text.contains("1 skipped"),
+        "{text}"
+    );
+}
+
 #[test]
 fn truncated_json_fails_with_its_reason() {
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -258,16 +258,10 @@ impl Client {
             .connect_timeout(config.timeout)
             .user_agent(concat!("agentpipe-web/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &config.ca_cert_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| Error::Input(format!("CA certificate: {e}")))?;
-            if certs.is_empty() {
-                return Err(Error::Input(
-                    "CA certificate: no PEM certificate in the file".into(),
-                ));
-            }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
+            // Our own rustls settings: reqwest's would refuse a pinned self-signed CA:TRUE
+            // certificate (see `crate::tls`).
+            let certs = crate::tls::parse_pem_certificates(pem)?;
+            builder = builder.use_preconfigured_tls(crate::tls::client_config(certs)?);
         }
         let http = builder
             .build()
@@ -605,13 +599,13 @@ pub(crate) fn network_error(url: &str, e: &reqwest::Error) -> Error {
         message = format!("the server speaks HTTPS; use https:// ({message})");
     } else if message.contains("CaUsedAsEndEntity") {
         // `openssl req -x509` marks its certificate CA:TRUE by default, which webpki
-        // refuses as a server's own certificate even when trusted (issue #13 trial).
+        // refuses as a server's own certificate when it is trusted only as a root (e.g.
+        // through SSL_CERT_FILE); given itself with --ca-cert it is pinned and accepted.
         message = format!(
             "the server's certificate is a CA certificate (basicConstraints CA:TRUE, what \
-             `openssl req -x509` makes by default), which is refused as a server certificate \
-             even when trusted: make the self-signed certificate with \
-             `-addext basicConstraints=critical,CA:FALSE`, or sign a server certificate with \
-             that CA and pass the CA with --ca-cert ({message})"
+             `openssl req -x509` makes by default), which is accepted as a server's own only \
+             when that very certificate is given with --ca-cert FILE / \
+             AGENTPIPE_STREAM_CA_CERT ({message})"
         );
     } else if message.contains("invalid peer certificate")
         && (message.contains("UnknownIssuer") || message.contains("BadSignature"))

@@ -26,6 +26,7 @@ pub mod spool;
 pub mod sse;
 pub mod statefile;
 pub mod sync;
+mod tls;
 
 pub use backoff::Backoff;
 pub use batcher::{Batcher, BatcherConfig, BatcherReport};

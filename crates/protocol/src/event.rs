@@ -563,18 +563,35 @@ fn conv_id(o: &Obj<'_>, key: &str) -> Result<String, ValidationError> {
     opt_conv_id(o, key)?.ok_or_else(|| ValidationError::new(o.field(key), "is required"))
 }
 
-/// An optional conversation id (absent or `""`: `None`); blank or over-long ids are errors.
-fn opt_conv_id(o: &Obj<'_>, key: &str) -> Result<Option<String>, ValidationError> {
+/// Why `id` cannot be a conversation id, or `None` when it can: blank, longer than
+/// [`MAX_ID_BYTES`], or `.` / `..` (browsers collapse those as path segments, even
+/// percent-encoded, so the session's page and API paths could not name it).
+pub fn conversation_id_problem(id: &str) -> Option<String> {
+    if id.trim().is_empty() {
+        Some("must not be blank".into())
+    } else if id.len() > MAX_ID_BYTES {
+        Some(format!("must be at most {MAX_ID_BYTES} bytes"))
+    } else if is_dot_segment(id) {
+        Some("must not be \".\" or \"..\" (they cannot appear in a URL path)".into())
+    } else {
+        None
+    }
+}
+
+/// `.` or `..`: a conversation id no URL path can carry ([`conversation_id_problem`]).
+pub fn is_dot_segment(id: &str) -> bool {
+    id == "." || id == ".."
+}
+
+/// An optional conversation id (absent or `""`: `None`); ids with a
+/// [`conversation_id_problem`] are errors.
+pub(crate) fn opt_conv_id(o: &Obj<'_>, key: &str) -> Result<Option<String>, ValidationError> {
     match o.opt_nonempty_str(key)? {
         None => Ok(None),
-        Some(id) if id.trim().is_empty() => {
-            Err(ValidationError::new(o.field(key), "must not be blank"))
-        }
-        Some(id) if id.len() > MAX_ID_BYTES => Err(ValidationError::new(
-            o.field(key),
-            format!("must be at most {MAX_ID_BYTES} bytes"),
-        )),
-        Some(id) => Ok(Some(id)),
+        Some(id) => match conversation_id_problem(&id) {
+            Some(problem) => Err(ValidationError::new(o.field(key), problem)),
+            None => Ok(Some(id)),
+        },
     }
 }
 

@@ -8,6 +8,8 @@
 //! * [`wire`]: the request bodies' wire shape as serde types; with the `openapi` feature
 //!   they and the [`api`] types derive `utoipa::ToSchema`, the server's OpenAPI document.
 //! * [`stream`]: the live stream's request parameters (filter, `named`, resume point).
+//! * [`title`]: the title of a session, its prompt's first words when it has no name
+//!   of its own (the web UI and the CLI).
 //! * [`otlp`]: OpenTelemetry spans (`POST /v1/traces`, OTLP JSON files) mapped to the
 //!   same events by the GenAI and OpenInference conventions (issue #19).
 
@@ -18,6 +20,7 @@ pub mod otlp;
 pub mod replay;
 pub mod stream;
 pub mod timefmt;
+pub mod title;
 pub mod upload;
 pub mod wire;
 

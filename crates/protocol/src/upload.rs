@@ -405,7 +405,7 @@ pub fn parse_web_shape(v: &Value) -> Result<SessionUpload, UploadError> {
         .ok_or_else(|| ValidationError::new("conversation", "is required"))?;
     let messages_v = root.opt_arr("messages")?.map(Vec::as_slice).unwrap_or(&[]);
     check_count(messages_v)?;
-    let conversation_id = c.opt_nonempty_str("id")?;
+    let conversation_id = crate::event::opt_conv_id(&c, "id")?;
     let started_at_us = c.req_time("started_at")?;
     let system_info = match c.opt_obj("system_info")? {
         None => None,

@@ -844,7 +844,8 @@ pub struct SpecCompletedData {
 
 /// Defines the two branches of a `data` whose conversation is `conversationId`, else
 /// `conversation_id` (one of them required), and the `anyOf` of them: each id, when given
-/// and not `""`, is not blank and at most 256 bytes.
+/// and not `""`, is not blank, not `.` or `..` and at most 256 bytes (the pattern: a
+/// character other than a blank or a dot, or a blank next to a non-blank, or three dots).
 macro_rules! either_id {
     ($(#[$m:meta])* $name:ident, $spec:ident, $bridge:ident { $($(#[$fm:meta])* $f:ident: $t:ty,)* }) => {
         /// Branch of
@@ -855,11 +856,11 @@ macro_rules! either_id {
         #[serde(rename_all = "camelCase")]
         pub struct $spec {
             /// Conversation id.
-            #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S"))]
+            #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"[^\s.]|\s\S|\S\s|\.\.\."))]
             pub conversation_id: String,
             /// Conversation id, bridge spelling (checked, not used).
             #[serde(default, rename = "conversation_id", skip_serializing_if = "Option::is_none")]
-            #[cfg_attr(feature = "openapi", schema(max_length = 256, pattern = r"^$|\S"))]
+            #[cfg_attr(feature = "openapi", schema(max_length = 256, pattern = r"^$|[^\s.]|\s\S|\S\s|\.\.\."))]
             pub conversation_id_bridge: Option<String>,
             $($(#[$fm])* pub $f: $t,)*
         }
@@ -877,7 +878,7 @@ macro_rules! either_id {
             pub conversation_id: Option<String>,
             /// Conversation id, bridge spelling.
             #[serde(rename = "conversation_id")]
-            #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S"))]
+            #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"[^\s.]|\s\S|\S\s|\.\.\."))]
             pub conversation_id_bridge: String,
             $($(#[$fm])* pub $f: $t,)*
         }
@@ -935,7 +936,10 @@ either_id! {
 pub struct ErrorOccurredData {
     /// Conversation id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256, pattern = r"^$|\S"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 256, pattern = r"^$|[^\s.]|\s\S|\S\s|\.\.\.")
+    )]
     pub conversation_id: Option<String>,
     /// Conversation id, bridge spelling (used when `conversationId` is absent or `""`).
     #[serde(
@@ -943,7 +947,10 @@ pub struct ErrorOccurredData {
         rename = "conversation_id",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(max_length = 256, pattern = r"^$|\S"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 256, pattern = r"^$|[^\s.]|\s\S|\S\s|\.\.\.")
+    )]
     pub conversation_id_bridge: Option<String>,
     /// What went wrong.
     pub error: String,

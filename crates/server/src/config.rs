@@ -13,8 +13,10 @@ pub struct ServeConfig {
     #[arg(long, env = "AGENTPIPE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
 
-    /// Database URL: `sqlite:///path/to/file.sqlite` (default: a SQLite file in the
-    /// platform data directory).
+    /// Database URL: `sqlite:///absolute/path.sqlite`, `sqlite://relative/path.sqlite` or
+    /// `postgres://user:password@host:5432/database` (also `postgresql://`); a bare path
+    /// without `sqlite://` is refused (default: a SQLite file in the platform data
+    /// directory).
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 

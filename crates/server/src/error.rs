@@ -100,9 +100,17 @@ impl ApiError {
                     }]),
                 ),
             ),
+            // A whole-body error names the field `body`, as OTLP's do.
             ApiError::BadJson(m) => (
                 StatusCode::BAD_REQUEST,
-                body("invalid_json", format!("The body is not valid JSON: {m}"), None),
+                body(
+                    "invalid_json",
+                    format!("The body is not valid JSON: {m}"),
+                    Some(vec![FieldError {
+                        field: "body".into(),
+                        message: m.clone(),
+                    }]),
+                ),
             ),
             ApiError::BadJsonAt { field, message } => (
                 StatusCode::BAD_REQUEST,

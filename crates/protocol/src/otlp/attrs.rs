@@ -36,6 +36,13 @@ impl<'a> Attrs<'a> {
         keys.iter().find_map(|k| self.str(k))
     }
 
+    /// The first of `keys` that is set to a conversation id a URL path can carry: `.` and
+    /// `..` count as missing, so the mapping falls back as it does for an absent id.
+    pub fn first_conversation_id(&self, keys: &[&str]) -> Option<String> {
+        keys.iter()
+            .find_map(|k| self.str(k).filter(|id| !crate::event::is_dot_segment(id)))
+    }
+
     /// `key` as a non-negative integer (an integral double or a numeric string also count).
     pub fn count(&self, key: &str) -> Option<i64> {
         let v = match self.get(key)? {

@@ -35,7 +35,7 @@ pub(crate) fn read(span: &Span) -> Option<Facts> {
     };
     let mut f = Facts {
         kind,
-        conversation: a.first_str(&["gen_ai.conversation.id", "session.id"]),
+        conversation: a.first_conversation_id(&["gen_ai.conversation.id", "session.id"]),
         agent_id: a.str("gen_ai.agent.id"),
         agent_name: a.str("gen_ai.agent.name"),
         provider: a.first_str(&["gen_ai.provider.name", "gen_ai.system"]),

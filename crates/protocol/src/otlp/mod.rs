@@ -21,7 +21,8 @@
 //! `openinference.span.kind` `LLM` (the default when only `llm.*` is present) is inference,
 //! `AGENT` is agent, `TOOL` is tool; `CHAIN` and the rest are other spans.
 //!
-//! 1. **Conversation** (id at most 256 bytes): `gen_ai.conversation.id`, else `session.id`
+//! 1. **Conversation** (id at most 256 bytes; `.` and `..` count as absent, since no URL
+//!    path can carry them): `gen_ai.conversation.id`, else `session.id`
 //!    (span attribute), else the nearest ancestor's in the same export request, else the
 //!    resource's `gen_ai.conversation.id` / `session.id`, else the trace id (32 hex digits).
 //!    Its start is the earliest span start seen, its end the end of a root span (rule 7);
@@ -389,7 +390,7 @@ pub fn map_joined(req: &ExportTraceServiceRequest, prices: &PriceTable, j: &Join
             .or(up.conversation)
             .or_else(|| {
                 r.resource
-                    .first_str(&["gen_ai.conversation.id", "session.id"])
+                    .first_conversation_id(&["gen_ai.conversation.id", "session.id"])
             })
             .unwrap_or_else(|| r.trace.clone());
         let agent = own.or(up.agent);

@@ -26,7 +26,7 @@ pub(crate) fn read(span: &Span) -> Option<Facts> {
     };
     let mut f = Facts {
         kind,
-        conversation: a.str("session.id"),
+        conversation: a.first_conversation_id(&["session.id"]),
         agent_name: a
             .str("agent.name")
             .or_else(|| matches!(kind, Kind::Agent { .. }).then(|| span.name.clone())),

@@ -83,6 +83,72 @@ pub async fn read_body(
     })
 }
 
+/// The ingest body, at most [`MAX_BATCH_BYTES`]. Beyond, the 413 calls a body that is one
+/// JSON event (its first non-blank byte is not `[`) an `event`, with the event limit, and
+/// anything else a `batch` (issue #13: a single 12 MB event was called a batch). With a
+/// `Content-Length` over the limit only the start of the body is read, for at most 1 s.
+async fn read_ingest_body(
+    headers: &HeaderMap,
+    body: Body,
+    kind: BodyKind,
+) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let too_large = |first: Option<u8>| {
+        if kind == BodyKind::Json && first.is_some_and(|b| b != b'[') {
+            ApiError::TooLarge("event", MAX_EVENT_BYTES)
+        } else {
+            ApiError::TooLarge("batch", MAX_BATCH_BYTES)
+        }
+    };
+    let first_of = |data: &[u8]| data.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let read_error = |e: axum::Error| {
+        if crate::conn::body_rate::is_too_slow(&e) {
+            ApiError::BodyTooSlow
+        } else {
+            ApiError::BodyUnreadable(e.to_string())
+        }
+    };
+    let declared_over = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| len > MAX_BATCH_BYTES);
+    let mut body = body;
+    if declared_over {
+        let mut first = None;
+        if kind == BodyKind::Json {
+            let peek = async {
+                while let Some(Ok(frame)) = body.frame().await {
+                    if let Some(b) = frame.data_ref().and_then(|d| first_of(d.as_ref())) {
+                        return Some(b);
+                    }
+                }
+                None
+            };
+            first = tokio::time::timeout(std::time::Duration::from_secs(1), peek)
+                .await
+                .ok()
+                .flatten();
+        }
+        return Err(too_large(first));
+    }
+    let mut buf: Vec<u8> = Vec::new();
+    let mut first = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(read_error)?;
+        if let Some(data) = frame.data_ref() {
+            if first.is_none() {
+                first = first_of(data.as_ref());
+            }
+            if buf.len() + data.len() > MAX_BATCH_BYTES {
+                return Err(too_large(first));
+            }
+            buf.extend_from_slice(data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
 /// True when `to_bytes` stopped at its length limit.
 fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
@@ -103,13 +169,38 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
         // Only on failure: parse again, tracking the path to the error.
         let mut de = serde_json::Deserializer::from_slice(bytes);
         match serde_path_to_error::deserialize::<_, Value>(&mut de) {
-            Err(pe) if pe.path().iter().next().is_some() => ApiError::BadJsonAt {
-                field: pe.path().to_string(),
-                message: e.to_string(),
+            Err(pe) => match known_path(pe.path()) {
+                Some(field) => ApiError::BadJsonAt {
+                    field,
+                    message: e.to_string(),
+                },
+                // Nothing inside the body to name (e.g. `{bad`: the key is not read yet):
+                // a whole-body error, field `body` (issue #13; it said `?`).
+                None => ApiError::BadJson(e.to_string()),
             },
-            _ => ApiError::BadJson(e.to_string()),
+            Ok(_) => ApiError::BadJson(e.to_string()),
         }
     })
+}
+
+/// `path` as `data.message.content` / `[2].data`, up to its first segment that names
+/// nothing (serde's `?`, e.g. a key not read yet); `None` when no segment is known.
+fn known_path(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Unknown => break,
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The body one item gets alone (SPEC 2.3), with its status; its keys follow `dialect`.
@@ -286,7 +377,7 @@ pub async fn ingest(
 ) -> Result<Response, ApiError> {
     let principal = state.auth.require(&headers, Scope::Ingest).await?;
     let kind = body_kind(&headers)?;
-    let bytes = read_body(&headers, body, MAX_BATCH_BYTES, "batch").await?;
+    let bytes = read_ingest_body(&headers, body, kind).await?;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     let idem = headers
         .get("idempotency-key")

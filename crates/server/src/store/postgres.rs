@@ -335,11 +335,37 @@ impl PgStore {
             .parse()
             .map_err(|e| StoreError::Unavailable(format!("invalid DATABASE_URL: {e}")))?;
         let connect = connect.application_name("agentpipe-web");
+        let target = match connect.get_socket() {
+            Some(dir) => format!("{} (socket in {})", connect.get_host(), dir.display()),
+            None => format!("{}:{}", connect.get_host(), connect.get_port()),
+        };
+        let unreachable =
+            |cause: String| StoreError::Unavailable(format!("PostgreSQL at {target}: {cause}"));
+        // One direct connection first: the pool reports a refused connection only as "pool
+        // timed out while waiting for an open connection" (issue #13).
+        match tokio::time::timeout(
+            opts.acquire_timeout,
+            sqlx::ConnectOptions::connect(&connect),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => {
+                let _ = sqlx::Connection::close(conn).await;
+            }
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no connection within {} ms (DATABASE_ACQUIRE_TIMEOUT_MS)",
+                    opts.acquire_timeout.as_millis()
+                )))
+            }
+        }
         let pool = PoolOptions::<Postgres>::new()
             .max_connections(opts.pool_size.max(3))
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(connect)
-            .await?;
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
         MIGRATOR
             .run(&pool)
             .await

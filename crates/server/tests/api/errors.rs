@@ -371,3 +371,89 @@ async fn deleted_conversations_answer_deleted_to_late_events() {
     let (_, list) = app.get("/api/sessions").await;
     assert_eq!(list["pagination"]["total"], 0, "{list}");
 }
+
+/// A body that is no JSON at all (`{bad`) names the field `body`, as OTLP's errors do,
+/// not `?` (issue #13); an error inside a value still names its path.
+#[tokio::test]
+async fn a_whole_body_json_error_names_the_field_body() {
+    let app = App::start().await;
+    for ct in ["application/json", "application/x-ndjson"] {
+        let (s, _, body) = raw(&app, Some(&bearer()), Some(ct), "{bad").await;
+        assert_eq!(
+            s,
+            if ct == "application/json" { 400 } else { 200 },
+            "{body}"
+        );
+        let err = if ct == "application/json" {
+            &body
+        } else {
+            &body["results"][0]
+        };
+        assert_error(err, "invalid_json", None);
+        assert_eq!(err["details"][0]["field"], "body", "{body}");
+        assert!(!body.to_string().contains("field ?"), "{body}");
+    }
+    let r = app
+        .http
+        .post(app.url("/api/sessions/upload"))
+        .bearer_auth(TEST_KEY)
+        .header("content-type", "application/json")
+        .body("{bad")
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["details"][0]["field"], "body", "{body}");
+    // inside a value: the path up to what is known
+    let (s, _, body) = raw(
+        &app,
+        Some(&bearer()),
+        Some("application/json"),
+        r#"{"type":"message.created","data":{"conversation_id":"c","content":"\ud83d"}}"#,
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    assert_eq!(body["details"][0]["field"], "data.content", "{body}");
+}
+
+/// A single event over the batch limit is called an event in its 413 (with the event
+/// limit), whether its length is declared or streamed; a batch stays a batch (issue #13).
+#[tokio::test]
+async fn a_12_mb_single_event_is_413_saying_event_not_batch() {
+    let app = App::start().await;
+    let big = format!(
+        r#"{{"type":"log.entry","timestamp":"2025-11-04T11:13:14Z","data":{{"conversation_id":"big","level":"info","content":"{}"}}}}"#,
+        "a".repeat(12 * 1024 * 1024)
+    );
+    let (s, _, body) = raw(&app, Some(&bearer()), Some("application/json"), big.clone()).await;
+    assert_eq!(s, 413, "{body}");
+    let msg = body["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("event") && !msg.contains("batch") && msg.contains("1048576"),
+        "{body}"
+    );
+    // streamed (no Content-Length): the same word
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
+        .as_bytes()
+        .chunks(1024 * 1024)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let stream = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let (s, _, body) = raw(&app, Some(&bearer()), Some("application/json"), stream).await;
+    assert_eq!(s, 413, "{body}");
+    let msg = body["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("event") && !msg.contains("batch"), "{body}");
+    // a batch over the limit is a batch
+    let batch = format!("[{big}]");
+    let (s, _, body) = raw(&app, Some(&bearer()), Some("application/json"), batch).await;
+    assert_eq!(s, 413, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("batch"),
+        "{body}"
+    );
+    assert_nothing_stored(&app);
+}
