@@ -71,10 +71,10 @@ pub struct ServeConfig {
     #[arg(long, env = "AGENTPIPE_OTLP_PRICES")]
     pub otlp_prices: Option<PathBuf>,
 
-    /// Seconds an OpenTelemetry span whose parent has not arrived (and that names neither
-    /// its conversation nor its agent) waits for it before it is stored with what is
-    /// known (issue #19: the trace id and the provider); its parent's or its trace root's
-    /// arrival ends the wait sooner. 0 stores such spans at once.
+    /// Seconds an OpenTelemetry span whose conversation or agent is still unknown, with an
+    /// ancestor not arrived yet, waits for it before it is stored with what is known
+    /// (issue #19: the trace id and the provider); the arrival of the ancestors it needs
+    /// ends the wait sooner. 0 stores such spans at once.
     #[arg(long, env = "OTLP_HOLD_SECONDS", default_value_t = 30)]
     pub otlp_hold_seconds: u64,
 

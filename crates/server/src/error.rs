@@ -46,6 +46,9 @@ pub enum ApiError {
     /// 415: a request `Content-Encoding` other than gzip, br, zstd or identity.
     #[error("unsupported content encoding")]
     UnsupportedEncoding(String),
+    /// 415 on `POST /v1/traces` (OTLP/HTTP: protobuf or JSON, gzip or none): the message.
+    #[error("unsupported OTLP content type or encoding")]
+    UnsupportedOtlp(String),
     /// 413: body over the limit (bytes).
     #[error("payload too large")]
     TooLarge(&'static str, usize),
@@ -157,6 +160,10 @@ impl ApiError {
                     format!("Content-Type '{ct}' is not supported; send application/json or application/x-ndjson"),
                     None,
                 ),
+            ),
+            ApiError::UnsupportedOtlp(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                body("unsupported_media_type", m.clone(), None),
             ),
             ApiError::UnsupportedEncoding(coding) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -2,8 +2,7 @@
 //! [`agentpipe_protocol::otlp::join`]): for each `POST /v1/traces` request,
 //!
 //! 1. held spans that this request releases are read back (those waiting for one of its
-//!    spans, and every held span of a trace whose root span it carries) and mapped
-//!    together with it;
+//!    spans) and mapped together with it;
 //! 2. the ancestors of its spans that are not in it are read from the span index,
 //!    level by level;
 //! 3. the spans are mapped ([`otlp::map_joined`]); what every span passes down and the
@@ -240,24 +239,10 @@ pub async fn export(
     let spans = own.len();
     let own_ids: HashSet<&str> = own.iter().map(|k| k.1.as_str()).collect();
     let mut req = request;
-    let mut roots: Vec<String> = Vec::new();
-    for rs in &req.resource_spans {
-        for ss in &rs.scope_spans {
-            for s in &ss.spans {
-                if s.parent_span_id.is_empty() {
-                    let t = otlp::join::hex_id(&s.trace_id);
-                    if !roots.contains(&t) {
-                        roots.push(t);
-                    }
-                }
-            }
-        }
-    }
     let waiting = state
         .store
         .otlp_held(Release {
             gaps: own.clone(),
-            traces: roots,
             held_before_us: None,
             limit: MAX_RELEASE,
         })

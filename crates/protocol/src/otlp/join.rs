@@ -2,7 +2,7 @@
 //! descendants, kept by the store between export requests, and the spans held back until
 //! their ancestry is known.
 //!
-//! A span that names neither its conversation nor its agent takes them from its ancestors
+//! A span that does not name its conversation, or its agent, takes it from its ancestors
 //! (rules 1 and 2 of [`super`]). An SDK's `BatchSpanProcessor` exports spans as they end,
 //! so a `chat` span usually leaves in an earlier request than its `invoke_agent` parent,
 //! and a parent can also arrive first. So that the order of requests does not matter:
@@ -10,12 +10,18 @@
 //! - every span's [`SpanContext`] (its parent, its own conversation, its own agent when it
 //!   is an agent span) is stored; a later request walks up through stored contexts as
 //!   through spans of its own ([`Join::known`]);
-//! - a span whose walk up stops at a parent nobody has seen yet (a *gap*) while its
-//!   conversation or agent is still unknown is **held** ([`Held`]): stored, not mapped.
-//!   It is mapped, exactly as if it had come with its ancestors, when the missing span
-//!   arrives, when its trace's root span arrives (a root ends last, so nothing more of
-//!   the trace is expected), or after the hold time (`OTLP_HOLD_SECONDS`, default 30 s)
-//!   with what is known then (the fallbacks of rules 1 and 2).
+//! - a span of a kind that is mapped (inference, agent, tool) whose walk up stops at a
+//!   parent nobody has seen yet (a *gap*) while its conversation (rule 1) or its agent
+//!   (rule 2) is still unknown is **held** ([`Held`]): stored, not mapped. A span naming
+//!   its conversation but not its agent (a `chat` span with `gen_ai.conversation.id`) is
+//!   held too, since the `invoke_agent` span it inherits its agent from may be the one
+//!   missing; a span naming both, or whose walk up finds both before the gap, is not.
+//!   A held span is mapped, exactly as if it had come with its ancestors, when the
+//!   missing span arrives (it may be held again at the next gap up), or after the hold
+//!   time (`OTLP_HOLD_SECONDS`, default 30 s) with what is known then (the fallbacks of
+//!   rules 1 and 2). The arrival of the trace's root span releases nothing by itself:
+//!   with one span per export, a root can arrive before the agent spans between it and
+//!   a held span, and releasing then would attribute the held span to the trace id.
 
 use std::collections::{HashMap, HashSet};
 

@@ -227,12 +227,67 @@ pub fn decode_protobuf(bytes: &[u8]) -> Result<ExportTraceServiceRequest, Valida
 }
 
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest` (`application/json`: lowerCamelCase
-/// keys, hex trace and span ids, 64-bit integers as strings or numbers, enums as numbers).
+/// keys, hex trace and span ids, 64-bit integers as strings or numbers, enums as numbers
+/// or, as the Collector also accepts, by name: `"kind": "SPAN_KIND_INTERNAL"`,
+/// `"code": "STATUS_CODE_ERROR"`).
 ///
 /// Errors: a [`ValidationError`] on `body` with the line and column of the problem.
 pub fn decode_json(bytes: &[u8]) -> Result<ExportTraceServiceRequest, ValidationError> {
-    serde_json::from_slice(bytes)
+    serde_json::from_slice(bytes).or_else(|e| {
+        // Enums by name: only then is the body read twice.
+        let named = serde_json::from_slice::<Value>(bytes)
+            .ok()
+            .filter(|_| e.is_data())
+            .and_then(|mut v| enum_numbers(&mut v).then_some(v));
+        match named {
+            Some(v) => serde_json::from_value(v),
+            None => Err(e),
+        }
         .map_err(|e| ValidationError::new("body", format!("is not an OTLP JSON request: {e}")))
+    })
+}
+
+/// Replaces the span kinds and status codes given by name in an OTLP/JSON request with
+/// their numbers; true when there was one.
+fn enum_numbers(v: &mut Value) -> bool {
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+    let mut changed = false;
+    let mut number = |field: Option<&mut Value>, by_name: &dyn Fn(&str) -> Option<i32>| {
+        if let Some(f) = field {
+            if let Some(n) = f.as_str().and_then(by_name) {
+                *f = Value::from(n);
+                changed = true;
+            }
+        }
+    };
+    for rs in v
+        .get_mut("resourceSpans")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        for ss in rs
+            .get_mut("scopeSpans")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            for span in ss
+                .get_mut("spans")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                number(span.get_mut("kind"), &|s| {
+                    SpanKind::from_str_name(s).map(|k| k as i32)
+                });
+                number(span.pointer_mut("/status/code"), &|s| {
+                    StatusCode::from_str_name(s).map(|c| c as i32)
+                });
+            }
+        }
+    }
+    changed
 }
 
 /// True when `v` looks like an OTLP JSON trace export (an object with `resourceSpans`).
@@ -266,8 +321,9 @@ struct Chain {
 
 /// [`map_request`] with the cross-batch join of [`join`]: ancestors outside the request
 /// come from `j.known`, and (when `j.hold`) spans with an open ancestry are returned in
-/// [`Mapped::held`] instead of being mapped, unless their trace's root span is in the
-/// request or they are in `j.forced`.
+/// [`Mapped::held`] instead of being mapped, unless they are in `j.forced`. A root span
+/// in the request releases nothing by itself: a span between it and a held span may
+/// still come, and would change the held span's agent or conversation.
 pub fn map_joined(req: &ExportTraceServiceRequest, prices: &PriceTable, j: &Join) -> Mapped {
     let mut refs = Vec::new();
     let mut rejected = Vec::new();
@@ -313,11 +369,6 @@ pub fn map_joined(req: &ExportTraceServiceRequest, prices: &PriceTable, j: &Join
         .iter()
         .enumerate()
         .map(|(i, r)| ((r.trace.as_str(), r.id.as_str()), i))
-        .collect();
-    let rooted: HashSet<&str> = refs
-        .iter()
-        .filter(|r| r.parent.is_empty())
-        .map(|r| r.trace.as_str())
         .collect();
     // Rules 1 and 2 along the ancestors, in the request first, then among known spans.
     let chain = |i: usize| {
@@ -366,7 +417,6 @@ pub fn map_joined(req: &ExportTraceServiceRequest, prices: &PriceTable, j: &Join
         if j.hold
             && open
             && f.kind != Kind::Other
-            && !rooted.contains(r.trace.as_str())
             && !j.forced.contains(&(r.trace.clone(), r.id.clone()))
         {
             held.push(Held {

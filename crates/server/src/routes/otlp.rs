@@ -57,11 +57,10 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     match essence.as_str() {
         PROTOBUF | "application/protobuf" => Ok(Encoding::Protobuf),
         "application/json" => Ok(Encoding::Json),
-        _ => Err(ApiError::UnsupportedMediaType(if ct.is_empty() {
-            "(none; OTLP/HTTP needs application/x-protobuf or application/json)".into()
-        } else {
-            ct.to_string()
-        })),
+        _ => Err(ApiError::UnsupportedOtlp(format!(
+            "Content-Type '{}' is not supported; send application/x-protobuf or application/json",
+            if ct.is_empty() { "(none)" } else { ct }
+        ))),
     }
 }
 
@@ -87,8 +86,8 @@ fn decode_body(headers: &HeaderMap, bytes: bytes::Bytes) -> Result<bytes::Bytes,
             }
             Ok(out.into())
         }
-        other => Err(ApiError::UnsupportedMediaType(format!(
-            "Content-Encoding {other} (gzip or none)"
+        other => Err(ApiError::UnsupportedOtlp(format!(
+            "Content-Encoding '{other}' is not supported; send gzip or an unencoded body"
         ))),
     }
 }

@@ -9,13 +9,11 @@ pub use agentpipe_protocol::otlp::{Held, SpanAgent, SpanContext};
 pub type SpanKey = (String, String);
 
 /// Which held spans [`crate::store::Store::otlp_held`] reads (any that matches one of
-/// the three; oldest hold first, at most `limit`).
+/// the two; oldest hold first, at most `limit`).
 #[derive(Debug, Clone, Default)]
 pub struct Release {
     /// Spans whose missing ancestor is one of these.
     pub gaps: Vec<SpanKey>,
-    /// Every held span of these traces (their root span arrived).
-    pub traces: Vec<String>,
     /// Spans held before this time (µs since the epoch): the hold time is over.
     pub held_before_us: Option<i64>,
     /// Most rows returned.

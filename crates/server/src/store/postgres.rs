@@ -1834,7 +1834,7 @@ impl Store for PgStore {
         &self,
         r: super::otlp::Release,
     ) -> Result<Vec<super::otlp::HeldSpan>, StoreError> {
-        if r.gaps.is_empty() && r.traces.is_empty() && r.held_before_us.is_none() {
+        if r.gaps.is_empty() && r.held_before_us.is_none() {
             return Ok(Vec::new());
         }
         self.timed("otlp_held", otlp::held(&self.pool, &r)).await

@@ -1636,7 +1636,7 @@ impl Store for SqliteStore {
         &self,
         r: super::otlp::Release,
     ) -> Result<Vec<super::otlp::HeldSpan>, StoreError> {
-        if r.gaps.is_empty() && r.traces.is_empty() && r.held_before_us.is_none() {
+        if r.gaps.is_empty() && r.held_before_us.is_none() {
             return Ok(Vec::new());
         }
         self.read_op("otlp_held", move |c| otlp::held(c, &r)).await

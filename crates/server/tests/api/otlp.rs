@@ -69,7 +69,7 @@ pub(crate) fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
 
 /// A two-agent conversation `conv`, as three export batches in the order an SDK would
 /// send them (children end first): the researcher's turn, the writer's turn, the root.
-fn batches(conv: &str) -> Vec<ExportTraceServiceRequest> {
+pub(crate) fn batches(conv: &str) -> Vec<ExportTraceServiceRequest> {
     let researcher = vec![
         sp(
             2,
@@ -243,7 +243,7 @@ pub(crate) async fn session(app: &App, id: &str) -> Value {
 }
 
 /// The stored conversation, field by field.
-fn check_conversation(v: &Value, conv: &str) {
+pub(crate) fn check_conversation(v: &Value, conv: &str) {
     assert_eq!(v["id"], conv);
     assert_eq!(v["source"], "otlp");
     assert_eq!(v["status"], "COMPLETED");
@@ -571,9 +571,16 @@ async fn limits_keys_and_content_types() {
     let (st, _, body) = post_bytes(&app, "application/json", true, TEST_KEY, big).await;
     assert_eq!(st, 413, "{}", String::from_utf8_lossy(&body));
 
-    // Not OTLP.
-    let (st, _, _) = post_bytes(&app, "text/plain", false, TEST_KEY, b"hi".to_vec()).await;
+    // Not OTLP: the answer names the two encodings OTLP/HTTP has.
+    let (st, _, body) = post_bytes(&app, "text/plain", false, TEST_KEY, b"hi".to_vec()).await;
     assert_eq!(st, 415);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"], "unsupported_media_type", "{v}");
+    assert_eq!(
+        v["message"],
+        "Content-Type 'text/plain' is not supported; send application/x-protobuf or application/json",
+        "{v}"
+    );
     let (st, h, body) = post_bytes(
         &app,
         "application/x-protobuf",
@@ -636,4 +643,48 @@ async fn otlp_messages_reach_the_live_stream() {
     );
     assert!(kinds.iter().any(|(_, r)| r == "tool"));
     assert_eq!(kinds.last().unwrap().0, "conversation.completed");
+}
+
+#[tokio::test]
+async fn json_enums_may_be_given_by_name() {
+    let app = App::start().await;
+    // As protobuf's JSON printers (and the Collector) write them: "SPAN_KIND_INTERNAL",
+    // "STATUS_CODE_ERROR".
+    let mut root = batches("conv-enum-names").remove(2);
+    root.resource_spans[0].scope_spans[0].spans[0].status = Some(Status {
+        code: 2,
+        message: "boom".into(),
+    });
+    let mut v = serde_json::to_value(&root).unwrap();
+    let span = &mut v["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    span["kind"] = json!("SPAN_KIND_INTERNAL");
+    span["status"]["code"] = json!("STATUS_CODE_ERROR");
+    let (st, _, body) = post_bytes(
+        &app,
+        "application/json",
+        false,
+        TEST_KEY,
+        serde_json::to_vec(&v).unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let s = session(&app, "conv-enum-names").await;
+    assert_eq!(s["status"], "ERROR", "{s}");
+    // An unknown name is still a 400 naming the body.
+    span_kind_unknown(&app, v).await;
+}
+
+async fn span_kind_unknown(app: &App, mut v: Value) {
+    v["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["kind"] = json!("SPAN_KIND_NOPE");
+    let (st, _, body) = post_bytes(
+        app,
+        "application/json",
+        false,
+        TEST_KEY,
+        serde_json::to_vec(&v).unwrap(),
+    )
+    .await;
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["details"][0]["field"], "body", "{v}");
 }

@@ -9,9 +9,9 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value;
 
-use crate::backends::{backends, backends_with};
+use crate::backends::{backends, backends_with, normalized};
 use crate::helpers::App;
-use crate::otlp::{export_pb, n, request, s, session, sp};
+use crate::otlp::{batches, check_conversation, export_pb, n, request, s, session, sp};
 
 /// The spans of one trace (`trace` repeated as its id): a root naming conversation
 /// `conv`, the researcher's `invoke_agent` (naming the agent, not the conversation), and
@@ -206,5 +206,166 @@ async fn a_span_whose_parent_never_comes_is_stored_after_the_hold_time() {
             .map(|m| m["agentId"].as_str().unwrap_or(""))
             .collect();
         assert_eq!(agents, ["user", "llm", "tool"], "{name}: {v}");
+    }
+}
+
+/// The two-agent conversation of [`batches`] as the seven spans of trace `trace`, the
+/// conversation named by the root span only (as an SDK run that sets it on its workflow
+/// span sends it). Span id bytes: 1 root, 2 `invoke_agent Researcher`, 3 and 5 its `chat`
+/// spans, 4 its tool call, 6 `invoke_agent Writer`, 7 its `chat` span.
+fn two_agents(trace: u8, conv: &str) -> Vec<Span> {
+    batches(conv)
+        .into_iter()
+        .flat_map(|r| r.resource_spans[0].scope_spans[0].spans.clone())
+        .map(|mut sp| {
+            sp.trace_id = vec![trace; 16];
+            if !sp.parent_span_id.is_empty() {
+                sp.attributes
+                    .retain(|kv| kv.key != "gen_ai.conversation.id");
+            }
+            sp
+        })
+        .collect()
+}
+
+/// Exports `spans` as the requests `way` (each a list of span id bytes), in order.
+async fn export_in(app: &App, spans: &[Span], way: &[Vec<u8>]) {
+    for ids in way {
+        let batch: Vec<Span> = ids
+            .iter()
+            .map(|&i| {
+                spans
+                    .iter()
+                    .find(|s| s.span_id[7] == i)
+                    .expect("span id")
+                    .clone()
+            })
+            .collect();
+        export_pb(app, &request(batch)).await;
+    }
+}
+
+/// A seeded sample of `count` ways to export spans 1 to 7: a shuffled order (xorshift64,
+/// Fisher-Yates) cut into requests of 1 to 3 spans.
+fn sample(seed: u64, count: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut x = seed;
+    let mut below = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    (0..count)
+        .map(|_| {
+            let mut ids: Vec<u8> = (1..=7).collect();
+            for i in (1..ids.len()).rev() {
+                ids.swap(i, below(i + 1));
+            }
+            let mut way = Vec::new();
+            let mut rest = &ids[..];
+            while !rest.is_empty() {
+                let n = (1 + below(3)).min(rest.len());
+                way.push(rest[..n].to_vec());
+                rest = &rest[n..];
+            }
+            way
+        })
+        .collect()
+}
+
+fn one_per_request(ids: &[u8]) -> Vec<Vec<u8>> {
+    ids.iter().map(|&i| vec![i]).collect()
+}
+
+#[tokio::test]
+async fn the_root_before_the_agent_spans_still_gives_one_conversation_on_both_backends() {
+    for (name, app) in backends("otlp_join_root_early").await {
+        eprintln!("checking {name}");
+        // One span per export in the order a trial sent one SDK run: the three chat
+        // spans, the tool call, the root, then the two invoke_agent spans. The root used
+        // to release the held spans at once, under the trace id.
+        let spans = two_agents(0xc1, "root-early");
+        export_in(&app, &spans, &one_per_request(&[3, 5, 7, 4, 1, 6, 2])).await;
+        let v = session(&app, "root-early").await;
+        check_conversation(&v, "root-early");
+        let (st, v) = app.get(&format!("/api/sessions/{}", "c1".repeat(16))).await;
+        assert_eq!(st, 404, "{name}: nothing under the trace id: {v}");
+        assert_eq!(sessions_total(&app).await, 1, "{name}: one conversation");
+    }
+}
+
+#[tokio::test]
+async fn every_order_and_batching_of_one_trace_gives_the_same_session_on_both_backends() {
+    for (name, app) in backends("otlp_join_orders_sample").await {
+        eprintln!("checking {name}");
+        export_pb(&app, &request(two_agents(0xd0, "perm-all"))).await;
+        let reference = session(&app, "perm-all").await;
+        check_conversation(&reference, "perm-all");
+        let mut ways = vec![
+            // Children first, as a BatchSpanProcessor exporting one span at a time.
+            one_per_request(&[3, 4, 5, 2, 7, 6, 1]),
+            // Parents first.
+            one_per_request(&[1, 2, 3, 4, 5, 6, 7]),
+            // The root first, then the leaves, then the agents.
+            one_per_request(&[1, 3, 4, 5, 7, 2, 6]),
+            // The root in one request with leaves whose agent comes later.
+            vec![vec![3, 5], vec![1, 7, 4], vec![6], vec![2]],
+        ];
+        ways.extend(sample(0x5eed_0019, 12));
+        for (k, way) in ways.iter().enumerate() {
+            let conv = format!("perm-{k}");
+            let spans = two_agents(0xd1 + k as u8, &conv);
+            export_in(&app, &spans, way).await;
+            let v = session(&app, &conv).await;
+            assert_eq!(
+                comparable(normalized(v)),
+                comparable(normalized(reference.clone())),
+                "{name}: requests {way:?}"
+            );
+        }
+        assert_eq!(
+            sessions_total(&app).await,
+            ways.len() as i64 + 1,
+            "{name}: no stray sessions"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_span_naming_its_conversation_waits_for_its_agent_and_one_naming_both_does_not() {
+    for (name, app) in backends("otlp_join_named").await {
+        eprintln!("checking {name}");
+        // A chat span naming its conversation but not its agent, its invoke_agent parent
+        // not seen yet: held, since that parent names the agent.
+        let (_, agent, children) = spans(0xe1, "named");
+        let mut chat = children[0].clone();
+        chat.attributes.push(s("gen_ai.conversation.id", "named"));
+        export_pb(&app, &request(vec![chat])).await;
+        let (st, v) = app.get("/api/sessions/named").await;
+        assert_eq!(st, 404, "{name}: held until its agent is known: {v}");
+        // The parent comes (its own parent, the root, still unknown): the chat span is
+        // stored with the parent's agent.
+        export_pb(&app, &request(agent)).await;
+        let v = session(&app, "named").await;
+        let agents: Vec<&str> = v["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m["agentId"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(agents, ["user", "researcher"], "{name}: {v}");
+
+        // A tool call naming its conversation and its agent, its parent unknown: stored
+        // at once.
+        let (_, _, children) = spans(0xe2, "named-both");
+        let mut tool = children[1].clone();
+        tool.attributes
+            .push(s("gen_ai.conversation.id", "named-both"));
+        tool.attributes.push(s("gen_ai.agent.id", "researcher"));
+        export_pb(&app, &request(vec![tool])).await;
+        let v = session(&app, "named-both").await;
+        assert_eq!(v["totalMessages"], 1, "{name}: {v}");
+        assert_eq!(v["messages"][0]["role"], "tool", "{name}: {v}");
+        assert_eq!(v["messages"][0]["agentId"], "researcher", "{name}: {v}");
     }
 }

@@ -122,13 +122,11 @@ pub async fn held(pool: &PgPool, r: &Release) -> Result<Vec<HeldSpan>, StoreErro
         "SELECT trace_id, span_id, held FROM otlp_spans o
          WHERE state = 1 AND (
            (trace_id, gap_span_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
-           OR trace_id = ANY($3::text[])
-           OR held_at < $4)
-         ORDER BY held_at LIMIT $5",
+           OR held_at < $3)
+         ORDER BY held_at LIMIT $4",
     )
     .bind(gt)
     .bind(gs)
-    .bind(&r.traces)
     .bind(r.held_before_us)
     .bind(r.limit as i64)
     .fetch_all(pool)

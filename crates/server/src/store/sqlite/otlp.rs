@@ -109,16 +109,6 @@ pub fn held(conn: &Connection, r: &Release) -> Result<Vec<HeldSpan>, StoreError>
                 .collect::<Result<_, _>>()?,
         );
     }
-    let mut by_trace = conn.prepare_cached(
-        "SELECT trace_id, span_id, held, held_at FROM otlp_spans WHERE state = 1 AND trace_id = ?1",
-    )?;
-    for t in &r.traces {
-        push(
-            by_trace
-                .query_map(params![t], map)?
-                .collect::<Result<_, _>>()?,
-        );
-    }
     if let Some(before) = r.held_before_us {
         push(
             conn.prepare_cached(
