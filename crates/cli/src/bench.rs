@@ -733,9 +733,14 @@ async fn fanout(args: &FanoutArgs) -> BenchResult<()> {
         let after = server.rss_kb();
         match (before, after) {
             (Some(b), Some(a)) => println!(
-                "memory per idle subscriber: {:.1} KB (VmRSS {b} KB -> {a} KB for {} connections; includes the client side of each socket)",
+                "memory per idle subscriber: {:.1} KB (VmRSS {b} KB -> {a} KB for {} connections; {})",
                 a.saturating_sub(b) as f64 / args.idle as f64,
-                args.idle
+                args.idle,
+                if server.in_process.is_some() {
+                    "in-process: includes the client side of each socket"
+                } else {
+                    "the server process alone"
+                }
             ),
             _ => println!("memory per idle subscriber: unavailable (external mode without BENCH_SERVER_PID, or no /proc)"),
         }
