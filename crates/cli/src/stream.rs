@@ -133,7 +133,7 @@ pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
             report.last_error.unwrap_or_default()
         )));
     }
-    let flush_hint = flush_command(client.base_url(), &spool);
+    let flush_hint = flush_command(client.base_url(), &spool, args.client.ca_cert.as_deref());
     if report.remaining > 0 {
         if let Some(why) = &report.key_refused {
             return Err(CliError::Incomplete(format!(
@@ -169,18 +169,28 @@ fn remain(n: usize) -> String {
 }
 
 /// The `flush` command that delivers `spool` to `base_url`, with every flag it needs
-/// (issue #13: a hint that works when pasted, whatever the environment).
-fn flush_command(base_url: &str, spool: &agentpipe_client::Spool) -> String {
+/// (issue #13: a hint that works when pasted, whatever the environment), `--ca-cert`
+/// included when one was given.
+fn flush_command(
+    base_url: &str,
+    spool: &agentpipe_client::Spool,
+    ca_cert: Option<&std::path::Path>,
+) -> String {
     let dir = spool
         .path()
         .parent()
         .map(|d| d.display().to_string())
         .unwrap_or_default();
-    format!(
+    let mut cmd = format!(
         "agentpipe-web flush --url {} --spool-dir {}",
         shell_word(base_url),
         shell_word(&dir)
-    )
+    );
+    if let Some(ca) = ca_cert {
+        cmd.push_str(" --ca-cert ");
+        cmd.push_str(&shell_word(&ca.display().to_string()));
+    }
+    cmd
 }
 
 /// `s` as one POSIX shell word (single-quoted when it holds anything but plain characters).
@@ -236,4 +246,31 @@ pub async fn flush(args: FlushArgs) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flush_hint_carries_every_flag_it_needs() {
+        let dir = tempfile::tempdir().expect("dir");
+        let spool =
+            agentpipe_client::Spool::open(dir.path(), "https://example.test").expect("spool");
+        let plain = flush_command("https://example.test", &spool, None);
+        assert!(
+            plain.contains("--url https://example.test --spool-dir "),
+            "{plain}"
+        );
+        assert!(!plain.contains("--ca-cert"), "{plain}");
+        let pinned = flush_command(
+            "https://example.test",
+            &spool,
+            Some(std::path::Path::new("/etc/my certs/ca.pem")),
+        );
+        assert!(
+            pinned.ends_with(" --ca-cert '/etc/my certs/ca.pem'"),
+            "{pinned}"
+        );
+    }
 }

@@ -130,11 +130,14 @@ pub struct SqliteLock {
 }
 
 impl SqliteLock {
-    /// Takes the lock beside `database` without waiting.
+    /// Takes the lock beside `database` without waiting. The lock is beside the real
+    /// file: a path reached through a symbolic link (or spelled differently) takes the
+    /// same lock as the file itself (issue #13).
     ///
     /// Errors: another process (or server) holds it, or the file cannot be created.
     pub fn acquire(database: &Path) -> Result<Self, String> {
-        let mut name = database.as_os_str().to_owned();
+        let real = real_path(database);
+        let mut name = real.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -161,9 +164,57 @@ impl SqliteLock {
     }
 }
 
+/// `database` with every symbolic link resolved: the file itself when it exists, else
+/// its resolved directory joined with its name (a file not created yet); the path as
+/// given when neither can be resolved.
+fn real_path(database: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(database) {
+        return p;
+    }
+    match (database.parent(), database.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            std::fs::canonicalize(dir)
+                .map(|d| d.join(name))
+                .unwrap_or_else(|_| database.to_path_buf())
+        }
+        _ => database.to_path_buf(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_symlinked_or_respelled_database_takes_the_same_lock() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("main.sqlite");
+        std::fs::write(&db, b"").expect("db file");
+        let link = dir.path().join("link.sqlite");
+        std::os::unix::fs::symlink(&db, &link).expect("symlink");
+        let held = SqliteLock::acquire(&db).expect("first lock");
+        let err = SqliteLock::acquire(&link).expect_err("the link is the same file");
+        assert!(err.contains("another agentpipe-web server"), "{err}");
+        let respelled = dir.path().join(".").join("main.sqlite");
+        assert!(SqliteLock::acquire(&respelled).is_err());
+        drop(held);
+        assert!(
+            SqliteLock::acquire(&link).is_ok(),
+            "free again once released"
+        );
+        // A database not created yet: the lock is still beside its real directory.
+        let fresh = dir.path().join("new.sqlite");
+        let l = SqliteLock::acquire(&fresh).expect("lock for a new file");
+        assert_eq!(
+            l.path.file_name().and_then(|n| n.to_str()),
+            Some("new.sqlite.lock")
+        );
+    }
 
     #[test]
     fn database_urls() {

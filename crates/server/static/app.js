@@ -468,14 +468,33 @@
     var newBelow = $('#new-below');
     var unseen = 0;
 
+    // "The bottom" is the end of the messages (`#latest`), not of the page: on a phone
+    // the participants and the chart come after the messages, and following the end of
+    // the page would keep the newest message above the screen (issue #13).
+    var latest = $('#latest');
+    function endY() { return latest ? latest.getBoundingClientRect().bottom : 0; }
     function nearBottom() {
-      return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
+      var b = endY();
+      return b >= 0 && b <= window.innerHeight + 120;
     }
-    function toBottom() { window.scrollTo(0, document.documentElement.scrollHeight); }
+    function toBottom() {
+      var max = document.documentElement.scrollHeight - window.innerHeight;
+      var target = window.scrollY + endY() - window.innerHeight;
+      // Little below the messages (a wide screen): the very end of the page.
+      if (max - target < 200) target = max;
+      window.scrollTo(0, Math.max(0, target));
+    }
     // Opened at the latest message (`#latest`, the link `demo` prints): start at the
-    // bottom and follow from there.
+    // end of the messages and follow from there. The browser's own jump to the anchor
+    // (which puts it at the top of the screen) comes as late as the load event, so the
+    // page jumps again after it.
     var follow = location.hash === '#latest' || nearBottom();
-    if (location.hash === '#latest') toBottom();
+    if (location.hash === '#latest') {
+      toBottom();
+      window.addEventListener('load', function () {
+        requestAnimationFrame(function () { if (follow) toBottom(); });
+      });
+    }
     // Only the reader's own scrolling (wheel, touch, keys, scrollbar) decides whether to
     // follow: a scroll event caused by the page growing or by our own jump must not.
     var lastY = window.scrollY;

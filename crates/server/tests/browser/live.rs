@@ -178,3 +178,70 @@ async fn a_snippet_never_splits_an_emoji() {
     b.close().await;
     api.server.stop().await;
 }
+
+#[tokio::test]
+async fn on_a_phone_a_page_opened_at_latest_keeps_the_newest_message_in_view() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(390, 844).await else {
+        return;
+    };
+    let api = Api::start().await;
+    let cid = "phone-follow";
+    api.start_conversation(cid, "Follow me on a phone", "2025-11-04T10:00:00Z")
+        .await;
+    for seq in 1..=6 {
+        api.message(
+            cid,
+            &format!("pf-{seq}"),
+            seq,
+            if seq % 2 == 1 { "claude" } else { "gemini" },
+            &format!(
+                "Point {seq}.\n\n{}",
+                "Words that wrap on a phone. ".repeat(20)
+            ),
+        )
+        .await;
+    }
+    // On a phone the participants and the chart come after the messages: the end of the
+    // page is not the newest message.
+    open_live(&b, &api.url(&format!("/sessions/{cid}#latest"))).await;
+    let in_view = |id: String| {
+        format!(
+            "const li = document.getElementById('m-{id}'); if (!li || li.querySelector('.plain')) return false; const r = li.getBoundingClientRect(); return r.bottom <= window.innerHeight + 2 && r.bottom > 0 && document.getElementById('new-below').hidden;"
+        )
+    };
+    b.wait_js(
+        "opened at the newest message",
+        &in_view("pf-6".into()),
+        |v| v == true,
+    )
+    .await;
+    let below = b
+        .js(
+            "return document.documentElement.scrollHeight - (window.scrollY + window.innerHeight);",
+            vec![],
+        )
+        .await;
+    assert!(
+        below.as_f64().is_some_and(|px| px > 200.0),
+        "the side column is below the messages ({below} px)"
+    );
+    for seq in 7..=9 {
+        api.message(
+            cid,
+            &format!("pf-{seq}"),
+            seq,
+            "claude",
+            &format!("Live point {seq}.\n\n{}", "More words. ".repeat(30)),
+        )
+        .await;
+        b.wait_js(
+            "the new message in view, followed",
+            &in_view(format!("pf-{seq}")),
+            |v| v == true,
+        )
+        .await;
+    }
+    b.close().await;
+    api.server.stop().await;
+}
