@@ -53,7 +53,6 @@ pub(crate) fn client_config(
     let verifier = PinnedOrWebPki {
         pinned: extra,
         inner,
-        provider: provider.clone(),
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(rustls::ALL_VERSIONS)
@@ -67,14 +66,13 @@ pub(crate) fn client_config(
 
 /// Accepts a server certificate that is byte-equal to a pinned one (after checking the
 /// requested host name against its subject alternative names); anything else goes to
-/// webpki's usual chain check. Handshake signatures are always verified with the
-/// provider's algorithms. A pinned certificate's validity period is not checked: pinning
+/// webpki's usual chain check. Handshake signatures are always verified by webpki, with
+/// the provider's algorithms. A pinned certificate's validity period is not checked: pinning
 /// it is the user's explicit statement of trust, as with a browser's exception.
 #[derive(Debug)]
 struct PinnedOrWebPki {
     pinned: Vec<CertificateDer<'static>>,
     inner: Arc<WebPkiServerVerifier>,
-    provider: Arc<CryptoProvider>,
 }
 
 impl ServerCertVerifier for PinnedOrWebPki {
@@ -99,18 +97,14 @@ impl ServerCertVerifier for PinnedOrWebPki {
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
     }
 
+    // Handshake signatures: webpki's own checks, with the same provider's algorithms.
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -119,17 +113,10 @@ impl ServerCertVerifier for PinnedOrWebPki {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.inner.supported_verify_schemes()
     }
 }
