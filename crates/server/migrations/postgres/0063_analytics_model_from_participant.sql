@@ -187,10 +187,129 @@ BEGIN
 END
 $$;
 
+-- Moves the analytics_by_agent sums of conversation `cid`'s messages without a model of
+-- their own from model `old_key` to `new_key`: those naming participant `agent`, or, when
+-- `agent` is NULL, those without agent_id of type `atype`.
+CREATE FUNCTION analytics_agent_move(cid TEXT, agent TEXT, atype TEXT, old_key TEXT, new_key TEXT)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF old_key IS NOT DISTINCT FROM new_key THEN
+        RETURN;
+    END IF;
+    INSERT INTO analytics_by_agent (hour, agent_type, model, messages, input_tokens, output_tokens, total_tokens, cost, durations, duration_ms, d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12, d13, d14, d15, d16, d17, d18, d19, d20, d21, d22, d23, d24, d25, d26, d27, d28, d29, d30, d31, d32, d33, d34, d35, d36, d37, d38, d39, d40)
+    SELECT hour, agent_type, old_key, -COUNT(*), -SUM(COALESCE(input_tokens, 0))::BIGINT, -SUM(COALESCE(output_tokens, 0))::BIGINT, -SUM(COALESCE(total_tokens, 0))::BIGINT, -SUM(COALESCE(cost, 0.0))::DOUBLE PRECISION, -COUNT(duration_ms), -SUM(COALESCE(duration_ms, 0))::BIGINT, -COUNT(*) FILTER (WHERE b = 0), -COUNT(*) FILTER (WHERE b = 1), -COUNT(*) FILTER (WHERE b = 2), -COUNT(*) FILTER (WHERE b = 3), -COUNT(*) FILTER (WHERE b = 4), -COUNT(*) FILTER (WHERE b = 5), -COUNT(*) FILTER (WHERE b = 6), -COUNT(*) FILTER (WHERE b = 7), -COUNT(*) FILTER (WHERE b = 8), -COUNT(*) FILTER (WHERE b = 9), -COUNT(*) FILTER (WHERE b = 10), -COUNT(*) FILTER (WHERE b = 11), -COUNT(*) FILTER (WHERE b = 12), -COUNT(*) FILTER (WHERE b = 13), -COUNT(*) FILTER (WHERE b = 14), -COUNT(*) FILTER (WHERE b = 15), -COUNT(*) FILTER (WHERE b = 16), -COUNT(*) FILTER (WHERE b = 17), -COUNT(*) FILTER (WHERE b = 18), -COUNT(*) FILTER (WHERE b = 19), -COUNT(*) FILTER (WHERE b = 20), -COUNT(*) FILTER (WHERE b = 21), -COUNT(*) FILTER (WHERE b = 22), -COUNT(*) FILTER (WHERE b = 23), -COUNT(*) FILTER (WHERE b = 24), -COUNT(*) FILTER (WHERE b = 25), -COUNT(*) FILTER (WHERE b = 26), -COUNT(*) FILTER (WHERE b = 27), -COUNT(*) FILTER (WHERE b = 28), -COUNT(*) FILTER (WHERE b = 29), -COUNT(*) FILTER (WHERE b = 30), -COUNT(*) FILTER (WHERE b = 31), -COUNT(*) FILTER (WHERE b = 32), -COUNT(*) FILTER (WHERE b = 33), -COUNT(*) FILTER (WHERE b = 34), -COUNT(*) FILTER (WHERE b = 35), -COUNT(*) FILTER (WHERE b = 36), -COUNT(*) FILTER (WHERE b = 37), -COUNT(*) FILTER (WHERE b = 38), -COUNT(*) FILTER (WHERE b = 39), -COUNT(*) FILTER (WHERE b = 40)
+    FROM (SELECT ts - (((ts % 3600000000) + 3600000000) % 3600000000) AS hour, agent_type, COALESCE(model, '') AS model, input_tokens, output_tokens, total_tokens, cost, duration_ms, CASE WHEN duration_ms IS NULL THEN -1 ELSE COALESCE((SELECT bucket FROM analytics_duration_bounds WHERE lower_ms <= duration_ms ORDER BY lower_ms DESC LIMIT 1), 0) END AS b FROM messages WHERE conversation_id = cid AND NULLIF(model, '') IS NULL AND (CASE WHEN agent IS NULL THEN agent_id IS NULL AND agent_type = atype ELSE agent_id = agent END)) x
+    GROUP BY hour, agent_type ORDER BY hour, agent_type
+    ON CONFLICT (hour, agent_type, model) DO UPDATE SET
+        messages = analytics_by_agent.messages + excluded.messages,
+        input_tokens = analytics_by_agent.input_tokens + excluded.input_tokens,
+        output_tokens = analytics_by_agent.output_tokens + excluded.output_tokens,
+        total_tokens = analytics_by_agent.total_tokens + excluded.total_tokens,
+        cost = analytics_by_agent.cost + excluded.cost,
+        durations = analytics_by_agent.durations + excluded.durations,
+        duration_ms = analytics_by_agent.duration_ms + excluded.duration_ms,
+        d0 = analytics_by_agent.d0 + excluded.d0,
+        d1 = analytics_by_agent.d1 + excluded.d1,
+        d2 = analytics_by_agent.d2 + excluded.d2,
+        d3 = analytics_by_agent.d3 + excluded.d3,
+        d4 = analytics_by_agent.d4 + excluded.d4,
+        d5 = analytics_by_agent.d5 + excluded.d5,
+        d6 = analytics_by_agent.d6 + excluded.d6,
+        d7 = analytics_by_agent.d7 + excluded.d7,
+        d8 = analytics_by_agent.d8 + excluded.d8,
+        d9 = analytics_by_agent.d9 + excluded.d9,
+        d10 = analytics_by_agent.d10 + excluded.d10,
+        d11 = analytics_by_agent.d11 + excluded.d11,
+        d12 = analytics_by_agent.d12 + excluded.d12,
+        d13 = analytics_by_agent.d13 + excluded.d13,
+        d14 = analytics_by_agent.d14 + excluded.d14,
+        d15 = analytics_by_agent.d15 + excluded.d15,
+        d16 = analytics_by_agent.d16 + excluded.d16,
+        d17 = analytics_by_agent.d17 + excluded.d17,
+        d18 = analytics_by_agent.d18 + excluded.d18,
+        d19 = analytics_by_agent.d19 + excluded.d19,
+        d20 = analytics_by_agent.d20 + excluded.d20,
+        d21 = analytics_by_agent.d21 + excluded.d21,
+        d22 = analytics_by_agent.d22 + excluded.d22,
+        d23 = analytics_by_agent.d23 + excluded.d23,
+        d24 = analytics_by_agent.d24 + excluded.d24,
+        d25 = analytics_by_agent.d25 + excluded.d25,
+        d26 = analytics_by_agent.d26 + excluded.d26,
+        d27 = analytics_by_agent.d27 + excluded.d27,
+        d28 = analytics_by_agent.d28 + excluded.d28,
+        d29 = analytics_by_agent.d29 + excluded.d29,
+        d30 = analytics_by_agent.d30 + excluded.d30,
+        d31 = analytics_by_agent.d31 + excluded.d31,
+        d32 = analytics_by_agent.d32 + excluded.d32,
+        d33 = analytics_by_agent.d33 + excluded.d33,
+        d34 = analytics_by_agent.d34 + excluded.d34,
+        d35 = analytics_by_agent.d35 + excluded.d35,
+        d36 = analytics_by_agent.d36 + excluded.d36,
+        d37 = analytics_by_agent.d37 + excluded.d37,
+        d38 = analytics_by_agent.d38 + excluded.d38,
+        d39 = analytics_by_agent.d39 + excluded.d39,
+        d40 = analytics_by_agent.d40 + excluded.d40;
+    INSERT INTO analytics_by_agent (hour, agent_type, model, messages, input_tokens, output_tokens, total_tokens, cost, durations, duration_ms, d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12, d13, d14, d15, d16, d17, d18, d19, d20, d21, d22, d23, d24, d25, d26, d27, d28, d29, d30, d31, d32, d33, d34, d35, d36, d37, d38, d39, d40)
+    SELECT hour, agent_type, new_key, COUNT(*), SUM(COALESCE(input_tokens, 0))::BIGINT, SUM(COALESCE(output_tokens, 0))::BIGINT, SUM(COALESCE(total_tokens, 0))::BIGINT, SUM(COALESCE(cost, 0.0))::DOUBLE PRECISION, COUNT(duration_ms), SUM(COALESCE(duration_ms, 0))::BIGINT, COUNT(*) FILTER (WHERE b = 0), COUNT(*) FILTER (WHERE b = 1), COUNT(*) FILTER (WHERE b = 2), COUNT(*) FILTER (WHERE b = 3), COUNT(*) FILTER (WHERE b = 4), COUNT(*) FILTER (WHERE b = 5), COUNT(*) FILTER (WHERE b = 6), COUNT(*) FILTER (WHERE b = 7), COUNT(*) FILTER (WHERE b = 8), COUNT(*) FILTER (WHERE b = 9), COUNT(*) FILTER (WHERE b = 10), COUNT(*) FILTER (WHERE b = 11), COUNT(*) FILTER (WHERE b = 12), COUNT(*) FILTER (WHERE b = 13), COUNT(*) FILTER (WHERE b = 14), COUNT(*) FILTER (WHERE b = 15), COUNT(*) FILTER (WHERE b = 16), COUNT(*) FILTER (WHERE b = 17), COUNT(*) FILTER (WHERE b = 18), COUNT(*) FILTER (WHERE b = 19), COUNT(*) FILTER (WHERE b = 20), COUNT(*) FILTER (WHERE b = 21), COUNT(*) FILTER (WHERE b = 22), COUNT(*) FILTER (WHERE b = 23), COUNT(*) FILTER (WHERE b = 24), COUNT(*) FILTER (WHERE b = 25), COUNT(*) FILTER (WHERE b = 26), COUNT(*) FILTER (WHERE b = 27), COUNT(*) FILTER (WHERE b = 28), COUNT(*) FILTER (WHERE b = 29), COUNT(*) FILTER (WHERE b = 30), COUNT(*) FILTER (WHERE b = 31), COUNT(*) FILTER (WHERE b = 32), COUNT(*) FILTER (WHERE b = 33), COUNT(*) FILTER (WHERE b = 34), COUNT(*) FILTER (WHERE b = 35), COUNT(*) FILTER (WHERE b = 36), COUNT(*) FILTER (WHERE b = 37), COUNT(*) FILTER (WHERE b = 38), COUNT(*) FILTER (WHERE b = 39), COUNT(*) FILTER (WHERE b = 40)
+    FROM (SELECT ts - (((ts % 3600000000) + 3600000000) % 3600000000) AS hour, agent_type, COALESCE(model, '') AS model, input_tokens, output_tokens, total_tokens, cost, duration_ms, CASE WHEN duration_ms IS NULL THEN -1 ELSE COALESCE((SELECT bucket FROM analytics_duration_bounds WHERE lower_ms <= duration_ms ORDER BY lower_ms DESC LIMIT 1), 0) END AS b FROM messages WHERE conversation_id = cid AND NULLIF(model, '') IS NULL AND (CASE WHEN agent IS NULL THEN agent_id IS NULL AND agent_type = atype ELSE agent_id = agent END)) x
+    GROUP BY hour, agent_type ORDER BY hour, agent_type
+    ON CONFLICT (hour, agent_type, model) DO UPDATE SET
+        messages = analytics_by_agent.messages + excluded.messages,
+        input_tokens = analytics_by_agent.input_tokens + excluded.input_tokens,
+        output_tokens = analytics_by_agent.output_tokens + excluded.output_tokens,
+        total_tokens = analytics_by_agent.total_tokens + excluded.total_tokens,
+        cost = analytics_by_agent.cost + excluded.cost,
+        durations = analytics_by_agent.durations + excluded.durations,
+        duration_ms = analytics_by_agent.duration_ms + excluded.duration_ms,
+        d0 = analytics_by_agent.d0 + excluded.d0,
+        d1 = analytics_by_agent.d1 + excluded.d1,
+        d2 = analytics_by_agent.d2 + excluded.d2,
+        d3 = analytics_by_agent.d3 + excluded.d3,
+        d4 = analytics_by_agent.d4 + excluded.d4,
+        d5 = analytics_by_agent.d5 + excluded.d5,
+        d6 = analytics_by_agent.d6 + excluded.d6,
+        d7 = analytics_by_agent.d7 + excluded.d7,
+        d8 = analytics_by_agent.d8 + excluded.d8,
+        d9 = analytics_by_agent.d9 + excluded.d9,
+        d10 = analytics_by_agent.d10 + excluded.d10,
+        d11 = analytics_by_agent.d11 + excluded.d11,
+        d12 = analytics_by_agent.d12 + excluded.d12,
+        d13 = analytics_by_agent.d13 + excluded.d13,
+        d14 = analytics_by_agent.d14 + excluded.d14,
+        d15 = analytics_by_agent.d15 + excluded.d15,
+        d16 = analytics_by_agent.d16 + excluded.d16,
+        d17 = analytics_by_agent.d17 + excluded.d17,
+        d18 = analytics_by_agent.d18 + excluded.d18,
+        d19 = analytics_by_agent.d19 + excluded.d19,
+        d20 = analytics_by_agent.d20 + excluded.d20,
+        d21 = analytics_by_agent.d21 + excluded.d21,
+        d22 = analytics_by_agent.d22 + excluded.d22,
+        d23 = analytics_by_agent.d23 + excluded.d23,
+        d24 = analytics_by_agent.d24 + excluded.d24,
+        d25 = analytics_by_agent.d25 + excluded.d25,
+        d26 = analytics_by_agent.d26 + excluded.d26,
+        d27 = analytics_by_agent.d27 + excluded.d27,
+        d28 = analytics_by_agent.d28 + excluded.d28,
+        d29 = analytics_by_agent.d29 + excluded.d29,
+        d30 = analytics_by_agent.d30 + excluded.d30,
+        d31 = analytics_by_agent.d31 + excluded.d31,
+        d32 = analytics_by_agent.d32 + excluded.d32,
+        d33 = analytics_by_agent.d33 + excluded.d33,
+        d34 = analytics_by_agent.d34 + excluded.d34,
+        d35 = analytics_by_agent.d35 + excluded.d35,
+        d36 = analytics_by_agent.d36 + excluded.d36,
+        d37 = analytics_by_agent.d37 + excluded.d37,
+        d38 = analytics_by_agent.d38 + excluded.d38,
+        d39 = analytics_by_agent.d39 + excluded.d39,
+        d40 = analytics_by_agent.d40 + excluded.d40;
+    DELETE FROM analytics_by_agent WHERE messages = 0
+        AND hour IN (SELECT DISTINCT ts - (((ts % 3600000000) + 3600000000) % 3600000000) FROM messages WHERE conversation_id = cid AND NULLIF(model, '') IS NULL AND (CASE WHEN agent IS NULL THEN agent_id IS NULL AND agent_type = atype ELSE agent_id = agent END));
+END
+$$;
+
 CREATE FUNCTION analytics_participant_model() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     old_key TEXT;
-    new_key TEXT;
     first_id TEXT;
     first_model TEXT;
 BEGIN
@@ -200,128 +319,18 @@ BEGIN
     ELSE
         old_key := '';
     END IF;
-    new_key := COALESCE(NULLIF(NEW.model, ''), '');
-    IF old_key IS DISTINCT FROM new_key THEN
-    INSERT INTO analytics_by_agent (hour, agent_type, model, messages, input_tokens, output_tokens, total_tokens, cost, durations, duration_ms, d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12, d13, d14, d15, d16, d17, d18, d19, d20, d21, d22, d23, d24, d25, d26, d27, d28, d29, d30, d31, d32, d33, d34, d35, d36, d37, d38, d39, d40)
-    SELECT hour, agent_type, old_key, -COUNT(*), -SUM(COALESCE(input_tokens, 0))::BIGINT, -SUM(COALESCE(output_tokens, 0))::BIGINT, -SUM(COALESCE(total_tokens, 0))::BIGINT, -SUM(COALESCE(cost, 0.0))::DOUBLE PRECISION, -COUNT(duration_ms), -SUM(COALESCE(duration_ms, 0))::BIGINT, -COUNT(*) FILTER (WHERE b = 0), -COUNT(*) FILTER (WHERE b = 1), -COUNT(*) FILTER (WHERE b = 2), -COUNT(*) FILTER (WHERE b = 3), -COUNT(*) FILTER (WHERE b = 4), -COUNT(*) FILTER (WHERE b = 5), -COUNT(*) FILTER (WHERE b = 6), -COUNT(*) FILTER (WHERE b = 7), -COUNT(*) FILTER (WHERE b = 8), -COUNT(*) FILTER (WHERE b = 9), -COUNT(*) FILTER (WHERE b = 10), -COUNT(*) FILTER (WHERE b = 11), -COUNT(*) FILTER (WHERE b = 12), -COUNT(*) FILTER (WHERE b = 13), -COUNT(*) FILTER (WHERE b = 14), -COUNT(*) FILTER (WHERE b = 15), -COUNT(*) FILTER (WHERE b = 16), -COUNT(*) FILTER (WHERE b = 17), -COUNT(*) FILTER (WHERE b = 18), -COUNT(*) FILTER (WHERE b = 19), -COUNT(*) FILTER (WHERE b = 20), -COUNT(*) FILTER (WHERE b = 21), -COUNT(*) FILTER (WHERE b = 22), -COUNT(*) FILTER (WHERE b = 23), -COUNT(*) FILTER (WHERE b = 24), -COUNT(*) FILTER (WHERE b = 25), -COUNT(*) FILTER (WHERE b = 26), -COUNT(*) FILTER (WHERE b = 27), -COUNT(*) FILTER (WHERE b = 28), -COUNT(*) FILTER (WHERE b = 29), -COUNT(*) FILTER (WHERE b = 30), -COUNT(*) FILTER (WHERE b = 31), -COUNT(*) FILTER (WHERE b = 32), -COUNT(*) FILTER (WHERE b = 33), -COUNT(*) FILTER (WHERE b = 34), -COUNT(*) FILTER (WHERE b = 35), -COUNT(*) FILTER (WHERE b = 36), -COUNT(*) FILTER (WHERE b = 37), -COUNT(*) FILTER (WHERE b = 38), -COUNT(*) FILTER (WHERE b = 39), -COUNT(*) FILTER (WHERE b = 40)
-    FROM (SELECT ts - (((ts % 3600000000) + 3600000000) % 3600000000) AS hour, agent_type, COALESCE(model, '') AS model, input_tokens, output_tokens, total_tokens, cost, duration_ms, CASE WHEN duration_ms IS NULL THEN -1 ELSE COALESCE((SELECT bucket FROM analytics_duration_bounds WHERE lower_ms <= duration_ms ORDER BY lower_ms DESC LIMIT 1), 0) END AS b FROM messages WHERE conversation_id = NEW.conversation_id AND agent_id = NEW.agent_id AND NULLIF(model, '') IS NULL) x
-    GROUP BY hour, agent_type ORDER BY hour, agent_type
-    ON CONFLICT (hour, agent_type, model) DO UPDATE SET
-        messages = analytics_by_agent.messages + excluded.messages,
-        input_tokens = analytics_by_agent.input_tokens + excluded.input_tokens,
-        output_tokens = analytics_by_agent.output_tokens + excluded.output_tokens,
-        total_tokens = analytics_by_agent.total_tokens + excluded.total_tokens,
-        cost = analytics_by_agent.cost + excluded.cost,
-        durations = analytics_by_agent.durations + excluded.durations,
-        duration_ms = analytics_by_agent.duration_ms + excluded.duration_ms,
-        d0 = analytics_by_agent.d0 + excluded.d0,
-        d1 = analytics_by_agent.d1 + excluded.d1,
-        d2 = analytics_by_agent.d2 + excluded.d2,
-        d3 = analytics_by_agent.d3 + excluded.d3,
-        d4 = analytics_by_agent.d4 + excluded.d4,
-        d5 = analytics_by_agent.d5 + excluded.d5,
-        d6 = analytics_by_agent.d6 + excluded.d6,
-        d7 = analytics_by_agent.d7 + excluded.d7,
-        d8 = analytics_by_agent.d8 + excluded.d8,
-        d9 = analytics_by_agent.d9 + excluded.d9,
-        d10 = analytics_by_agent.d10 + excluded.d10,
-        d11 = analytics_by_agent.d11 + excluded.d11,
-        d12 = analytics_by_agent.d12 + excluded.d12,
-        d13 = analytics_by_agent.d13 + excluded.d13,
-        d14 = analytics_by_agent.d14 + excluded.d14,
-        d15 = analytics_by_agent.d15 + excluded.d15,
-        d16 = analytics_by_agent.d16 + excluded.d16,
-        d17 = analytics_by_agent.d17 + excluded.d17,
-        d18 = analytics_by_agent.d18 + excluded.d18,
-        d19 = analytics_by_agent.d19 + excluded.d19,
-        d20 = analytics_by_agent.d20 + excluded.d20,
-        d21 = analytics_by_agent.d21 + excluded.d21,
-        d22 = analytics_by_agent.d22 + excluded.d22,
-        d23 = analytics_by_agent.d23 + excluded.d23,
-        d24 = analytics_by_agent.d24 + excluded.d24,
-        d25 = analytics_by_agent.d25 + excluded.d25,
-        d26 = analytics_by_agent.d26 + excluded.d26,
-        d27 = analytics_by_agent.d27 + excluded.d27,
-        d28 = analytics_by_agent.d28 + excluded.d28,
-        d29 = analytics_by_agent.d29 + excluded.d29,
-        d30 = analytics_by_agent.d30 + excluded.d30,
-        d31 = analytics_by_agent.d31 + excluded.d31,
-        d32 = analytics_by_agent.d32 + excluded.d32,
-        d33 = analytics_by_agent.d33 + excluded.d33,
-        d34 = analytics_by_agent.d34 + excluded.d34,
-        d35 = analytics_by_agent.d35 + excluded.d35,
-        d36 = analytics_by_agent.d36 + excluded.d36,
-        d37 = analytics_by_agent.d37 + excluded.d37,
-        d38 = analytics_by_agent.d38 + excluded.d38,
-        d39 = analytics_by_agent.d39 + excluded.d39,
-        d40 = analytics_by_agent.d40 + excluded.d40;
-    INSERT INTO analytics_by_agent (hour, agent_type, model, messages, input_tokens, output_tokens, total_tokens, cost, durations, duration_ms, d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12, d13, d14, d15, d16, d17, d18, d19, d20, d21, d22, d23, d24, d25, d26, d27, d28, d29, d30, d31, d32, d33, d34, d35, d36, d37, d38, d39, d40)
-    SELECT hour, agent_type, new_key, COUNT(*), SUM(COALESCE(input_tokens, 0))::BIGINT, SUM(COALESCE(output_tokens, 0))::BIGINT, SUM(COALESCE(total_tokens, 0))::BIGINT, SUM(COALESCE(cost, 0.0))::DOUBLE PRECISION, COUNT(duration_ms), SUM(COALESCE(duration_ms, 0))::BIGINT, COUNT(*) FILTER (WHERE b = 0), COUNT(*) FILTER (WHERE b = 1), COUNT(*) FILTER (WHERE b = 2), COUNT(*) FILTER (WHERE b = 3), COUNT(*) FILTER (WHERE b = 4), COUNT(*) FILTER (WHERE b = 5), COUNT(*) FILTER (WHERE b = 6), COUNT(*) FILTER (WHERE b = 7), COUNT(*) FILTER (WHERE b = 8), COUNT(*) FILTER (WHERE b = 9), COUNT(*) FILTER (WHERE b = 10), COUNT(*) FILTER (WHERE b = 11), COUNT(*) FILTER (WHERE b = 12), COUNT(*) FILTER (WHERE b = 13), COUNT(*) FILTER (WHERE b = 14), COUNT(*) FILTER (WHERE b = 15), COUNT(*) FILTER (WHERE b = 16), COUNT(*) FILTER (WHERE b = 17), COUNT(*) FILTER (WHERE b = 18), COUNT(*) FILTER (WHERE b = 19), COUNT(*) FILTER (WHERE b = 20), COUNT(*) FILTER (WHERE b = 21), COUNT(*) FILTER (WHERE b = 22), COUNT(*) FILTER (WHERE b = 23), COUNT(*) FILTER (WHERE b = 24), COUNT(*) FILTER (WHERE b = 25), COUNT(*) FILTER (WHERE b = 26), COUNT(*) FILTER (WHERE b = 27), COUNT(*) FILTER (WHERE b = 28), COUNT(*) FILTER (WHERE b = 29), COUNT(*) FILTER (WHERE b = 30), COUNT(*) FILTER (WHERE b = 31), COUNT(*) FILTER (WHERE b = 32), COUNT(*) FILTER (WHERE b = 33), COUNT(*) FILTER (WHERE b = 34), COUNT(*) FILTER (WHERE b = 35), COUNT(*) FILTER (WHERE b = 36), COUNT(*) FILTER (WHERE b = 37), COUNT(*) FILTER (WHERE b = 38), COUNT(*) FILTER (WHERE b = 39), COUNT(*) FILTER (WHERE b = 40)
-    FROM (SELECT ts - (((ts % 3600000000) + 3600000000) % 3600000000) AS hour, agent_type, COALESCE(model, '') AS model, input_tokens, output_tokens, total_tokens, cost, duration_ms, CASE WHEN duration_ms IS NULL THEN -1 ELSE COALESCE((SELECT bucket FROM analytics_duration_bounds WHERE lower_ms <= duration_ms ORDER BY lower_ms DESC LIMIT 1), 0) END AS b FROM messages WHERE conversation_id = NEW.conversation_id AND agent_id = NEW.agent_id AND NULLIF(model, '') IS NULL) x
-    GROUP BY hour, agent_type ORDER BY hour, agent_type
-    ON CONFLICT (hour, agent_type, model) DO UPDATE SET
-        messages = analytics_by_agent.messages + excluded.messages,
-        input_tokens = analytics_by_agent.input_tokens + excluded.input_tokens,
-        output_tokens = analytics_by_agent.output_tokens + excluded.output_tokens,
-        total_tokens = analytics_by_agent.total_tokens + excluded.total_tokens,
-        cost = analytics_by_agent.cost + excluded.cost,
-        durations = analytics_by_agent.durations + excluded.durations,
-        duration_ms = analytics_by_agent.duration_ms + excluded.duration_ms,
-        d0 = analytics_by_agent.d0 + excluded.d0,
-        d1 = analytics_by_agent.d1 + excluded.d1,
-        d2 = analytics_by_agent.d2 + excluded.d2,
-        d3 = analytics_by_agent.d3 + excluded.d3,
-        d4 = analytics_by_agent.d4 + excluded.d4,
-        d5 = analytics_by_agent.d5 + excluded.d5,
-        d6 = analytics_by_agent.d6 + excluded.d6,
-        d7 = analytics_by_agent.d7 + excluded.d7,
-        d8 = analytics_by_agent.d8 + excluded.d8,
-        d9 = analytics_by_agent.d9 + excluded.d9,
-        d10 = analytics_by_agent.d10 + excluded.d10,
-        d11 = analytics_by_agent.d11 + excluded.d11,
-        d12 = analytics_by_agent.d12 + excluded.d12,
-        d13 = analytics_by_agent.d13 + excluded.d13,
-        d14 = analytics_by_agent.d14 + excluded.d14,
-        d15 = analytics_by_agent.d15 + excluded.d15,
-        d16 = analytics_by_agent.d16 + excluded.d16,
-        d17 = analytics_by_agent.d17 + excluded.d17,
-        d18 = analytics_by_agent.d18 + excluded.d18,
-        d19 = analytics_by_agent.d19 + excluded.d19,
-        d20 = analytics_by_agent.d20 + excluded.d20,
-        d21 = analytics_by_agent.d21 + excluded.d21,
-        d22 = analytics_by_agent.d22 + excluded.d22,
-        d23 = analytics_by_agent.d23 + excluded.d23,
-        d24 = analytics_by_agent.d24 + excluded.d24,
-        d25 = analytics_by_agent.d25 + excluded.d25,
-        d26 = analytics_by_agent.d26 + excluded.d26,
-        d27 = analytics_by_agent.d27 + excluded.d27,
-        d28 = analytics_by_agent.d28 + excluded.d28,
-        d29 = analytics_by_agent.d29 + excluded.d29,
-        d30 = analytics_by_agent.d30 + excluded.d30,
-        d31 = analytics_by_agent.d31 + excluded.d31,
-        d32 = analytics_by_agent.d32 + excluded.d32,
-        d33 = analytics_by_agent.d33 + excluded.d33,
-        d34 = analytics_by_agent.d34 + excluded.d34,
-        d35 = analytics_by_agent.d35 + excluded.d35,
-        d36 = analytics_by_agent.d36 + excluded.d36,
-        d37 = analytics_by_agent.d37 + excluded.d37,
-        d38 = analytics_by_agent.d38 + excluded.d38,
-        d39 = analytics_by_agent.d39 + excluded.d39,
-        d40 = analytics_by_agent.d40 + excluded.d40;
-    DELETE FROM analytics_by_agent WHERE messages = 0
-        AND hour IN (SELECT DISTINCT ts - (((ts % 3600000000) + 3600000000) % 3600000000) FROM messages WHERE conversation_id = NEW.conversation_id AND agent_id = NEW.agent_id);
-    END IF;
+    PERFORM analytics_agent_move(NEW.conversation_id, NEW.agent_id, NEW.agent_type, old_key,
+        COALESCE(NULLIF(NEW.model, ''), ''));
     -- Set B: messages without agent_id of this type, whose participant is the first of
     -- the type (SPEC 2.4).
     SELECT q.agent_id, COALESCE(NULLIF(q.model, ''), '') INTO first_id, first_model
         FROM participants q WHERE q.conversation_id = NEW.conversation_id AND q.agent_type = NEW.agent_type
         ORDER BY q.position LIMIT 1;
-    new_key := COALESCE(first_model, '');
     IF TG_OP = 'UPDATE' THEN
         IF first_id = NEW.agent_id THEN
             old_key := COALESCE(NULLIF(OLD.model, ''), '');
         ELSE
-            old_key := new_key;
+            old_key := COALESCE(first_model, '');
         END IF;
     ELSE
         SELECT COALESCE(NULLIF(q.model, ''), '') INTO old_key
@@ -330,116 +339,8 @@ BEGIN
             ORDER BY q.position LIMIT 1;
         old_key := COALESCE(old_key, '');
     END IF;
-    IF old_key IS DISTINCT FROM new_key THEN
-    INSERT INTO analytics_by_agent (hour, agent_type, model, messages, input_tokens, output_tokens, total_tokens, cost, durations, duration_ms, d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12, d13, d14, d15, d16, d17, d18, d19, d20, d21, d22, d23, d24, d25, d26, d27, d28, d29, d30, d31, d32, d33, d34, d35, d36, d37, d38, d39, d40)
-    SELECT hour, agent_type, old_key, -COUNT(*), -SUM(COALESCE(input_tokens, 0))::BIGINT, -SUM(COALESCE(output_tokens, 0))::BIGINT, -SUM(COALESCE(total_tokens, 0))::BIGINT, -SUM(COALESCE(cost, 0.0))::DOUBLE PRECISION, -COUNT(duration_ms), -SUM(COALESCE(duration_ms, 0))::BIGINT, -COUNT(*) FILTER (WHERE b = 0), -COUNT(*) FILTER (WHERE b = 1), -COUNT(*) FILTER (WHERE b = 2), -COUNT(*) FILTER (WHERE b = 3), -COUNT(*) FILTER (WHERE b = 4), -COUNT(*) FILTER (WHERE b = 5), -COUNT(*) FILTER (WHERE b = 6), -COUNT(*) FILTER (WHERE b = 7), -COUNT(*) FILTER (WHERE b = 8), -COUNT(*) FILTER (WHERE b = 9), -COUNT(*) FILTER (WHERE b = 10), -COUNT(*) FILTER (WHERE b = 11), -COUNT(*) FILTER (WHERE b = 12), -COUNT(*) FILTER (WHERE b = 13), -COUNT(*) FILTER (WHERE b = 14), -COUNT(*) FILTER (WHERE b = 15), -COUNT(*) FILTER (WHERE b = 16), -COUNT(*) FILTER (WHERE b = 17), -COUNT(*) FILTER (WHERE b = 18), -COUNT(*) FILTER (WHERE b = 19), -COUNT(*) FILTER (WHERE b = 20), -COUNT(*) FILTER (WHERE b = 21), -COUNT(*) FILTER (WHERE b = 22), -COUNT(*) FILTER (WHERE b = 23), -COUNT(*) FILTER (WHERE b = 24), -COUNT(*) FILTER (WHERE b = 25), -COUNT(*) FILTER (WHERE b = 26), -COUNT(*) FILTER (WHERE b = 27), -COUNT(*) FILTER (WHERE b = 28), -COUNT(*) FILTER (WHERE b = 29), -COUNT(*) FILTER (WHERE b = 30), -COUNT(*) FILTER (WHERE b = 31), -COUNT(*) FILTER (WHERE b = 32), -COUNT(*) FILTER (WHERE b = 33), -COUNT(*) FILTER (WHERE b = 34), -COUNT(*) FILTER (WHERE b = 35), -COUNT(*) FILTER (WHERE b = 36), -COUNT(*) FILTER (WHERE b = 37), -COUNT(*) FILTER (WHERE b = 38), -COUNT(*) FILTER (WHERE b = 39), -COUNT(*) FILTER (WHERE b = 40)
-    FROM (SELECT ts - (((ts % 3600000000) + 3600000000) % 3600000000) AS hour, agent_type, COALESCE(model, '') AS model, input_tokens, output_tokens, total_tokens, cost, duration_ms, CASE WHEN duration_ms IS NULL THEN -1 ELSE COALESCE((SELECT bucket FROM analytics_duration_bounds WHERE lower_ms <= duration_ms ORDER BY lower_ms DESC LIMIT 1), 0) END AS b FROM messages WHERE conversation_id = NEW.conversation_id AND agent_id IS NULL AND agent_type = NEW.agent_type AND NULLIF(model, '') IS NULL) x
-    GROUP BY hour, agent_type ORDER BY hour, agent_type
-    ON CONFLICT (hour, agent_type, model) DO UPDATE SET
-        messages = analytics_by_agent.messages + excluded.messages,
-        input_tokens = analytics_by_agent.input_tokens + excluded.input_tokens,
-        output_tokens = analytics_by_agent.output_tokens + excluded.output_tokens,
-        total_tokens = analytics_by_agent.total_tokens + excluded.total_tokens,
-        cost = analytics_by_agent.cost + excluded.cost,
-        durations = analytics_by_agent.durations + excluded.durations,
-        duration_ms = analytics_by_agent.duration_ms + excluded.duration_ms,
-        d0 = analytics_by_agent.d0 + excluded.d0,
-        d1 = analytics_by_agent.d1 + excluded.d1,
-        d2 = analytics_by_agent.d2 + excluded.d2,
-        d3 = analytics_by_agent.d3 + excluded.d3,
-        d4 = analytics_by_agent.d4 + excluded.d4,
-        d5 = analytics_by_agent.d5 + excluded.d5,
-        d6 = analytics_by_agent.d6 + excluded.d6,
-        d7 = analytics_by_agent.d7 + excluded.d7,
-        d8 = analytics_by_agent.d8 + excluded.d8,
-        d9 = analytics_by_agent.d9 + excluded.d9,
-        d10 = analytics_by_agent.d10 + excluded.d10,
-        d11 = analytics_by_agent.d11 + excluded.d11,
-        d12 = analytics_by_agent.d12 + excluded.d12,
-        d13 = analytics_by_agent.d13 + excluded.d13,
-        d14 = analytics_by_agent.d14 + excluded.d14,
-        d15 = analytics_by_agent.d15 + excluded.d15,
-        d16 = analytics_by_agent.d16 + excluded.d16,
-        d17 = analytics_by_agent.d17 + excluded.d17,
-        d18 = analytics_by_agent.d18 + excluded.d18,
-        d19 = analytics_by_agent.d19 + excluded.d19,
-        d20 = analytics_by_agent.d20 + excluded.d20,
-        d21 = analytics_by_agent.d21 + excluded.d21,
-        d22 = analytics_by_agent.d22 + excluded.d22,
-        d23 = analytics_by_agent.d23 + excluded.d23,
-        d24 = analytics_by_agent.d24 + excluded.d24,
-        d25 = analytics_by_agent.d25 + excluded.d25,
-        d26 = analytics_by_agent.d26 + excluded.d26,
-        d27 = analytics_by_agent.d27 + excluded.d27,
-        d28 = analytics_by_agent.d28 + excluded.d28,
-        d29 = analytics_by_agent.d29 + excluded.d29,
-        d30 = analytics_by_agent.d30 + excluded.d30,
-        d31 = analytics_by_agent.d31 + excluded.d31,
-        d32 = analytics_by_agent.d32 + excluded.d32,
-        d33 = analytics_by_agent.d33 + excluded.d33,
-        d34 = analytics_by_agent.d34 + excluded.d34,
-        d35 = analytics_by_agent.d35 + excluded.d35,
-        d36 = analytics_by_agent.d36 + excluded.d36,
-        d37 = analytics_by_agent.d37 + excluded.d37,
-        d38 = analytics_by_agent.d38 + excluded.d38,
-        d39 = analytics_by_agent.d39 + excluded.d39,
-        d40 = analytics_by_agent.d40 + excluded.d40;
-    INSERT INTO analytics_by_agent (hour, agent_type, model, messages, input_tokens, output_tokens, total_tokens, cost, durations, duration_ms, d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12, d13, d14, d15, d16, d17, d18, d19, d20, d21, d22, d23, d24, d25, d26, d27, d28, d29, d30, d31, d32, d33, d34, d35, d36, d37, d38, d39, d40)
-    SELECT hour, agent_type, new_key, COUNT(*), SUM(COALESCE(input_tokens, 0))::BIGINT, SUM(COALESCE(output_tokens, 0))::BIGINT, SUM(COALESCE(total_tokens, 0))::BIGINT, SUM(COALESCE(cost, 0.0))::DOUBLE PRECISION, COUNT(duration_ms), SUM(COALESCE(duration_ms, 0))::BIGINT, COUNT(*) FILTER (WHERE b = 0), COUNT(*) FILTER (WHERE b = 1), COUNT(*) FILTER (WHERE b = 2), COUNT(*) FILTER (WHERE b = 3), COUNT(*) FILTER (WHERE b = 4), COUNT(*) FILTER (WHERE b = 5), COUNT(*) FILTER (WHERE b = 6), COUNT(*) FILTER (WHERE b = 7), COUNT(*) FILTER (WHERE b = 8), COUNT(*) FILTER (WHERE b = 9), COUNT(*) FILTER (WHERE b = 10), COUNT(*) FILTER (WHERE b = 11), COUNT(*) FILTER (WHERE b = 12), COUNT(*) FILTER (WHERE b = 13), COUNT(*) FILTER (WHERE b = 14), COUNT(*) FILTER (WHERE b = 15), COUNT(*) FILTER (WHERE b = 16), COUNT(*) FILTER (WHERE b = 17), COUNT(*) FILTER (WHERE b = 18), COUNT(*) FILTER (WHERE b = 19), COUNT(*) FILTER (WHERE b = 20), COUNT(*) FILTER (WHERE b = 21), COUNT(*) FILTER (WHERE b = 22), COUNT(*) FILTER (WHERE b = 23), COUNT(*) FILTER (WHERE b = 24), COUNT(*) FILTER (WHERE b = 25), COUNT(*) FILTER (WHERE b = 26), COUNT(*) FILTER (WHERE b = 27), COUNT(*) FILTER (WHERE b = 28), COUNT(*) FILTER (WHERE b = 29), COUNT(*) FILTER (WHERE b = 30), COUNT(*) FILTER (WHERE b = 31), COUNT(*) FILTER (WHERE b = 32), COUNT(*) FILTER (WHERE b = 33), COUNT(*) FILTER (WHERE b = 34), COUNT(*) FILTER (WHERE b = 35), COUNT(*) FILTER (WHERE b = 36), COUNT(*) FILTER (WHERE b = 37), COUNT(*) FILTER (WHERE b = 38), COUNT(*) FILTER (WHERE b = 39), COUNT(*) FILTER (WHERE b = 40)
-    FROM (SELECT ts - (((ts % 3600000000) + 3600000000) % 3600000000) AS hour, agent_type, COALESCE(model, '') AS model, input_tokens, output_tokens, total_tokens, cost, duration_ms, CASE WHEN duration_ms IS NULL THEN -1 ELSE COALESCE((SELECT bucket FROM analytics_duration_bounds WHERE lower_ms <= duration_ms ORDER BY lower_ms DESC LIMIT 1), 0) END AS b FROM messages WHERE conversation_id = NEW.conversation_id AND agent_id IS NULL AND agent_type = NEW.agent_type AND NULLIF(model, '') IS NULL) x
-    GROUP BY hour, agent_type ORDER BY hour, agent_type
-    ON CONFLICT (hour, agent_type, model) DO UPDATE SET
-        messages = analytics_by_agent.messages + excluded.messages,
-        input_tokens = analytics_by_agent.input_tokens + excluded.input_tokens,
-        output_tokens = analytics_by_agent.output_tokens + excluded.output_tokens,
-        total_tokens = analytics_by_agent.total_tokens + excluded.total_tokens,
-        cost = analytics_by_agent.cost + excluded.cost,
-        durations = analytics_by_agent.durations + excluded.durations,
-        duration_ms = analytics_by_agent.duration_ms + excluded.duration_ms,
-        d0 = analytics_by_agent.d0 + excluded.d0,
-        d1 = analytics_by_agent.d1 + excluded.d1,
-        d2 = analytics_by_agent.d2 + excluded.d2,
-        d3 = analytics_by_agent.d3 + excluded.d3,
-        d4 = analytics_by_agent.d4 + excluded.d4,
-        d5 = analytics_by_agent.d5 + excluded.d5,
-        d6 = analytics_by_agent.d6 + excluded.d6,
-        d7 = analytics_by_agent.d7 + excluded.d7,
-        d8 = analytics_by_agent.d8 + excluded.d8,
-        d9 = analytics_by_agent.d9 + excluded.d9,
-        d10 = analytics_by_agent.d10 + excluded.d10,
-        d11 = analytics_by_agent.d11 + excluded.d11,
-        d12 = analytics_by_agent.d12 + excluded.d12,
-        d13 = analytics_by_agent.d13 + excluded.d13,
-        d14 = analytics_by_agent.d14 + excluded.d14,
-        d15 = analytics_by_agent.d15 + excluded.d15,
-        d16 = analytics_by_agent.d16 + excluded.d16,
-        d17 = analytics_by_agent.d17 + excluded.d17,
-        d18 = analytics_by_agent.d18 + excluded.d18,
-        d19 = analytics_by_agent.d19 + excluded.d19,
-        d20 = analytics_by_agent.d20 + excluded.d20,
-        d21 = analytics_by_agent.d21 + excluded.d21,
-        d22 = analytics_by_agent.d22 + excluded.d22,
-        d23 = analytics_by_agent.d23 + excluded.d23,
-        d24 = analytics_by_agent.d24 + excluded.d24,
-        d25 = analytics_by_agent.d25 + excluded.d25,
-        d26 = analytics_by_agent.d26 + excluded.d26,
-        d27 = analytics_by_agent.d27 + excluded.d27,
-        d28 = analytics_by_agent.d28 + excluded.d28,
-        d29 = analytics_by_agent.d29 + excluded.d29,
-        d30 = analytics_by_agent.d30 + excluded.d30,
-        d31 = analytics_by_agent.d31 + excluded.d31,
-        d32 = analytics_by_agent.d32 + excluded.d32,
-        d33 = analytics_by_agent.d33 + excluded.d33,
-        d34 = analytics_by_agent.d34 + excluded.d34,
-        d35 = analytics_by_agent.d35 + excluded.d35,
-        d36 = analytics_by_agent.d36 + excluded.d36,
-        d37 = analytics_by_agent.d37 + excluded.d37,
-        d38 = analytics_by_agent.d38 + excluded.d38,
-        d39 = analytics_by_agent.d39 + excluded.d39,
-        d40 = analytics_by_agent.d40 + excluded.d40;
-    DELETE FROM analytics_by_agent WHERE messages = 0
-        AND hour IN (SELECT DISTINCT ts - (((ts % 3600000000) + 3600000000) % 3600000000) FROM messages WHERE conversation_id = NEW.conversation_id AND agent_id IS NULL AND agent_type = NEW.agent_type);
-    END IF;
+    PERFORM analytics_agent_move(NEW.conversation_id, NULL, NEW.agent_type, old_key,
+        COALESCE(first_model, ''));
     RETURN NULL;
 END
 $$;
