@@ -142,6 +142,11 @@ pub struct Pagination {
     pub total: i64,
     /// Number of pages.
     pub pages: i64,
+    /// Cursor of the next page (pass it as `cursor`, with the same filters, sort and
+    /// order), or null on the last page. Unlike `page`, a walk by cursor never repeats or
+    /// skips a session when sessions are inserted meanwhile (issue #15).
+    #[serde(default, rename = "nextCursor")]
+    pub next_cursor: Option<String>,
 }
 
 /// `GET /api/sessions` response.

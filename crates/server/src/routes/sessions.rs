@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::routes::export::ExportFormat;
 use crate::routes::params::{present, SourceFilter, StatusFilter};
 use crate::routes::require_read;
+use crate::store::cursor::Cursor;
 use crate::store::{ListQuery, MessagePage, SortKey};
 use crate::AppState;
 
@@ -120,7 +121,7 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
             )
         })?),
     };
-    Ok(ListQuery {
+    let mut query = ListQuery {
         completeness,
         page,
         limit,
@@ -132,7 +133,27 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
         q: text_param(q, "q"),
         sort,
         desc,
-    })
+        after: None,
+    };
+    // `cursor` (issue #15): the page after a row named by an earlier `nextCursor`; it
+    // takes the place of `page`, and must come with the filters, sort and order it was
+    // made for.
+    if let Some(text) = present(q, "cursor")? {
+        let cursor = Cursor::decode(text).ok_or_else(|| {
+            bad(
+                "cursor",
+                "is not a cursor this API returned (pass `nextCursor` as is)",
+            )
+        })?;
+        if !cursor.fits(&query) {
+            return Err(bad(
+                "cursor",
+                "was made for other filters, sort or order: pass the same ones as the request that returned it",
+            ));
+        }
+        query.after = Some(cursor);
+    }
+    Ok(query)
 }
 
 /// `GET /api/sessions`.
@@ -141,7 +162,8 @@ pub fn parse_list_query(q: &HashMap<String, String>) -> Result<ListQuery, ApiErr
     path = "/api/sessions",
     tag = "sessions",
     params(
-        ("page" = Option<i64>, Query, minimum = 1, description = "1-based page (default 1)"),
+        ("page" = Option<i64>, Query, minimum = 1, description = "1-based page (default 1); ignored with `cursor`"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page: the rows after it, never repeating or skipping one when sessions are inserted meanwhile (issue #15); needs the same filters, sort and order"),
         ("limit" = Option<i64>, Query, minimum = 1, description = "Page size (default 20; above 100 it is clamped to 100)"),
         ("status" = Option<crate::routes::params::StatusFilter>, Query, description = "ACTIVE, COMPLETED, INTERRUPTED, ERROR (any case)"),
         ("source" = Option<crate::routes::params::SourceFilter>, Query, description = "cli-stream, cli-upload, api, otlp"),

@@ -9,6 +9,7 @@
 pub mod agents;
 pub mod analytics;
 pub mod completeness;
+pub mod cursor;
 pub mod otlp;
 pub mod postgres;
 pub mod sqlite;
@@ -233,6 +234,9 @@ pub struct ListQuery {
     pub sort: SortKey,
     /// Descending when true (default).
     pub desc: bool,
+    /// Keyset position (issue #15): the page after this row instead of `page`'s offset.
+    /// Already checked to fit this query's filters, sort and order.
+    pub after: Option<cursor::Cursor>,
 }
 
 /// Which messages to include in a detail read.
@@ -372,6 +376,7 @@ pub trait Store: Send + Sync + 'static {
                     completeness: None,
                     sort: SortKey::CreatedAt,
                     desc: true,
+                    after: None,
                 })
                 .await?;
             for s in &list.data {

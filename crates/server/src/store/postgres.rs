@@ -50,6 +50,7 @@ pub mod otlp;
 pub mod upload;
 
 use super::completeness::{self, Facts};
+use super::cursor::{self, CursorValue};
 use super::upload::{UploadPlan, UploadResult};
 use super::{
     event_dedup_hash, finish_message, like_pattern, message_dedup_key, next_page, opt_json,
@@ -1569,6 +1570,7 @@ pub fn ts_prefix_query(word: &str) -> Option<String> {
 enum Arg {
     Text(String),
     Int(i64),
+    Real(f64),
 }
 
 async fn read_list(
@@ -1649,6 +1651,7 @@ async fn read_list(
             query = match a {
                 Arg::Text(s) => query.bind(s.clone()),
                 Arg::Int(i) => query.bind(*i),
+                Arg::Real(r) => query.bind(*r),
             };
         }
         query
@@ -1662,27 +1665,65 @@ async fn read_list(
         .await?,
         0,
     )?;
-    let sort_col = match q.sort {
-        SortKey::CreatedAt => "c.created_at",
-        SortKey::StartedAt => "c.started_at",
-        SortKey::TotalCost => "c.total_cost",
-        SortKey::TotalTokens => "c.total_tokens",
-        SortKey::TotalMessages => "c.total_messages",
-    };
+    let sort_col = cursor::sort_column(q.sort);
     let dir = if q.desc { "DESC" } else { "ASC" };
-    let offset = (q.page - 1).saturating_mul(q.limit);
-    let lim = arg(Arg::Int(q.limit), &mut args);
+    // Offset (`page`) or keyset (`cursor`, issue #15): one row more than the page, to
+    // know whether a next page exists.
+    let id_col = "c.id COLLATE \"C\"";
+    let (page_no, offset, keyset) = match &q.after {
+        None => (q.page, (q.page - 1).saturating_mul(q.limit), String::new()),
+        Some(c) => {
+            let v = arg(
+                match c.value {
+                    CursorValue::Int(i) => Arg::Int(i),
+                    CursorValue::Real(r) => Arg::Real(r),
+                },
+                &mut args,
+            );
+            let i = arg(Arg::Text(c.id.clone()), &mut args);
+            let before = cursor::keyset_sql(q, &v, &i, id_col, true);
+            let and = if where_sql.is_empty() { "WHERE" } else { "AND" };
+            let earlier: i64 = col(
+                &bind_all(
+                    format!("SELECT COUNT(*) FROM conversations c {where_sql} {and} {before}"),
+                    &args,
+                )
+                .fetch_one(pool)
+                .await?,
+                0,
+            )?;
+            let after = cursor::keyset_sql(q, &v, &i, id_col, false);
+            (earlier / q.limit + 1, 0, format!("{and} {after}"))
+        }
+    };
+    let lim = arg(Arg::Int(q.limit + 1), &mut args);
     let off = arg(Arg::Int(offset), &mut args);
     let sql = format!(
         "SELECT c.id, c.name, c.status, c.mode, c.source, c.created_at, c.started_at, c.completed_at,
            c.total_messages, c.total_tokens, c.total_cost, c.total_duration, {FACT_COLS}
-         FROM conversations c {where_sql}
-         ORDER BY {sort_col} {dir}, c.id COLLATE \"C\" {dir} LIMIT {lim} OFFSET {off}"
+         FROM conversations c {where_sql} {keyset}
+         ORDER BY {sort_col} {dir}, {id_col} {dir} LIMIT {lim} OFFSET {off}"
     );
     let rows = bind_all(sql, &args).fetch_all(pool).await?;
+    let fetched = rows.len();
+    let rows = &rows[..fetched.min(q.limit as usize)];
+    let next_cursor = match rows.last() {
+        Some(r) if fetched as i64 > q.limit => {
+            let value = match q.sort {
+                SortKey::TotalCost => CursorValue::Real(col(r, 10)?),
+                SortKey::CreatedAt => CursorValue::Int(col(r, 5)?),
+                SortKey::StartedAt => CursorValue::Int(col(r, 6)?),
+                SortKey::TotalMessages => CursorValue::Int(col(r, 8)?),
+                SortKey::TotalTokens => CursorValue::Int(col(r, 9)?),
+            };
+            let id: String = col(r, 0)?;
+            cursor::next_cursor(q, fetched, Some((value, id.as_str())))
+        }
+        _ => None,
+    };
     let mut ids: Vec<String> = Vec::with_capacity(rows.len());
     let mut data: Vec<SessionListItem> = Vec::with_capacity(rows.len());
-    for r in &rows {
+    for r in rows {
         let raw_id: String = col(r, 0)?;
         ids.push(raw_id.clone());
         let (facts, total_turns) = facts_of(r, 12)?;
@@ -1734,10 +1775,11 @@ async fn read_list(
     Ok(SessionList {
         data,
         pagination: Pagination {
-            page: q.page,
+            page: page_no,
             limit: q.limit,
             total,
             pages,
+            next_cursor,
         },
     })
 }

@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::upload::{UploadPlan, UploadResult};
 
 use super::completeness::{self, Facts};
+use super::cursor::{self, CursorValue};
 use super::{
     event_dedup_hash, finish_message, like_pattern, message_dedup_key, next_page, opt_json,
     sha256_hex, source_of, Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery,
@@ -1337,29 +1338,55 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
         params_from_iter(args.iter()),
         |r| r.get(0),
     )?;
-    let col = match q.sort {
-        SortKey::CreatedAt => "c.created_at",
-        SortKey::StartedAt => "c.started_at",
-        SortKey::TotalCost => "c.total_cost",
-        SortKey::TotalTokens => "c.total_tokens",
-        SortKey::TotalMessages => "c.total_messages",
-    };
+    let col = cursor::sort_column(q.sort);
     let dir = if q.desc { "DESC" } else { "ASC" };
-    let offset = (q.page - 1).saturating_mul(q.limit);
-    let lim = arg(Box::new(q.limit), &mut args);
+    // Offset (`page`) or keyset (`cursor`, issue #15): one row more than the page, to
+    // know whether a next page exists.
+    let (page_no, offset, keyset) = match &q.after {
+        None => (
+            (q.page),
+            (q.page - 1).saturating_mul(q.limit),
+            String::new(),
+        ),
+        Some(c) => {
+            let v = arg(cursor_value(c.value), &mut args);
+            let i = arg(Box::new(c.id.clone()), &mut args);
+            let before = cursor::keyset_sql(q, &v, &i, "c.id", true);
+            let and = if where_sql.is_empty() { "WHERE" } else { "AND" };
+            let earlier: i64 = conn.query_row(
+                &format!("SELECT COUNT(*) FROM conversations c {where_sql} {and} {before}"),
+                params_from_iter(args.iter()),
+                |r| r.get(0),
+            )?;
+            let after = cursor::keyset_sql(q, &v, &i, "c.id", false);
+            (earlier / q.limit + 1, 0, format!("{and} {after}"))
+        }
+    };
+    let lim = arg(Box::new(q.limit + 1), &mut args);
     let off = arg(Box::new(offset), &mut args);
+    let sort_idx = match q.sort {
+        SortKey::CreatedAt => 5,
+        SortKey::StartedAt => 6,
+        SortKey::TotalMessages => 8,
+        SortKey::TotalTokens => 9,
+        SortKey::TotalCost => 10,
+    };
     let sql = format!(
         "SELECT c.id, c.name, c.status, c.mode, c.source, c.created_at, c.started_at, c.completed_at,
            c.total_messages, c.total_tokens, c.total_cost, c.total_duration, {FACT_COLS}
-         FROM conversations c {where_sql} ORDER BY {col} {dir}, c.id {dir} LIMIT {lim} OFFSET {off}"
+         FROM conversations c {where_sql} {keyset} ORDER BY {col} {dir}, c.id {dir} LIMIT {lim} OFFSET {off}"
     );
     let mut stmt = conn.prepare(&sql)?;
     let mut facts = Vec::new();
     let mut data: Vec<SessionListItem> = stmt
         .query_map(params_from_iter(args.iter()), |r| {
             let (f, total_turns) = facts_of(r, 12)?;
+            let sort_value = match q.sort {
+                SortKey::TotalCost => CursorValue::Real(r.get(sort_idx)?),
+                _ => CursorValue::Int(r.get(sort_idx)?),
+            };
             Ok((
-                f,
+                (f, sort_value),
                 SessionListItem {
                     id: r.get(0)?,
                     name: r.get(1)?,
@@ -1388,6 +1415,12 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
             item
         })
         .collect();
+    let fetched = data.len();
+    data.truncate(q.limit as usize);
+    facts.truncate(q.limit as usize);
+    let last = data.last().zip(facts.last());
+    let next_cursor = cursor::next_cursor(q, fetched, last.map(|(d, f)| (f.1, d.id.as_str())));
+    let facts: Vec<Facts> = facts.into_iter().map(|(f, _)| f).collect();
     for (row, f) in data.iter_mut().zip(&facts) {
         row.stored_messages = f.stored;
         row.completeness = completeness_of(conn, &row.id, f, silence_us)?;
@@ -1416,12 +1449,21 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
     Ok(SessionList {
         data,
         pagination: Pagination {
-            page: q.page,
+            page: page_no,
             limit: q.limit,
             total,
             pages,
+            next_cursor,
         },
     })
+}
+
+/// A cursor value as a SQLite parameter.
+fn cursor_value(v: CursorValue) -> Box<dyn ToSql> {
+    match v {
+        CursorValue::Int(i) => Box::new(i),
+        CursorValue::Real(r) => Box::new(r),
+    }
 }
 
 #[async_trait]

@@ -6,6 +6,7 @@ mod bridge;
 mod completeness;
 mod compression;
 mod conn;
+mod cursor;
 mod dot_ids;
 mod edge;
 mod errors;

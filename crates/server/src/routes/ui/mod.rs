@@ -328,6 +328,7 @@ fn active_query(limit: i64) -> ListQuery {
         completeness: None,
         sort: SortKey::StartedAt,
         desc: true,
+        after: None,
     }
 }
 
@@ -516,7 +517,16 @@ async fn sessions_page(
         .map(|l| (l.pagination.page, l.pagination.pages))
         .unwrap_or((1, 0));
     let prev = (page_no > 1).then(|| list_url(&q, (page_no - 1).min(pages.max(1))));
-    let next = (page_no < pages).then(|| list_url(&q, page_no + 1));
+    // Next by cursor (issue #15): a session started meanwhile does not push a row seen
+    // on this page onto the next one. Previous stays an offset (`page`).
+    let next = list
+        .as_ref()
+        .and_then(|l| l.pagination.next_cursor.as_deref())
+        .map(|c| {
+            let base = list_url(&q, 1);
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}cursor={c}")
+        });
     let filtered = LIST_KEYS[..6]
         .iter()
         .any(|k| form.get(k).is_some_and(|v| !v.trim().is_empty()));
