@@ -53,6 +53,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// Result type of the benchmark: any error ends the run with a message.
+#[path = "bench/reads.rs"]
+mod reads;
+
 type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 /// The key the in-process server accepts.
@@ -105,6 +108,9 @@ enum Mode {
     /// beside the same viewers on the plain SPEC 4 stream: server CPU per message and per
     /// viewer, and the ratio (issue #14). Takes the `fanout` knobs.
     Viewers(FanoutArgs),
+    /// The populate step (10,000 sessions x 100 messages by default) and the latency of
+    /// every list filter, sort, full-text search, deep page and detail read (issue #15).
+    Reads(reads::ReadsArgs),
     /// Every mode with its defaults (durations from `--seconds`), `analytics` excepted.
     All {
         /// Seconds per measurement.
@@ -1228,6 +1234,7 @@ async fn main() -> std::process::ExitCode {
         Mode::Fanout(a) => fanout(&a).await,
         Mode::Analytics(a) => analytics(&a).await,
         Mode::Viewers(a) => viewers(&a).await,
+        Mode::Reads(a) => reads::reads(&a).await,
         Mode::All { seconds } => {
             let r = ingest(&IngestArgs {
                 seconds,

@@ -73,6 +73,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         63,
         include_str!("../../migrations/sqlite/0063_analytics_model_from_participant.sql"),
     ),
+    (
+        73,
+        include_str!("../../migrations/sqlite/0073_list_agent_type_index.sql"),
+    ),
 ];
 
 /// Settings of the SQLite store.
