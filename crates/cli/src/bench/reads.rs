@@ -51,7 +51,7 @@ fn session_body(i: usize, of: usize, n: usize) -> serde_json::Value {
     let types = ["claude", "gemini", "codex", "qwen"];
     // Two or three of the four types per session.
     let mut agents: Vec<&str> = vec![types[i % 4], types[(i + 1) % 4]];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         agents.push(types[(i + 2) % 4]);
     }
     let models = [
@@ -79,13 +79,13 @@ fn session_body(i: usize, of: usize, n: usize) -> serde_json::Value {
         })
         .collect();
     let status = ["COMPLETED", "COMPLETED", "INTERRUPTED", "ERROR"][i % 4];
-    let prompt = if i % 10 == 0 {
+    let prompt = if i.is_multiple_of(10) {
         "Plan the lantern festival"
     } else {
         "Benchmark reads"
     };
     serde_json::json!({
-        "session": {"name": format!("reads {i}"), "mode": if i % 3 == 0 { "reactive" } else { "round-robin" },
+        "session": {"name": format!("reads {i}"), "mode": if i.is_multiple_of(3) { "reactive" } else { "round-robin" },
             "initialPrompt": prompt, "status": status,
             "startedAt": agentpipe_protocol::timefmt::format_us(start),
             "metadata": {"originalId": format!("reads-{i}")}},
