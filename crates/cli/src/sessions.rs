@@ -115,6 +115,10 @@ pub struct ExportArgs {
     /// `json`, `markdown` or `html`.
     #[arg(long, default_value = "markdown")]
     pub format: String,
+    /// `prompts`: leave out the system prompts, agent settings and the command line
+    /// (issue #18).
+    #[arg(long)]
+    pub redact: Option<String>,
     /// Write to this file (`-`: standard output) [default: the name the server suggests].
     /// An existing file is left alone unless --force.
     #[arg(long, short)]
@@ -286,7 +290,9 @@ pub async fn sessions(args: SessionsArgs) -> Result<(), CliError> {
                     return Err(exists(p));
                 }
             }
-            let (bytes, suggested) = client.export(&a.id, &a.format).await?;
+            let (bytes, suggested) = client
+                .export_redacted(&a.id, &a.format, a.redact.as_deref())
+                .await?;
             match a.output {
                 Some(p) if p.as_os_str() == "-" => {
                     let mut so = std::io::stdout().lock();

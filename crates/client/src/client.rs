@@ -471,11 +471,25 @@ impl Client {
     /// `GET /api/sessions/{id}/export?format=...` (`json`, `markdown`, `html`): the bytes
     /// and the file name the server suggested in `Content-Disposition`, if any.
     pub async fn export(&self, id: &str, format: &str) -> Result<(Bytes, Option<String>), Error> {
-        let path = format!(
+        self.export_redacted(id, format, None).await
+    }
+
+    /// [`Client::export`] with `redact=<redact>` when given (`prompts`: without the system
+    /// prompts and the command line, issue #18).
+    pub async fn export_redacted(
+        &self,
+        id: &str,
+        format: &str,
+        redact: Option<&str>,
+    ) -> Result<(Bytes, Option<String>), Error> {
+        let mut path = format!(
             "/api/sessions/{}/export?format={}",
             encode_segment(id),
             encode_segment(format)
         );
+        if let Some(r) = redact {
+            path.push_str(&format!("&redact={}", encode_segment(r)));
+        }
         let resp = self
             .execute_raw(Method::GET, &path, None, HeaderMap::new())
             .await?;

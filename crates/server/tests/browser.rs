@@ -18,6 +18,8 @@ use agentpipe_server::testing::{TestServer, TEST_KEY};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
+#[path = "browser/export_compare.rs"]
+mod export_compare;
 #[path = "browser/live.rs"]
 mod live;
 #[path = "browser/polish.rs"]
@@ -57,11 +59,19 @@ fn browser_paths() -> Option<(PathBuf, PathBuf)> {
 struct Browser {
     client: Client,
     driver: Child,
+    /// chromedriver's port, for its Chromium-only commands ([`Browser::cdp`]).
+    port: u16,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
     async fn start(width: u32, height: u32) -> Option<Browser> {
+        Self::start_with(width, height, false).await
+    }
+
+    /// [`Browser::start`]; `perf_log`: chromedriver keeps the DevTools network events
+    /// (`goog:loggingPrefs` performance), read with [`Browser::network_log`].
+    async fn start_with(width: u32, height: u32, perf_log: bool) -> Option<Browser> {
         let (chromium, driver_path) = browser_paths()?;
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
@@ -86,10 +96,18 @@ impl Browser {
                 ]
             }
         });
-        let caps = match caps {
+        let mut caps = match caps {
             Value::Object(m) => m,
             _ => unreachable!(),
         };
+        if perf_log {
+            caps.insert(
+                "goog:loggingPrefs".into(),
+                json!({"performance": "ALL", "browser": "ALL"}),
+            );
+            caps["goog:chromeOptions"]["perfLoggingPrefs"] =
+                json!({"enableNetwork": true, "enablePage": false});
+        }
         // chromedriver takes a moment to listen: retry the session until a deadline.
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut driver = driver;
@@ -116,6 +134,7 @@ impl Browser {
         let b = Browser {
             client,
             driver,
+            port,
             _profile: profile,
         };
         b.client
@@ -148,6 +167,54 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// POSTs `body` to chromedriver's `/session/{id}/<path>`; its `value`.
+    async fn driver_post(&self, path: &str, body: Value) -> Value {
+        let sid = self
+            .client
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("a session");
+        let url = format!("http://127.0.0.1:{}/session/{sid}/{path}", self.port);
+        let r: Value = reqwest::Client::new()
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .expect("chromedriver")
+            .json()
+            .await
+            .expect("chromedriver JSON");
+        r["value"].clone()
+    }
+
+    /// Runs a Chrome DevTools Protocol command in the page (chromedriver `goog/cdp/execute`).
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.driver_post("goog/cdp/execute", json!({"cmd": cmd, "params": params}))
+            .await
+    }
+
+    /// The DevTools `Network.*` events logged since the last call (needs
+    /// [`Browser::start_with`] and `perf_log`), each as `{method, params}`.
+    async fn network_log(&self) -> Vec<Value> {
+        let entries = self
+            .driver_post("se/log", json!({"type": "performance"}))
+            .await;
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["message"].as_str())
+            .filter_map(|m| serde_json::from_str::<Value>(m).ok())
+            .map(|m| m["message"].clone())
+            .filter(|m| {
+                m["method"]
+                    .as_str()
+                    .is_some_and(|x| x.starts_with("Network."))
+            })
+            .collect()
     }
 
     async fn close(mut self) {

@@ -11,7 +11,7 @@ use axum::Json;
 
 use crate::auth::Scope;
 use crate::error::ApiError;
-use crate::routes::export::ExportFormat;
+use crate::routes::export::{self, ExportFormat, Redact};
 use crate::routes::params::{present, SourceFilter, StatusFilter};
 use crate::routes::require_read;
 use crate::store::cursor::Cursor;
@@ -309,21 +309,32 @@ pub async fn full_session(state: &AppState, id: &str) -> Result<SessionDetail, A
     Ok(detail)
 }
 
+/// The id part of an export's file name: ASCII letters, digits, `-` and `_` only (at most
+/// 64), `session` when nothing is left, so the `Content-Disposition` value is always a
+/// plain quoted name with no path or quote in it.
 fn safe_filename(id: &str) -> String {
-    id.chars()
+    let s: String = id
+        .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .take(64)
-        .collect()
+        .collect();
+    if s.is_empty() {
+        "session".into()
+    } else {
+        s
+    }
 }
 
-/// `GET /api/sessions/{id}/export?format=json|markdown|html`: a download.
+/// `GET /api/sessions/{id}/export?format=json|markdown|html[&redact=prompts]`: a download
+/// (issue #18: the HTML is self-contained; `redact=prompts` applies to every format).
 #[utoipa::path(
     get,
     path = "/api/sessions/{id}/export",
     tag = "sessions",
     params(
         ("id" = String, Path, description = "Conversation id"),
-        ("format" = Option<crate::routes::export::ExportFormat>, Query, description = "json (default), markdown (or md), html; any case"),
+        ("format" = Option<crate::routes::export::ExportFormat>, Query, description = "json (default), markdown (or md), html (one self-contained file that loads nothing when opened); any case"),
+        ("redact" = Option<crate::routes::export::Redact>, Query, description = "prompts: leave out the system prompts, agent settings, the command line and system messages (issue #18)"),
     ),
     responses(
         (status = 200, description = "A download (`Content-Disposition: attachment`)", content(
@@ -331,7 +342,7 @@ fn safe_filename(id: &str) -> String {
             (String = "text/markdown"),
             (String = "text/html"),
         )),
-        (status = 400, description = "Unknown format", body = agentpipe_protocol::api::ErrorBody),
+        (status = 400, description = "Unknown format or redact (the error names the field)", body = agentpipe_protocol::api::ErrorBody),
         (status = 404, description = "Unknown id", body = agentpipe_protocol::api::ErrorBody),
         (status = 401, description = "Reads need a key (not loopback, or AGENTPIPE_READ_AUTH=key)", body = agentpipe_protocol::api::ErrorBody),
         (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
@@ -352,20 +363,26 @@ pub async fn export(
             ExportFormat::parse(f).ok_or_else(|| bad("format", "must be json, markdown or html"))?
         }
     };
+    let redact = match present(&q, "redact")? {
+        None => None,
+        Some(r) => Some(Redact::parse(r).ok_or_else(|| bad("redact", "must be prompts"))?),
+    };
     let (ext, ctype) = format.extension_and_type();
-    let detail = full_session(&state, &id).await?;
+    let mut detail = full_session(&state, &id).await?;
+    let redacted = redact.map(|Redact::Prompts| export::redact_prompts(&mut detail));
     let body = match ext {
         "json" => serde_json::to_string_pretty(&detail)
             .map_err(|e| ApiError::Store(crate::store::StoreError::Other(e.to_string())))?,
-        "md" => crate::routes::export::markdown(&detail),
-        _ => crate::routes::export::html(&detail)?,
+        "md" => export::markdown(&detail),
+        _ => export::html(&detail, redacted)?,
     };
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     let disp = format!(
-        "attachment; filename=\"conversation-{}.{ext}\"",
-        safe_filename(&id)
+        "attachment; filename=\"conversation-{}{}.{ext}\"",
+        safe_filename(&id),
+        if redacted.is_some() { "-redacted" } else { "" }
     );
     if let Ok(v) = HeaderValue::from_str(&disp) {
         h.insert(header::CONTENT_DISPOSITION, v);

@@ -10,6 +10,7 @@ mod cursor;
 mod dot_ids;
 mod edge;
 mod errors;
+mod export_html;
 mod faults;
 mod generated_client;
 mod helpers;

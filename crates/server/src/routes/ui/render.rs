@@ -35,6 +35,16 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 /// ([`highlight::code`]): `<span class="hl-…">` around tokens, the only classes the
 /// sanitizer keeps ([`highlight::CLASSES`]); the colours are [`HIGHLIGHT_CSS`].
 pub fn markdown(src: &str) -> String {
+    render_markdown(src, false)
+}
+
+/// [`markdown`] for a file opened offline (the HTML export, issue #18): a Markdown image
+/// becomes a link to it (its alt text the link text), so opening the file loads nothing.
+pub fn markdown_without_images(src: &str) -> String {
+    render_markdown(src, true)
+}
+
+fn render_markdown(src: &str, images_as_links: bool) -> String {
     let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
     let mut events: Vec<Event<'_>> = Vec::new();
     // The fenced block being read: its language and text.
@@ -64,6 +74,18 @@ pub fn markdown(src: &str) -> String {
                     format!("<pre><code>{body}</code></pre>\n").into(),
                 ));
             }
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) if images_as_links => events.push(Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            })),
+            Event::End(TagEnd::Image) if images_as_links => events.push(Event::End(TagEnd::Link)),
             Event::Html(h) | Event::InlineHtml(h) => events.push(Event::Text(h)),
             Event::Start(Tag::HtmlBlock) => events.push(Event::Start(Tag::Paragraph)),
             Event::End(TagEnd::HtmlBlock) => events.push(Event::End(TagEnd::Paragraph)),
