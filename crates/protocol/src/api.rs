@@ -296,6 +296,9 @@ pub struct SessionDetail {
     pub metadata: Option<Value>,
     /// Participants in list order.
     pub participants: Vec<ParticipantView>,
+    /// The agent whose answer is awaited, while `ACTIVE` (issue #18).
+    #[serde(default)]
+    pub turn_in_flight: Option<crate::live::TurnInFlight>,
     /// Messages (only with `includeMessages=true`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub messages: Option<Vec<MessageView>>,
@@ -674,6 +677,9 @@ pub struct UiSessionTotals {
     pub error_message: Option<String>,
     /// Summary.
     pub summary: Option<Summary>,
+    /// The agent whose answer is awaited (issue #18).
+    #[serde(default)]
+    pub turn_in_flight: Option<crate::live::TurnInFlight>,
 }
 
 impl From<&SessionDetail> for UiSessionTotals {
@@ -689,6 +695,7 @@ impl From<&SessionDetail> for UiSessionTotals {
             completion_reason: d.completion_reason.clone(),
             error_message: d.error_message.clone(),
             summary: d.summary.clone(),
+            turn_in_flight: d.turn_in_flight.clone(),
         }
     }
 }

@@ -12,10 +12,12 @@
 //!   of its own (the web UI and the CLI).
 //! * [`otlp`]: OpenTelemetry spans (`POST /v1/traces`, OTLP JSON files) mapped to the
 //!   same events by the GenAI and OpenInference conventions (issue #19).
+//! * [`live`]: what the session page shows about a running conversation (issue #18).
 
 pub mod analytics;
 pub mod api;
 pub mod event;
+pub mod live;
 pub mod otlp;
 pub mod replay;
 pub mod stream;

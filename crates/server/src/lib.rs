@@ -9,6 +9,7 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod hub;
+pub mod live_state;
 pub mod net;
 pub mod openapi;
 pub mod otlp_join;

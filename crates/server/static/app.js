@@ -518,11 +518,36 @@
       }
     }
 
+    // The turn in flight (issue #18): who is thinking and for how long, against its
+    // typical answer time; the seconds tick here, from the server's `since`.
+    var tif = $('#turn-in-flight');
+    var turn = null;
+    try { turn = JSON.parse((tif && tif.dataset.turn) || 'null'); } catch (_) { turn = null; }
+    function secs(ms) { return num(Math.max(0, Math.round(ms / 1000))) + ' s'; }
+    function drawTurn() {
+      if (!tif) return;
+      if (!turn || root.dataset.status !== 'ACTIVE') { tif.hidden = true; return; }
+      var since = Date.parse(turn.since);
+      var spent = isFinite(since) ? Date.now() - since : 0;
+      var t = turn.agentName + ' is thinking\u2026 ' + secs(spent);
+      if (typeof turn.typicalMs === 'number') t += ' (typical ' + secs(turn.typicalMs) + ')';
+      var stalled = typeof turn.p95Ms === 'number' && spent > turn.p95Ms;
+      if (stalled) t += ' \u00b7 possibly stalled';
+      $('.tif-text', tif).textContent = t;
+      tif.classList.toggle('stalled', stalled);
+      tif.dataset.agentId = turn.agentId;
+      tif.hidden = false;
+    }
+    drawTurn();
+    if (tif) setInterval(drawTurn, 1000);
+
     // The header's figures from a session detail or a live update's `ui.session`.
     function applyTotals(d) {
       if (!d) return;
+      if ('turnInFlight' in d) { turn = d.turnInFlight; }
       setBadge(badge, d.status);
       root.dataset.status = d.status;
+      drawTurn();
       $('#f-duration').textContent = dur(d.totalDuration);
       $('#f-messages-n').textContent = num(d.totalMessages);
       setCompleteness(d.completeness);

@@ -22,6 +22,8 @@ use serde_json::{json, Value};
 mod export_compare;
 #[path = "browser/live.rs"]
 mod live;
+#[path = "browser/live18.rs"]
+mod live18;
 #[path = "browser/polish.rs"]
 mod polish;
 

@@ -242,7 +242,10 @@ pub async fn detail(
         after: nonempty(&q, "after").map(str::to_string),
     });
     match state.store.get_session(&id, page).await? {
-        Some(d) => Ok(Json(d).into_response()),
+        Some(mut d) => {
+            crate::live_state::enrich(&state.store, &mut d).await?;
+            Ok(Json(d).into_response())
+        }
         None => Err(ApiError::NotFound(format!("Session '{id}'"))),
     }
 }
@@ -306,6 +309,7 @@ pub async fn full_session(state: &AppState, id: &str) -> Result<SessionDetail, A
         detail.next_after = more.next_after;
     }
     detail.next_after = Some(None);
+    crate::live_state::enrich(&state.store, &mut detail).await?;
     Ok(detail)
 }
 

@@ -13,6 +13,7 @@ pub mod cursor;
 pub mod otlp;
 pub mod postgres;
 pub mod sqlite;
+pub mod turns;
 pub mod upload;
 
 use std::sync::Arc;
@@ -341,6 +342,27 @@ pub trait Store: Send + Sync + 'static {
     /// Each stored agent's message count and sums in conversation `id`, in order of its
     /// first message (empty for an unknown id), for the live per-agent chart (issue #14).
     async fn agent_sums(&self, id: &str) -> Result<Vec<agents::AgentSum>, StoreError>;
+
+    /// One row per stored message of conversation `id` (no content), in conversation
+    /// order, for the live session features (issue #18). The default reads none.
+    async fn message_rows(&self, id: &str) -> Result<Vec<turns::MessageRow>, StoreError> {
+        let _ = id;
+        Ok(Vec::new())
+    }
+
+    /// Up to [`turns::HISTORY_LIMIT`] durations (ms) of agent messages of `agent_type`
+    /// in conversations other than `except` (issue #18). The default reads none.
+    async fn type_durations(&self, agent_type: &str, except: &str) -> Result<Vec<i64>, StoreError> {
+        let _ = (agent_type, except);
+        Ok(Vec::new())
+    }
+
+    /// The newest `turn.started` event of conversation `id` (issue #18). The default
+    /// knows none.
+    async fn last_turn_started(&self, id: &str) -> Result<Option<turns::TurnStarted>, StoreError> {
+        let _ = id;
+        Ok(None)
+    }
 
     /// Event-log rows with id > `after`, optionally of one conversation, oldest first.
     async fn events_after(

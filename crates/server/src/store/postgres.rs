@@ -1537,6 +1537,7 @@ async fn read_detail(
         summary: col::<Option<String>>(&r, 18)?.and_then(|s| serde_json::from_str(&s).ok()),
         system_info: col::<Option<String>>(&r, 19)?.and_then(|s| serde_json::from_str(&s).ok()),
         metadata: opt_json(col(&r, 20)?),
+        turn_in_flight: None,
         participants: Vec::new(),
         messages: None,
         next_after: None,
@@ -1973,6 +1974,66 @@ impl Store for PgStore {
                     })
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn message_rows(&self, id: &str) -> Result<Vec<super::turns::MessageRow>, StoreError> {
+        let id = enc(id).into_owned();
+        self.timed("message_rows", async {
+            let rows = sqlx::query(super::turns::MESSAGE_ROWS_SQL)
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(super::turns::MessageRow {
+                        agent_id: col::<Option<String>>(r, 0)?.map(dec),
+                        agent_type: dec(col(r, 1)?),
+                        role: dec(col(r, 2)?),
+                        ts_us: col(r, 3)?,
+                        duration_ms: col(r, 4)?,
+                        turn_number: col(r, 5)?,
+                        input_tokens: col(r, 6)?,
+                        cost: col(r, 7)?,
+                        model: col::<Option<String>>(r, 8)?.map(dec),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn type_durations(&self, agent_type: &str, except: &str) -> Result<Vec<i64>, StoreError> {
+        let (t, x) = (enc(agent_type).into_owned(), enc(except).into_owned());
+        self.timed("type_durations", async {
+            let rows = sqlx::query(super::turns::HISTORY_SQL)
+                .bind(&t)
+                .bind(&x)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(|r| col::<i64>(r, 0)).collect()
+        })
+        .await
+    }
+
+    async fn last_turn_started(
+        &self,
+        id: &str,
+    ) -> Result<Option<super::turns::TurnStarted>, StoreError> {
+        let id = enc(id).into_owned();
+        self.timed("last_turn_started", async {
+            let row = sqlx::query(super::turns::LAST_TURN_STARTED_SQL)
+                .bind(&id)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|r| {
+                Ok(super::turns::TurnStarted {
+                    ts_us: col(&r, 0)?,
+                    data: col(&r, 1)?,
+                })
+            })
+            .transpose()
         })
         .await
     }

@@ -1236,6 +1236,7 @@ fn read_detail(
                     .get::<_, Option<String>>(19)?
                     .and_then(|s| serde_json::from_str(&s).ok()),
                 metadata: opt_json(r.get(20)?),
+                turn_in_flight: None,
                 participants: Vec::new(),
                 messages: None,
                 next_after: None,
@@ -1576,6 +1577,56 @@ impl Store for SqliteStore {
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn message_rows(&self, id: &str) -> Result<Vec<super::turns::MessageRow>, StoreError> {
+        let id = id.to_string();
+        self.read_op("message_rows", move |c| {
+            let mut stmt = c.prepare_cached(super::turns::MESSAGE_ROWS_SQL)?;
+            let rows = stmt.query_map([&id], |r| {
+                Ok(super::turns::MessageRow {
+                    agent_id: r.get(0)?,
+                    agent_type: r.get(1)?,
+                    role: r.get(2)?,
+                    ts_us: r.get(3)?,
+                    duration_ms: r.get(4)?,
+                    turn_number: r.get(5)?,
+                    input_tokens: r.get(6)?,
+                    cost: r.get(7)?,
+                    model: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn type_durations(&self, agent_type: &str, except: &str) -> Result<Vec<i64>, StoreError> {
+        let (t, x) = (agent_type.to_string(), except.to_string());
+        self.read_op("type_durations", move |c| {
+            let mut stmt = c.prepare_cached(super::turns::HISTORY_SQL)?;
+            let rows = stmt.query_map([&t, &x], |r| r.get::<_, i64>(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn last_turn_started(
+        &self,
+        id: &str,
+    ) -> Result<Option<super::turns::TurnStarted>, StoreError> {
+        let id = id.to_string();
+        self.read_op("last_turn_started", move |c| {
+            Ok(c.prepare_cached(super::turns::LAST_TURN_STARTED_SQL)?
+                .query_row([&id], |r| {
+                    Ok(super::turns::TurnStarted {
+                        ts_us: r.get(0)?,
+                        data: r.get(1)?,
+                    })
+                })
+                .optional()?)
         })
         .await
     }

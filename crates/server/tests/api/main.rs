@@ -33,5 +33,6 @@ mod spec;
 mod sqlcheck;
 mod sse;
 mod text;
+mod turn_in_flight;
 mod ui_pages;
 mod upload;

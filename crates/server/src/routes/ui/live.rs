@@ -27,7 +27,13 @@ pub async fn ui_update(store: &DynStore, ev: &StoredEvent, totals: bool) -> Opti
         });
     }
     let detail = match store.get_session(cid, None).await {
-        Ok(d) => d,
+        Ok(Some(mut d)) => {
+            if let Err(e) = crate::live_state::enrich(store, &mut d).await {
+                tracing::warn!(error = %e, "live UI update: cannot read the live session state");
+            }
+            Some(d)
+        }
+        Ok(None) => None,
         Err(e) => {
             tracing::warn!(error = %e, "live UI update: cannot read the session");
             None

@@ -730,6 +730,7 @@ async fn session_page(
     let agents: HashMap<&str, &AgentStyle> =
         styles.iter().map(|(id, s)| (id.as_str(), s)).collect();
     let agents_json = serde_json::to_string(&agents).unwrap_or_else(|_| "{}".into());
+    let turn_json = serde_json::to_string(&d.turn_in_flight).unwrap_or_else(|_| "null".into());
     let participants: Vec<Value> = d
         .participants
         .iter()
@@ -760,6 +761,7 @@ async fn session_page(
             participants => participants,
             chart => Value::from_safe_string(chart),
             agents_json => agents_json,
+            turn_json => turn_json,
             prompt_html => prompt_html,
             summary_html => summary_html,
             title => title,
