@@ -3,6 +3,7 @@
 mod analytics;
 mod backends;
 mod bridge;
+mod compare;
 mod completeness;
 mod compression;
 mod conn;

@@ -201,3 +201,103 @@ async fn the_html_export_opened_offline_makes_no_request_shows_everything_and_co
     b.close().await;
     api.server.stop().await;
 }
+
+const COMPARE_SCRIPT: &str = "const rows = Array.from(document.querySelectorAll('[data-testid=compare-row]')); \
+return {rows: rows.length, \
+  aligned: rows.every(r => { const a = r.querySelector('[data-side=a]').getBoundingClientRect(), b = r.querySelector('[data-side=b]').getBoundingClientRect(); return Math.abs(a.top - b.top) < 1; }), \
+  sideBySide: rows.every(r => r.querySelector('[data-side=a]').getBoundingClientRect().right <= r.querySelector('[data-side=b]').getBoundingClientRect().left + 1), \
+  a: rows.map(r => r.querySelectorAll('[data-side=a] .compare-msg').length).join(','), \
+  b: rows.map(r => r.querySelectorAll('[data-side=b] .compare-msg').length).join(','), \
+  delta: (rows[0] && rows[0].querySelector('[data-delta=tokens]').textContent), \
+  totals: !!document.querySelector('[data-testid=compare-totals]') && document.querySelector('[data-testid=compare-totals]').checkVisibility(), \
+  overflow: document.documentElement.scrollWidth - window.innerWidth};";
+
+#[tokio::test]
+async fn compare_with_from_the_session_page_shows_both_sides_aligned_by_turn() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    api.start_conversation("cmp-left", "Pick a transport", "2025-11-04T10:00:00Z")
+        .await;
+    api.start_conversation(
+        "cmp-right",
+        "Pick a transport again",
+        "2025-11-04T11:00:00Z",
+    )
+    .await;
+    // Api::message numbers turns (seq + 1) / 2: 4 messages are 2 turns, 5 are 3.
+    for seq in 1..=4 {
+        let agent = if seq % 2 == 1 { "claude" } else { "gemini" };
+        api.message(
+            "cmp-left",
+            &format!("l-{seq}"),
+            seq,
+            agent,
+            &format!("Left point **{seq}**."),
+        )
+        .await;
+    }
+    for seq in 1..=5 {
+        let agent = if seq % 2 == 1 { "claude" } else { "gemini" };
+        api.message(
+            "cmp-right",
+            &format!("r-{seq}"),
+            seq,
+            agent,
+            &format!("Right point **{seq}**."),
+        )
+        .await;
+    }
+    api.complete("cmp-left").await;
+    api.complete("cmp-right").await;
+
+    b.client
+        .goto(&api.url("/sessions/cmp-left"))
+        .await
+        .expect("session page");
+    b.js(
+        "const f = document.querySelector('[data-testid=compare-with]'); f.querySelector('select').value = 'cmp-right'; f.submit(); return true;",
+        vec![],
+    )
+    .await;
+    b.wait_js(
+        "the compare page",
+        "return location.pathname + location.search;",
+        |v| v == "/compare?a=cmp-left&b=cmp-right",
+    )
+    .await;
+    let v = b
+        .wait_js("three rows", COMPARE_SCRIPT, |v| v["rows"] == 3)
+        .await;
+    assert_eq!(v["a"], "2,2,0", "{v}");
+    assert_eq!(v["b"], "2,2,1", "{v}");
+    assert_eq!(v["aligned"], true, "{v}");
+    assert_eq!(v["sideBySide"], true, "{v}");
+    assert_eq!(v["totals"], true, "{v}");
+    // Api::message gives message k the same tokens in both sessions: turn 1's delta is zero.
+    assert_eq!(v["delta"], "±0", "{v}");
+    maybe_screenshot(&b, "compare-desktop").await;
+    b.close().await;
+
+    // On a phone the sides stack and nothing scrolls sideways.
+    let Some(b) = Browser::start(390, 844).await else {
+        return;
+    };
+    b.client
+        .goto(&api.url("/compare?a=cmp-left&b=cmp-right"))
+        .await
+        .expect("compare on a phone");
+    let v = b
+        .wait_js("three rows", COMPARE_SCRIPT, |v| v["rows"] == 3)
+        .await;
+    assert_eq!(v["sideBySide"], false, "stacked: {v}");
+    assert!(
+        v["overflow"].as_f64().is_some_and(|px| px <= 0.0),
+        "no sideways scroll: {v}"
+    );
+    maybe_screenshot(&b, "compare-phone").await;
+    b.close().await;
+    api.server.stop().await;
+}

@@ -12,6 +12,7 @@
 
 pub mod analytics;
 pub mod charts;
+pub mod compare;
 pub mod highlight;
 pub mod live;
 pub mod render;
@@ -95,6 +96,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../../templates/replay.html"),
         ),
         (
+            "compare.html",
+            include_str!("../../../templates/compare.html"),
+        ),
+        (
             "signin.html",
             include_str!("../../../templates/signin.html"),
         ),
@@ -129,6 +134,7 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
         .routes(routes!(dashboard_live))
         .routes(routes!(analytics::analytics_page))
         .routes(routes!(replay::replay_page))
+        .routes(routes!(compare::compare_page))
         .routes(routes!(static_file))
         .routes(routes!(signin_page, signin))
         .routes(routes!(signout))
@@ -747,6 +753,7 @@ async fn session_page(
         .and_then(|s| s.text.as_deref())
         .map(|t| Value::from_safe_string(render::markdown(t)));
     let title = render::session_title(&d.name, &d.id, d.initial_prompt.as_deref());
+    let compare_with = compare::candidates(&state, &d.id).await;
     page(
         StatusCode::OK,
         "session.html",
@@ -766,6 +773,7 @@ async fn session_page(
             summary_html => summary_html,
             title => title,
             last_event_id => last,
+            compare_with => compare_with,
         },
     )
 }
