@@ -48,6 +48,7 @@ pub const TAG_UI: &str = "ui";
         agentpipe_protocol::api::UiUpdate,
         agentpipe_protocol::api::UiSessionTotals,
         crate::routes::export::ExportFormat,
+        crate::routes::export::Redact,
         crate::routes::params::StatusFilter,
         crate::routes::params::SourceFilter,
         crate::routes::params::SortOrder,
