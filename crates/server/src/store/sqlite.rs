@@ -75,7 +75,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (
         73,
-        include_str!("../../migrations/sqlite/0073_list_agent_type_index.sql"),
+        include_str!("../../migrations/sqlite/0073_list_indexes.sql"),
     ),
 ];
 
