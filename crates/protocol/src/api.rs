@@ -649,6 +649,11 @@ pub struct UiUpdate {
     /// sanitized HTML.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub summary_html: Option<String>,
+    /// When this server committed the event (RFC 3339 UTC; live events only, not a
+    /// catch-up from the event log): with the event's own `timestamp` (the CLI's clock)
+    /// and the page's receive time, the end-to-end lag the page shows (issue #18).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub committed_at: Option<String>,
 }
 
 /// The session header's figures in a [`UiUpdate`] (the same values as

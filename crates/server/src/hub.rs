@@ -31,6 +31,9 @@ pub struct Published {
     pub named_frame: bytes::Bytes,
     /// When the hub received it (just after commit), for the fan-out lag metric.
     pub published_at: std::time::Instant,
+    /// The same moment on the wall clock, µs since the epoch: the commit time the
+    /// `?view=ui` stream reports (issue #18, `UiUpdate::committed_at`).
+    pub committed_us: i64,
     /// The `?view=ui` frames (plain, named), rendered by the first UI subscriber that
     /// needs them and shared by the rest (issue #14; see `routes::ui::live`).
     pub ui_frames: tokio::sync::OnceCell<(bytes::Bytes, bytes::Bytes)>,
@@ -249,6 +252,7 @@ impl EventSink for Hub {
                 frame: sse_frame(&event, false),
                 named_frame: sse_frame(&event, true),
                 published_at: std::time::Instant::now(),
+                committed_us: agentpipe_protocol::timefmt::now_us(),
                 ui_frames: tokio::sync::OnceCell::new(),
                 event,
             });

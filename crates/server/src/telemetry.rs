@@ -89,6 +89,16 @@ fn describe() {
         Unit::Seconds,
         "Time from an event's commit to its write on an SSE connection."
     );
+    describe_histogram!(
+        "agentpipe_ingest_commit_seconds",
+        Unit::Seconds,
+        "Time from receiving an ingest request to committing its events (issue #18)."
+    );
+    describe_histogram!(
+        "agentpipe_commit_socket_write_seconds",
+        Unit::Seconds,
+        "Time from an event's commit to handing its frame, rendered, to an SSE connection (issue #18)."
+    );
     describe_counter!(
         "agentpipe_auth_failures_total",
         "Requests refused by authentication (401/403), by reason."

@@ -616,6 +616,31 @@
       }
     }
 
+    // End-to-end lag (issue #18): the CLI's timestamp of a live event, this server's
+    // commit time (`ui.committedAt`) and this page's receive time.
+    var lagBox = $('#live-lag');
+    function clock(t) { return new Date(t).toISOString().slice(11, 23); }
+    function span(ms) { return ms < 1000 ? Math.round(ms) + ' ms' : (ms / 1000).toFixed(1) + ' s'; }
+    function noteLag(env, li) {
+      var u = env.ui;
+      if (!lagBox || !u || typeof u.committedAt !== 'string') return;
+      var got = Date.now();
+      var cli = Date.parse(env.timestamp);
+      var committed = Date.parse(u.committedAt);
+      if (!isFinite(cli) || !isFinite(committed)) return;
+      var lag = Math.max(0, got - cli);
+      lagBox.textContent = 'live \u00b7 ' + span(lag) + ' behind the CLI';
+      lagBox.dataset.level = lag > 10000 ? 'red' : (lag > 2000 ? 'amber' : 'ok');
+      lagBox.title = 'CLI ' + clock(cli) + ' \u2192 server commit ' + clock(committed) + ' \u2192 this page ' + clock(got);
+      lagBox.hidden = false;
+      if (li) {
+        li.title = 'CLI sent ' + clock(cli) + ' UTC \u00b7 server committed ' + clock(committed) +
+          ' (+' + span(Math.max(0, committed - cli)) + ') \u00b7 page received ' + clock(got) +
+          ' (+' + span(Math.max(0, got - committed)) + ')';
+        li.dataset.lagMs = String(lag);
+      }
+    }
+
     var box = $('#completeness');
     var incomplete = box && box.dataset.state === 'incomplete';
     if (root.dataset.status !== 'ACTIVE' && !incomplete) return;
@@ -629,6 +654,7 @@
           insertOrdered(list, li);
           $('#messages-empty').hidden = true;
           applyUi(env, li);
+          noteLag(env, li);
           afterGrowth(true);
           break;
         case 'conversation.completed':
@@ -654,6 +680,7 @@
         default:
           applyUi(env, null);
       }
+      if (env.type !== 'message.created') noteLag(env, null);
     });
   }
 

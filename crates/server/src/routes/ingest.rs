@@ -375,6 +375,7 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let received = std::time::Instant::now();
     let principal = state.auth.require(&headers, Scope::Ingest).await?;
     let kind = body_kind(&headers)?;
     let bytes = read_ingest_body(&headers, body, kind).await?;
@@ -405,6 +406,9 @@ pub async fn ingest(
             .ingest(vec![item])
             .await
             .inspect_err(|_| record_event(labels.0, labels.1, "failed", None))?;
+        // Request received -> committed (issue #18).
+        metrics::histogram!("agentpipe_ingest_commit_seconds")
+            .record(received.elapsed().as_secs_f64());
         let applied = results
             .pop()
             .ok_or_else(|| ApiError::Store(crate::store::StoreError::Other("no result".into())))?;
@@ -474,6 +478,9 @@ pub async fn ingest(
                 record_event(l.0, l.1, "failed", None);
             }
         })?;
+        // Request received -> committed (issue #18).
+        metrics::histogram!("agentpipe_ingest_commit_seconds")
+            .record(received.elapsed().as_secs_f64());
         debug_assert_eq!(n, applied.len());
         for (((pos, dialect), r), l) in positions.into_iter().zip(dialects).zip(applied).zip(labels)
         {

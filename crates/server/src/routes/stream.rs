@@ -111,11 +111,16 @@ impl Conn {
                             self.cursor = p.event.id;
                             metrics::histogram!("agentpipe_sse_fanout_lag_seconds")
                                 .record(p.published_at.elapsed().as_secs_f64());
-                            return Some(match self.view {
+                            let frame = match self.view {
                                 StreamView::Api if self.named => p.named_frame.clone(),
                                 StreamView::Api => p.frame.clone(),
                                 StreamView::Ui => self.ui_frame(&p).await,
-                            });
+                            };
+                            // Commit -> handed to this connection's socket, rendering
+                            // included (issue #18).
+                            metrics::histogram!("agentpipe_commit_socket_write_seconds")
+                                .record(p.published_at.elapsed().as_secs_f64());
+                            return Some(frame);
                         }
                         // Not ours (only the unfiltered fallback of a poisoned index hands
                         // these out): still advance, everything below this id was seen.
@@ -140,7 +145,10 @@ impl Conn {
         let (plain, named) = p
             .ui_frames
             .get_or_init(|| async {
-                let u = live::ui_update(&self.store, &p.event, true).await;
+                let mut u = live::ui_update(&self.store, &p.event, true).await;
+                if let Some(u) = u.as_mut() {
+                    u.committed_at = Some(agentpipe_protocol::timefmt::format_us(p.committed_us));
+                }
                 let data = live::ui_envelope(&p.event, u.as_ref());
                 (
                     frame_with_data(&p.event, false, &data),

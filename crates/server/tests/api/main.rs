@@ -15,6 +15,7 @@ mod export_html;
 mod faults;
 mod generated_client;
 mod helpers;
+mod lag;
 mod list;
 mod metrics;
 mod ops;

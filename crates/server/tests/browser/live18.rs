@@ -153,3 +153,66 @@ async fn the_turn_in_flight_ticks_names_the_next_speaker_and_goes_when_the_sessi
     b.close().await;
     api.server.stop().await;
 }
+
+const LAG: &str = "const e = document.querySelector('[data-testid=live-lag]'); return e && !e.hidden ? [e.textContent, e.dataset.level].join('|') : null;";
+
+#[tokio::test]
+async fn the_live_lag_shows_how_far_behind_the_cli_the_page_is() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let api = Api::start().await;
+    let cid = "lag-page";
+    start_now(&api, cid, 10).await;
+    b.client
+        .goto(&api.url(&format!("/sessions/{cid}")))
+        .await
+        .expect("open");
+    b.wait_js(
+        "live connection",
+        "return document.getElementById('conn').dataset.state;",
+        |v| v == "live",
+    )
+    .await;
+    // Nothing live yet: no lag shown.
+    assert_eq!(b.js(LAG, vec![]).await, Value::Null);
+    said(&api, cid, 1, "claude", 0.0, 7000, "Sent just now.").await;
+    let v = b.wait_js("lag shown", LAG, |v| !v.is_null()).await;
+    let s = v.as_str().unwrap_or_default();
+    assert!(
+        s.starts_with("live \u{b7} ") && s.ends_with(" ms behind the CLI|ok"),
+        "{s}"
+    );
+    // The message shows the three times on hover.
+    let title = b
+        .js(
+            "return document.querySelector('#messages > li.msg:last-of-type').title;",
+            vec![],
+        )
+        .await;
+    let t = title.as_str().unwrap_or_default();
+    assert!(
+        t.contains("CLI sent") && t.contains("server committed") && t.contains("page received"),
+        "{t}"
+    );
+    maybe_screenshot(&b, "live-lag").await;
+    // A message the CLI sent 5 s ago: amber; 15 s ago: red.
+    said(&api, cid, 2, "gemini", 5.0, 7000, "Sent 5 s ago.").await;
+    let v = b
+        .wait_js("amber", LAG, |v| {
+            v.as_str().is_some_and(|s| s.ends_with("|amber"))
+        })
+        .await;
+    assert!(
+        v.as_str().unwrap_or_default().contains(" s behind the CLI"),
+        "{v}"
+    );
+    said(&api, cid, 3, "claude", 15.0, 7000, "Sent 15 s ago.").await;
+    b.wait_js("red", LAG, |v| {
+        v.as_str().is_some_and(|s| s.ends_with("|red"))
+    })
+    .await;
+    b.close().await;
+    api.server.stop().await;
+}
