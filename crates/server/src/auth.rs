@@ -59,13 +59,18 @@ pub fn hash_key(key: &str) -> [u8; 32] {
 
 /// Generates a new key: `ap_live_` + 43 url-safe random characters (SPEC 6).
 pub fn generate_key() -> String {
+    format!("ap_live_{}", random_token(43))
+}
+
+/// `n` url-safe random characters (6 bits each: 43 make ~256 bits), from the thread's
+/// cryptographically secure generator; also the share-link tokens of issue #18.
+pub fn random_token(n: usize) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::rng();
-    let tail: String = (0..43)
+    (0..n)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("ap_live_{tail}")
+        .collect()
 }
 
 /// The bearer token of a request, if any. The scheme is matched case-insensitively.

@@ -69,6 +69,9 @@ pub enum ApiError {
     /// 404.
     #[error("not found")]
     NotFound(String),
+    /// 410: a share link that expired or was revoked (issue #18); the sentence says which.
+    #[error("gone")]
+    Gone(String),
     /// 405: the path exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed(String),
@@ -205,6 +208,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 body("not_found", format!("{what} not found"), None),
             ),
+            ApiError::Gone(m) => (StatusCode::GONE, body("gone", m.clone(), None)),
             ApiError::MethodNotAllowed(m) => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 body(

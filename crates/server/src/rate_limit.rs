@@ -273,7 +273,8 @@ impl Limiter {
 }
 
 /// The limited class of a request, if any: `POST /api/ingest`, `POST /api/sessions/upload`,
-/// and API reads (`GET /api/sessions...`, the live stream, `GET /api/analytics`).
+/// and API reads (`GET /api/sessions...`, the live stream, `GET /api/analytics`, share links
+/// `GET /s/...`).
 pub fn classify(method: &Method, path: &str) -> Option<RouteClass> {
     match (method, path) {
         (&Method::POST, "/api/ingest") | (&Method::POST, "/v1/traces") => Some(RouteClass::Ingest),
@@ -281,7 +282,9 @@ pub fn classify(method: &Method, path: &str) -> Option<RouteClass> {
         (&Method::GET, p)
             if p.starts_with("/api/sessions")
                 || p == "/api/realtime/stream"
-                || p == "/api/analytics" =>
+                || p == "/api/analytics"
+                // share links (issue #18): their page, detail and stream
+                || p.starts_with("/s/") =>
         {
             Some(RouteClass::Read)
         }

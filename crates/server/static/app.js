@@ -125,10 +125,11 @@
       if (params.conversationId) q.push('conversationId=' + encodeURIComponent(params.conversationId));
       if (params.view) q.push('view=' + encodeURIComponent(params.view));
       if (lastId !== undefined && lastId !== null && lastId !== '') q.push('lastEventId=' + encodeURIComponent(lastId));
-      es = new EventSource('/api/realtime/stream' + (q.length ? '?' + q.join('&') : ''));
+      es = new EventSource((params.url || '/api/realtime/stream') + (q.length ? '?' + q.join('&') : ''));
       setConn('connecting', 'Connecting\u2026');
       es.onopen = function () { failures = 0; setConn('live', 'Live'); };
       es.onerror = function () {
+        if (params.onError) params.onError();
         if (es.readyState === EventSource.CLOSED) {
           failures += 1;
           var base = Math.min(30000, 1000 * Math.pow(2, Math.min(failures - 1, 5)));
@@ -462,6 +463,8 @@
     var list = $('#messages');
     if (!root || !list) return;
     var sid = root.dataset.sessionId;
+    // A share link's page (issue #18) reads and streams under /s/{token} only.
+    var apiUrl = root.dataset.apiUrl || '/api/sessions/' + encodeURIComponent(sid);
     var agents = {};
     try { agents = JSON.parse(list.dataset.agents || '{}') || {}; } catch (_) { agents = {}; }
     var badge = $('#status-badge');
@@ -572,7 +575,7 @@
     // Only when a live event came without its `ui` member (the server could not read
     // the session): one throttled read.
     var refresh = throttle(function () {
-      getJSON('/api/sessions/' + encodeURIComponent(sid)).then(applyTotals)
+      getJSON(apiUrl).then(applyTotals)
         .catch(function () { /* the stream will bring the next change */ });
     }, 700);
 
@@ -644,7 +647,17 @@
     var box = $('#completeness');
     var incomplete = box && box.dataset.state === 'incomplete';
     if (root.dataset.status !== 'ACTIVE' && !incomplete) return;
-    openStream({ conversationId: sid, view: 'ui', lastEventId: root.dataset.lastEventId }, function (env) {
+    // A shared page whose stream broke asks whether the link still works; when it is
+    // expired or revoked (410) or gone (404), the reload shows the page saying so.
+    var checkShare = throttle(function () {
+      fetch(apiUrl, { headers: { Accept: 'application/json' }, credentials: 'omit' })
+        .then(function (r) { if (r.status === 410 || r.status === 404) location.reload(); })
+        .catch(function () { /* offline: the stream retries */ });
+    }, 2000);
+    openStream({
+      url: root.dataset.streamUrl, conversationId: sid, view: 'ui', lastEventId: root.dataset.lastEventId,
+      onError: root.dataset.shared ? checkShare : null
+    }, function (env) {
       if (env.conversationId !== sid) return;
       switch (env.type) {
         case 'message.created':

@@ -26,6 +26,8 @@ mod live;
 mod live18;
 #[path = "browser/polish.rs"]
 mod polish;
+#[path = "browser/share.rs"]
+mod share;
 
 /// One browser at a time: the machine has two cores, and Chromium is heavy.
 static ONE_BROWSER: LazyLock<tokio::sync::Mutex<()>> =

@@ -8,6 +8,7 @@ pub mod otlp;
 pub mod params;
 pub mod replay;
 pub mod sessions;
+pub mod shares;
 pub mod stream;
 pub mod ui;
 pub mod upload;
@@ -34,6 +35,8 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(upload::upload))
         .routes(routes!(sessions::detail, sessions::delete))
         .routes(routes!(sessions::export))
+        .routes(routes!(shares::create, shares::list))
+        .routes(routes!(shares::revoke))
         .routes(routes!(analytics::analytics))
         .routes(routes!(replay::replay))
         .routes(routes!(stream::stream))

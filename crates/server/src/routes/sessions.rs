@@ -234,14 +234,24 @@ pub async fn detail(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_read(&state, &headers).await?;
+    read_detail(&state, &id, &q).await
+}
+
+/// The answer of `GET /api/sessions/{id}` for a caller already allowed to read it (also
+/// the share link's `GET /s/{token}/api`, issue #18).
+pub async fn read_detail(
+    state: &AppState,
+    id: &str,
+    q: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
     // Both are checked whether or not messages are asked for: a bad value is a 400.
-    let include = bool_param(&q, "includeMessages", false)?;
-    let limit = int_param(&q, "messageLimit", 100, 1)?.min(10_000);
+    let include = bool_param(q, "includeMessages", false)?;
+    let limit = int_param(q, "messageLimit", 100, 1)?.min(10_000);
     let page = include.then(|| MessagePage {
         limit,
-        after: nonempty(&q, "after").map(str::to_string),
+        after: nonempty(q, "after").map(str::to_string),
     });
-    match state.store.get_session(&id, page).await? {
+    match state.store.get_session(id, page).await? {
         Some(mut d) => {
             crate::live_state::enrich(&state.store, &mut d).await?;
             Ok(Json(d).into_response())

@@ -52,7 +52,26 @@ struct Conn {
     needs_replay: bool,
     heartbeat: Interval,
     shutdown: tokio_util::sync::CancellationToken,
+    share: Option<ShareGuard>,
     _slot: ConnectionSlot,
+}
+
+/// What ends a stream opened through a share link (issue #18): the link's expiry, and its
+/// revocation (looked up at each heartbeat, so an open stream ends within one
+/// `SSE_HEARTBEAT_INTERVAL_MS` of `DELETE /api/shares/{shareId}`).
+pub struct ShareGuard {
+    /// SHA-256 (hex) of the link's token.
+    pub token_hash: String,
+    /// When the link expires (the stream ends then).
+    pub expires: Instant,
+}
+
+/// Completes when the share link's expiry comes; never without a link.
+async fn share_expiry(guard: Option<&ShareGuard>) {
+    match guard {
+        Some(g) => tokio::time::sleep_until(g.expires).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Conn {
@@ -101,7 +120,13 @@ impl Conn {
             }
             tokio::select! {
                 _ = self.shutdown.cancelled() => return None,
-                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b":heartbeat\n\n")),
+                _ = share_expiry(self.share.as_ref()) => return None,
+                _ = self.heartbeat.tick() => {
+                    if !self.share_still_valid().await {
+                        return None;
+                    }
+                    return Some(Bytes::from_static(b":heartbeat\n\n"));
+                }
                 r = self.sub.recv() => match r {
                     Ok(p) => {
                         if p.event.id <= self.cursor {
@@ -139,6 +164,21 @@ impl Conn {
 }
 
 impl Conn {
+    /// Whether the share link this stream was opened with still works (true without one).
+    /// A store error keeps the stream: the next heartbeat asks again.
+    async fn share_still_valid(&self) -> bool {
+        let Some(g) = &self.share else { return true };
+        let now = agentpipe_protocol::timefmt::now_us();
+        match self.store.find_share(&g.token_hash).await {
+            Ok(Some(s)) => s.state(now) == crate::store::shares::ShareState::Active,
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot re-check a share link; keeping its stream");
+                true
+            }
+        }
+    }
+
     /// The `?view=ui` frame of a live event: rendered by the first UI subscriber to reach
     /// it, then shared (the others wait for that one render instead of repeating it).
     async fn ui_frame(&self, p: &Published) -> Bytes {
@@ -239,11 +279,24 @@ pub async fn stream(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_read(&state, &headers).await?;
-    let params = StreamParams::parse(headers.get("last-event-id").map(HeaderValue::as_bytes), &q)
+    open(&state, peer, conn, &headers, &q, None).await
+}
+
+/// Opens an event stream (SPEC 4) for a caller already allowed to read: `share` limits it
+/// in time to a share link's life (issue #18; the caller then fixes `conversationId`).
+pub async fn open(
+    state: &AppState,
+    peer: SocketAddr,
+    conn: Option<axum::Extension<crate::conn::watch::ConnHandle>>,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    share: Option<ShareGuard>,
+) -> Result<Response, ApiError> {
+    let params = StreamParams::parse(headers.get("last-event-id").map(HeaderValue::as_bytes), q)
         .map_err(|e| ApiError::BadQuery {
-        field: e.field,
-        message: e.message,
-    })?;
+            field: e.field,
+            message: e.message,
+        })?;
     let StreamParams {
         conversation,
         named,
@@ -254,7 +307,7 @@ pub async fn stream(
         ResumePoint::After(i) => Some(i),
         ResumePoint::Newest | ResumePoint::Invalid => None,
     };
-    let client = crate::net::client_ip(peer.ip(), &headers, &state.proxies);
+    let client = crate::net::client_ip(peer.ip(), headers, &state.proxies);
     let slot = state
         .hub
         .acquire(client)
@@ -329,6 +382,7 @@ pub async fn stream(
         needs_replay: last_id.is_some(),
         heartbeat,
         shutdown: state.shutdown.clone(),
+        share,
         _slot: slot,
     };
     let body = stream::unfold(conn, |mut c| async move {

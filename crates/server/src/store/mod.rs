@@ -12,6 +12,7 @@ pub mod completeness;
 pub mod cursor;
 pub mod otlp;
 pub mod postgres;
+pub mod shares;
 pub mod sqlite;
 pub mod turns;
 pub mod upload;
@@ -516,6 +517,53 @@ pub trait Store: Send + Sync + 'static {
         let _ = name;
         Err(StoreError::Other(
             "revoking keys is not supported by this backend".into(),
+        ))
+    }
+
+    /// Stores a share link of conversation `share.conversation_id` under the SHA-256 (hex)
+    /// of its token (issue #18), only if that conversation exists: `false` (nothing
+    /// stored) when it does not.
+    async fn insert_share(
+        &self,
+        share: shares::ShareRecord,
+        token_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let _ = (share, token_hash);
+        Err(StoreError::Other(
+            "share links are not supported by this backend".into(),
+        ))
+    }
+
+    /// The share whose token has this SHA-256 (hex), whatever its state, if its
+    /// conversation still exists.
+    async fn find_share(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<shares::ShareRecord>, StoreError> {
+        let _ = token_hash;
+        Err(StoreError::Other(
+            "share links are not supported by this backend".into(),
+        ))
+    }
+
+    /// Every share of conversation `id` (revoked and expired ones too), oldest first.
+    async fn list_shares(&self, id: &str) -> Result<Vec<shares::ShareRecord>, StoreError> {
+        let _ = id;
+        Err(StoreError::Other(
+            "share links are not supported by this backend".into(),
+        ))
+    }
+
+    /// Revokes the share with this public id from `now` (µs) on (a revoked share keeps its
+    /// first revocation time) and returns it; `None` when no such share.
+    async fn revoke_share(
+        &self,
+        share_id: &str,
+        now: i64,
+    ) -> Result<Option<shares::ShareRecord>, StoreError> {
+        let _ = (share_id, now);
+        Err(StoreError::Other(
+            "share links are not supported by this backend".into(),
         ))
     }
 

@@ -47,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod analytics;
 pub mod otlp;
+pub mod shares;
 pub mod upload;
 
 use super::completeness::{self, Facts};
@@ -2055,6 +2056,7 @@ impl Store for PgStore {
                     "DELETE FROM participants WHERE conversation_id = $1",
                     "DELETE FROM conversation_notes WHERE conversation_id = $1",
                     "DELETE FROM events WHERE conversation_id = $1",
+                    "DELETE FROM session_shares WHERE conversation_id = $1",
                 ] {
                     sqlx::query(sql).bind(&id).execute(&mut *conn).await?;
                 }
@@ -2213,6 +2215,40 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn insert_share(
+        &self,
+        share: super::shares::ShareRecord,
+        token_hash: &str,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "insert_share",
+            shares::insert(&self.pool, &share, token_hash),
+        )
+        .await
+    }
+
+    async fn find_share(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<super::shares::ShareRecord>, StoreError> {
+        self.timed("find_share", shares::find(&self.pool, token_hash))
+            .await
+    }
+
+    async fn list_shares(&self, id: &str) -> Result<Vec<super::shares::ShareRecord>, StoreError> {
+        self.timed("list_shares", shares::list(&self.pool, id))
+            .await
+    }
+
+    async fn revoke_share(
+        &self,
+        share_id: &str,
+        now: i64,
+    ) -> Result<Option<super::shares::ShareRecord>, StoreError> {
+        self.timed("revoke_share", shares::revoke(&self.pool, share_id, now))
+            .await
     }
 
     async fn touch_key(&self, key_hash: &str, uses: i64, at: i64) -> Result<(), StoreError> {

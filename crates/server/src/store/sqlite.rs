@@ -34,6 +34,7 @@ use super::{
 
 pub mod analytics;
 pub mod otlp;
+pub mod shares;
 pub mod upload;
 
 /// Most jobs committed in one transaction.
@@ -72,6 +73,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         63,
         include_str!("../../migrations/sqlite/0063_analytics_model_from_participant.sql"),
+    ),
+    (
+        70,
+        include_str!("../../migrations/sqlite/0070_session_shares.sql"),
     ),
     (
         73,
@@ -1646,6 +1651,10 @@ impl Store for SqliteStore {
             )?;
             conn.execute("DELETE FROM events WHERE conversation_id = ?1", [&id])?;
             conn.execute(
+                "DELETE FROM session_shares WHERE conversation_id = ?1",
+                [&id],
+            )?;
+            conn.execute(
                 "INSERT OR IGNORE INTO deleted_conversations (id, deleted_at) VALUES (?1, ?2)",
                 params![id, now_us()],
             )?;
@@ -1900,6 +1909,39 @@ impl Store for SqliteStore {
             Ok(n > 0)
         })
         .await
+    }
+
+    async fn insert_share(
+        &self,
+        share: super::shares::ShareRecord,
+        token_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let h = token_hash.to_string();
+        self.write(move |c, _| shares::insert(c, &share, &h)).await
+    }
+
+    async fn find_share(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<super::shares::ShareRecord>, StoreError> {
+        let h = token_hash.to_string();
+        self.read_op("find_share", move |c| shares::find(c, &h))
+            .await
+    }
+
+    async fn list_shares(&self, id: &str) -> Result<Vec<super::shares::ShareRecord>, StoreError> {
+        let id = id.to_string();
+        self.read_op("list_shares", move |c| shares::list(c, &id))
+            .await
+    }
+
+    async fn revoke_share(
+        &self,
+        share_id: &str,
+        now: i64,
+    ) -> Result<Option<super::shares::ShareRecord>, StoreError> {
+        let id = share_id.to_string();
+        self.write(move |c, _| shares::revoke(c, &id, now)).await
     }
 
     async fn touch_key(&self, key_hash: &str, uses: i64, at: i64) -> Result<(), StoreError> {

@@ -29,6 +29,7 @@ mod scaleout;
 mod schema;
 mod schemathesis;
 mod security;
+mod shares;
 mod signin;
 mod smoke;
 mod spec;

@@ -17,6 +17,7 @@ pub mod highlight;
 pub mod live;
 pub mod render;
 pub mod replay;
+pub mod share;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -138,6 +139,9 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
         .routes(routes!(static_file))
         .routes(routes!(signin_page, signin))
         .routes(routes!(signout))
+        .routes(routes!(share::shared_page))
+        .routes(routes!(share::shared_detail))
+        .routes(routes!(share::shared_stream))
         .layer(middleware::map_response(security_headers))
 }
 
@@ -711,14 +715,26 @@ async fn session_page(
     if let Err(e) = require_read(&state, &headers).await {
         return api_error_page(e);
     }
+    render_session(&state, &headers, &id, None).await
+}
+
+/// The session page of `id`; with `share` (issue #18: `{token, expiresAt}`) the
+/// read-only page of a share link, whose links, reads and stream stay under `/s/{token}`.
+async fn render_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    share: Option<Value>,
+) -> Response {
     // The event-log position is read first: the page subscribes from it, so an event
     // committed while the page renders is replayed (and deduplicated) rather than lost.
     let last = match state.store.last_event_id().await {
         Ok(l) => l,
         Err(e) => return api_error_page(e.into()),
     };
-    let d = match full_session(&state, &id).await {
+    let d = match full_session(state, id).await {
         Ok(d) => d,
+        Err(ApiError::NotFound(_)) if share.is_some() => return share::gone_page("deleted"),
         Err(ApiError::NotFound(_)) => {
             return error_page(
                 StatusCode::NOT_FOUND,
@@ -760,7 +776,8 @@ async fn session_page(
         context! {
             v => &*ASSET_VERSION,
             nav => "sessions",
-            signed_in => cookie_as_bearer(&headers).is_some(),
+            signed_in => share.is_none() && cookie_as_bearer(headers).is_some(),
+            share => share,
             d => &d,
             messages => messages,
             timeline => timeline,
