@@ -769,7 +769,7 @@ async fn render_session(
         .and_then(|s| s.text.as_deref())
         .map(|t| Value::from_safe_string(render::markdown(t)));
     let title = render::session_title(&d.name, &d.id, d.initial_prompt.as_deref());
-    let compare_with = compare::candidates(&state, &d.id).await;
+    let compare_with = compare::candidates(state, &d.id).await;
     page(
         StatusCode::OK,
         "session.html",
