@@ -149,6 +149,7 @@ fn absolute_url(state: &AppState, headers: &HeaderMap, path: &str) -> String {
 #[utoipa::path(
     post,
     path = "/api/sessions/{id}/shares",
+    operation_id = "create_share",
     tag = "sessions",
     description = "Creates an expiring read-only live link to this one session (issue #18): `/s/{token}` opens the session page, live, without a key, until `expiresAt` or revocation.",
     params(("id" = String, Path, description = "Conversation id")),
@@ -197,6 +198,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/api/sessions/{id}/shares",
+    operation_id = "list_shares",
     tag = "sessions",
     description = "The session's share links (issue #18), revoked and expired ones too, oldest first; never the tokens.",
     params(("id" = String, Path, description = "Conversation id")),
@@ -234,6 +236,7 @@ pub async fn list(
 #[utoipa::path(
     delete,
     path = "/api/shares/{shareId}",
+    operation_id = "revoke_share",
     tag = "sessions",
     description = "Revokes a share link (issue #18): from now on it answers 410. Revoking again changes nothing.",
     params(("shareId" = String, Path, description = "The link's public id (`shr_...`)")),

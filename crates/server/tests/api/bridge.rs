@@ -25,6 +25,7 @@ pub const DETAIL_KEYS: &[&str] = &[
     "totalCost",
     "totalDuration",
     "totalTurns",
+    "turnInFlight",
     "storedMessages",
     "completeness",
     "completionReason",

@@ -217,8 +217,21 @@ async fn summary_export_and_code_blocks_render_markdown() {
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{html}"
     );
-    assert!(!html.contains("<script"), "nothing runs: {html}");
-    assert!(!html.contains("**"), "no raw Markdown: {html}");
+    // Nothing of the agent's runs: the export's own inline script (issue #18: collapse,
+    // copy) is the only one, allowed by hash in the file's Content-Security-Policy.
+    assert_eq!(html.matches("<script").count(), 1, "one script: {html}");
+    assert!(html.contains("script-src 'sha256-"), "CSP by hash: {html}");
+    // No raw Markdown shown: the only Markdown is in the hidden textareas the copy
+    // buttons copy from (issue #18).
+    let mut shown = String::new();
+    let mut rest = html.as_str();
+    while let Some(a) = rest.find("<textarea") {
+        shown.push_str(&rest[..a]);
+        rest = rest[a..].find("</textarea>").map_or("", |b| &rest[a + b..]);
+    }
+    shown.push_str(rest);
+    assert!(shown.contains("<strong>agreed</strong>"), "{shown}");
+    assert!(!shown.contains("**"), "no raw Markdown: {shown}");
     // shown in the browser (as a data: page), the code is coloured
     b.client
         .goto(&format!(
