@@ -43,6 +43,28 @@ impl CliError {
     }
 }
 
+/// Parses the lifetime given to `flag`, such as `30d`, `12h`, `90m`, `2w`, `45s` into microseconds.
+pub fn parse_lifetime(flag: &str, s: &str) -> Result<i64, CliError> {
+    let s = s.trim();
+    let bad = || CliError::Usage(format!("{flag}: '{s}' is not like 30d, 12h, 90m or 2w"));
+    let unit = s.chars().last().ok_or_else(bad)?;
+    let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+    let secs = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 604_800,
+        _ => return Err(bad()),
+    };
+    if n <= 0 {
+        return Err(bad());
+    }
+    n.checked_mul(secs)
+        .and_then(|v| v.checked_mul(1_000_000))
+        .ok_or_else(bad)
+}
+
 /// Where to send and how hard to try: shared by every client-side command.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ClientArgs {

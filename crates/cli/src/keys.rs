@@ -7,7 +7,7 @@ use agentpipe_protocol::timefmt::{format_us, now_us};
 use agentpipe_server::auth::{generate_key, hash_key};
 use agentpipe_server::ServeConfig;
 
-use crate::common::CliError;
+use crate::common::{parse_lifetime, CliError};
 
 /// `keys` arguments.
 #[derive(clap::Args)]
@@ -72,28 +72,6 @@ fn parse_scopes(s: &str) -> Result<String, CliError> {
     Ok(out.join(","))
 }
 
-/// Parses a lifetime such as `30d`, `12h`, `90m`, `2w`, `45s` into microseconds.
-fn parse_lifetime(s: &str) -> Result<i64, CliError> {
-    let s = s.trim();
-    let bad = || CliError::Usage(format!("--expires: '{s}' is not like 30d, 12h, 90m or 2w"));
-    let unit = s.chars().last().ok_or_else(bad)?;
-    let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
-    let secs = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3_600,
-        'd' => 86_400,
-        'w' => 604_800,
-        _ => return Err(bad()),
-    };
-    if n <= 0 {
-        return Err(bad());
-    }
-    n.checked_mul(secs)
-        .and_then(|v| v.checked_mul(1_000_000))
-        .ok_or_else(bad)
-}
-
 fn when(us: Option<i64>) -> String {
     us.map(|t| format_us(t)[..19].replace('T', " "))
         .unwrap_or_else(|| "-".into())
@@ -119,7 +97,7 @@ pub async fn keys(args: KeysArgs) -> Result<(), CliError> {
             }
             let scopes = parse_scopes(&scopes)?;
             let expires_at = match expires {
-                Some(e) => Some(now_us().saturating_add(parse_lifetime(&e)?)),
+                Some(e) => Some(now_us().saturating_add(parse_lifetime("--expires", &e)?)),
                 None => None,
             };
             let mut key = generate_key();
@@ -195,11 +173,11 @@ mod tests {
         assert_eq!(parse_scopes("read, admin,read").unwrap(), "read,admin");
         assert!(parse_scopes("write").is_err());
         assert!(parse_scopes(" , ").is_err());
-        assert_eq!(parse_lifetime("30d").unwrap(), 30 * 86_400 * 1_000_000);
-        assert_eq!(parse_lifetime("2w").unwrap(), 14 * 86_400 * 1_000_000);
-        assert!(parse_lifetime("0d").is_err());
-        assert!(parse_lifetime("d").is_err());
-        assert!(parse_lifetime("5y").is_err());
-        assert!(parse_lifetime("é").is_err());
+        assert_eq!(parse_lifetime("--expires", "30d").unwrap(), 30 * 86_400 * 1_000_000);
+        assert_eq!(parse_lifetime("--expires", "2w").unwrap(), 14 * 86_400 * 1_000_000);
+        assert!(parse_lifetime("--expires", "0d").is_err());
+        assert!(parse_lifetime("--expires", "d").is_err());
+        assert!(parse_lifetime("--expires", "5y").is_err());
+        assert!(parse_lifetime("--expires", "é").is_err());
     }
 }

@@ -5,6 +5,7 @@ mod common;
 mod demo;
 mod keys;
 mod sessions;
+mod share;
 mod stream;
 mod sync;
 mod tail;
@@ -59,6 +60,9 @@ enum Command {
     Tail(tail::TailArgs),
     /// List, show and export stored conversations.
     Sessions(sessions::SessionsArgs),
+    /// Expiring read-only links to one live session (`/s/{token}`, no key needed to open):
+    /// create, list, revoke (admin key).
+    Share(share::ShareArgs),
     /// Check the server URL and the API key (like `agentpipe bridge test`).
     Ping(demo::PingArgs),
     /// Stream a bundled multi-agent conversation to the server at a realistic pace.
@@ -144,6 +148,7 @@ async fn main() -> std::process::ExitCode {
         Command::Sync(a) => client_command(sync::sync(a)).await,
         Command::Tail(a) => client_command(tail::tail(a)).await,
         Command::Sessions(a) => client_command(sessions::sessions(a)).await,
+        Command::Share(a) => client_command(share::share(a)).await,
         Command::Ping(a) => client_command(demo::ping(a)).await,
         Command::Demo(a) => client_command(demo::demo(a)).await,
         Command::Keys(a) => client_command(keys::keys(a)).await,

@@ -833,3 +833,64 @@ async fn sessions_export_refuses_to_overwrite_without_force() {
     assert_ne!(std::fs::read_to_string(&file).unwrap(), "keep me");
     server.stop().await;
 }
+
+/// `share create|list|revoke` (issue #18): the printed URL shows the session without a
+/// key; `list` shows it active, then revoked; a revoked link answers 410; bad lifetimes
+/// are refused by the CLI (usage, exit 2) or by the server (400 naming `ttlSeconds`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_links_are_created_listed_and_revoked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("db.sqlite"), None).await;
+    let c = server.client();
+    for ev in [started("share-1"), message("share-1", 1)] {
+        c.send(&agentpipe_client::Event::from_value(ev).unwrap())
+            .await
+            .unwrap();
+    }
+    let share = |args: &[&str]| {
+        let mut cmd = bin(&server.url());
+        cmd.arg("share").args(args);
+        run(cmd)
+    };
+    let (ok, out, err) = share(&["create", "share-1", "--ttl", "2h"]).await;
+    assert!(ok, "{out}{err}");
+    let url = out.trim().to_string();
+    assert!(url.contains("/s/aps_"), "{out}");
+    assert!(err.contains("share revoke"), "{err}");
+    // Opened without any key.
+    let anon = reqwest::Client::new();
+    let page = anon.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("number 1"));
+
+    let (ok, out, err) = share(&["list", "share-1", "--json"]).await;
+    assert!(ok, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let listed = &v["data"][0];
+    assert_eq!(listed["state"], "active", "{v}");
+    assert!(!out.contains(url.rsplit('/').next().unwrap()), "no token in the list");
+    let share_id = listed["id"].as_str().unwrap().to_string();
+    let (ok, out, _) = share(&["list", "share-1"]).await;
+    assert!(ok && out.contains(&share_id) && out.contains("active"), "{out}");
+
+    let (ok, out, err) = share(&["revoke", &share_id]).await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(anon.get(&url).send().await.unwrap().status(), 410);
+    let (ok, out, _) = share(&["list", "share-1"]).await;
+    assert!(ok && out.contains("revoked"), "{out}");
+
+    // Bad input: refused before sending, or by the server naming the field; an unknown
+    // session; an unknown share id.
+    let (ok, _, err) = share(&["create", "share-1", "--ttl", "soon"]).await;
+    assert!(!ok && err.contains("--ttl"), "{err}");
+    let (ok, _, err) = share(&["create", "share-1", "--ttl", "31d"]).await;
+    assert!(!ok && err.contains("ttlSeconds"), "{err}");
+    let (ok, _, err) = share(&["create", "nope", "--ttl", "1h"]).await;
+    assert!(!ok && err.contains("404"), "{err}");
+    let (ok, _, err) = share(&["revoke", "nope"]).await;
+    assert!(!ok && err.contains("404"), "{err}");
+    let (_, out, _) = share(&["list", "share-1", "--json"]).await;
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(1), "nothing else stored: {v}");
+    server.stop().await;
+}

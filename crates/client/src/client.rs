@@ -503,6 +503,36 @@ impl Client {
         Ok((bytes, name))
     }
 
+    /// `POST /api/sessions/{id}/shares` with `{"ttlSeconds": ttl_seconds}` (admin scope,
+    /// issue #18): an expiring read-only link to one session, answered
+    /// `{id, url, sessionId, expiresAt}`; the `url` holds the token and is shown only here.
+    /// Errors: [`Error::Http`] 400 (ttl outside 1 s..30 days), 401/403 (key), 404 (session).
+    pub async fn create_share(&self, id: &str, ttl_seconds: i64) -> Result<Value, Error> {
+        let path = format!("/api/sessions/{}/shares", encode_segment(id));
+        let body = json_body(&serde_json::json!({ "ttlSeconds": ttl_seconds }))?;
+        let (_, bytes) = self
+            .execute(Method::POST, &path, Some(body), HeaderMap::new())
+            .await?;
+        self.parse_json(&path, &bytes)
+    }
+
+    /// `GET /api/sessions/{id}/shares` (admin scope, issue #18): `{data: [{id, sessionId,
+    /// createdAt, expiresAt, revokedAt, state}]}`, never the tokens.
+    pub async fn list_shares(&self, id: &str) -> Result<Value, Error> {
+        let path = format!("/api/sessions/{}/shares", encode_segment(id));
+        self.get_json(&path, &[]).await
+    }
+
+    /// `DELETE /api/shares/{shareId}` (admin scope, issue #18): the link answers 410 from
+    /// now on; answered with the share as listed. 404 for an unknown share id.
+    pub async fn revoke_share(&self, share_id: &str) -> Result<Value, Error> {
+        let path = format!("/api/shares/{}", encode_segment(share_id));
+        let (_, bytes) = self
+            .execute(Method::DELETE, &path, None, HeaderMap::new())
+            .await?;
+        self.parse_json(&path, &bytes)
+    }
+
     async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Error> {
         let mut p = path.to_string();
         if !query.is_empty() {
