@@ -173,8 +173,14 @@ mod tests {
         assert_eq!(parse_scopes("read, admin,read").unwrap(), "read,admin");
         assert!(parse_scopes("write").is_err());
         assert!(parse_scopes(" , ").is_err());
-        assert_eq!(parse_lifetime("--expires", "30d").unwrap(), 30 * 86_400 * 1_000_000);
-        assert_eq!(parse_lifetime("--expires", "2w").unwrap(), 14 * 86_400 * 1_000_000);
+        assert_eq!(
+            parse_lifetime("--expires", "30d").unwrap(),
+            30 * 86_400 * 1_000_000
+        );
+        assert_eq!(
+            parse_lifetime("--expires", "2w").unwrap(),
+            14 * 86_400 * 1_000_000
+        );
         assert!(parse_lifetime("--expires", "0d").is_err());
         assert!(parse_lifetime("--expires", "d").is_err());
         assert!(parse_lifetime("--expires", "5y").is_err());

@@ -868,10 +868,16 @@ async fn share_links_are_created_listed_and_revoked() {
     let v: Value = serde_json::from_str(&out).unwrap();
     let listed = &v["data"][0];
     assert_eq!(listed["state"], "active", "{v}");
-    assert!(!out.contains(url.rsplit('/').next().unwrap()), "no token in the list");
+    assert!(
+        !out.contains(url.rsplit('/').next().unwrap()),
+        "no token in the list"
+    );
     let share_id = listed["id"].as_str().unwrap().to_string();
     let (ok, out, _) = share(&["list", "share-1"]).await;
-    assert!(ok && out.contains(&share_id) && out.contains("active"), "{out}");
+    assert!(
+        ok && out.contains(&share_id) && out.contains("active"),
+        "{out}"
+    );
 
     let (ok, out, err) = share(&["revoke", &share_id]).await;
     assert!(ok, "{out}{err}");
@@ -891,6 +897,10 @@ async fn share_links_are_created_listed_and_revoked() {
     assert!(!ok && err.contains("404"), "{err}");
     let (_, out, _) = share(&["list", "share-1", "--json"]).await;
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["data"].as_array().map(Vec::len), Some(1), "nothing else stored: {v}");
+    assert_eq!(
+        v["data"].as_array().map(Vec::len),
+        Some(1),
+        "nothing else stored: {v}"
+    );
     server.stop().await;
 }
