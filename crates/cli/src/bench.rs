@@ -1112,40 +1112,33 @@ fn analytics_body(i: usize, of: usize, n: usize) -> serde_json::Value {
     })
 }
 
-/// `analytics`: fills the store, then times `GET /api/analytics` over the 30 days.
-async fn analytics(args: &AnalyticsArgs) -> BenchResult<()> {
-    let server = Server::start().await?;
+/// The populate step of `analytics` and `reads`: uploads sessions `0..sessions`, each
+/// built by `body(i)`, to `POST /api/sessions/upload`, `concurrency` at a time, printing
+/// progress every 1,000 sessions and the total time.
+async fn fill_by_upload(
+    base: &str,
+    sessions: usize,
+    concurrency: usize,
+    body: Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>,
+) -> BenchResult<()> {
     let http = reqwest::Client::new();
-    println!(
-        "== analytics: {} sessions x {} messages ({} messages) over 30 days, uploaded {} at a time",
-        args.sessions,
-        args.messages,
-        args.sessions * args.messages,
-        args.concurrency
-    );
     let t = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency.max(1) {
-        let (http, base, next, a) = (
-            http.clone(),
-            server.base.clone(),
-            next.clone(),
-            args.clone(),
-        );
+    for _ in 0..concurrency.max(1) {
+        let (http, base, next, body) = (http.clone(), base.to_string(), next.clone(), body.clone());
         workers.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= a.sessions {
+                if i >= sessions {
                     return Ok::<(), String>(());
                 }
-                let body = serde_json::to_vec(&analytics_body(i, a.sessions, a.messages))
-                    .map_err(|e| e.to_string())?;
+                let bytes = serde_json::to_vec(&body(i)).map_err(|e| e.to_string())?;
                 let r = http
                     .post(format!("{base}/api/sessions/upload"))
                     .bearer_auth(key())
                     .header("content-type", "application/json")
-                    .body(body)
+                    .body(bytes)
                     .send()
                     .await
                     .map_err(|e| e.to_string())?;
@@ -1170,6 +1163,28 @@ async fn analytics(args: &AnalyticsArgs) -> BenchResult<()> {
         w.await??;
     }
     println!("filled in {:.1} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `analytics`: fills the store, then times `GET /api/analytics` over the 30 days.
+async fn analytics(args: &AnalyticsArgs) -> BenchResult<()> {
+    let server = Server::start().await?;
+    let http = reqwest::Client::new();
+    println!(
+        "== analytics: {} sessions x {} messages ({} messages) over 30 days, uploaded {} at a time",
+        args.sessions,
+        args.messages,
+        args.sessions * args.messages,
+        args.concurrency
+    );
+    let (sessions, messages) = (args.sessions, args.messages);
+    fill_by_upload(
+        &server.base,
+        sessions,
+        args.concurrency,
+        Arc::new(move |i| analytics_body(i, sessions, messages)),
+    )
+    .await?;
     let from = agentpipe_protocol::timefmt::format_us(ANALYTICS_BASE_US);
     let to = agentpipe_protocol::timefmt::format_us(ANALYTICS_BASE_US + 30 * 86_400_000_000 - 1);
     println!(

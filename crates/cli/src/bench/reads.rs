@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::{key, BenchResult, Server, Stats};
+use super::{fill_by_upload, key, BenchResult, Server, Stats};
 
 /// Knobs of `bench reads`.
 #[derive(Args, Clone)]
@@ -104,55 +104,14 @@ async fn fill(server: &Server, args: &ReadsArgs) -> BenchResult<()> {
         args.sessions * args.messages,
         args.concurrency
     );
-    let t = Instant::now();
-    let next = Arc::new(AtomicUsize::new(0));
-    let http = reqwest::Client::new();
-    let mut workers = Vec::new();
-    for _ in 0..args.concurrency.max(1) {
-        let (http, base, next, a) = (
-            http.clone(),
-            server.base.clone(),
-            next.clone(),
-            args.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= a.sessions {
-                    return Ok::<(), String>(());
-                }
-                let body = serde_json::to_vec(&session_body(i, a.sessions, a.messages))
-                    .map_err(|e| e.to_string())?;
-                let r = http
-                    .post(format!("{base}/api/sessions/upload"))
-                    .bearer_auth(key())
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if !r.status().is_success() {
-                    let st = r.status();
-                    return Err(format!(
-                        "upload {i}: {st}: {}",
-                        r.text().await.unwrap_or_default()
-                    ));
-                }
-                if i % 1000 == 999 {
-                    println!(
-                        "  {} sessions stored ({:.0} s)",
-                        i + 1,
-                        t.elapsed().as_secs_f64()
-                    );
-                }
-            }
-        }));
-    }
-    for w in workers {
-        w.await??;
-    }
-    println!("filled in {:.1} s", t.elapsed().as_secs_f64());
-    Ok(())
+    let (sessions, messages) = (args.sessions, args.messages);
+    fill_by_upload(
+        &server.base,
+        sessions,
+        args.concurrency,
+        Arc::new(move |i| session_body(i, sessions, messages)),
+    )
+    .await
 }
 
 /// Times `runs` GETs of `path` with `readers` in parallel: latencies (µs) and the last
