@@ -299,6 +299,11 @@ pub struct SessionDetail {
     /// The agent whose answer is awaited, while `ACTIVE` (issue #18).
     #[serde(default)]
     pub turn_in_flight: Option<crate::live::TurnInFlight>,
+    /// Context-window pressure (issue #18): one point per agent message that reported
+    /// its input tokens, in conversation order, with the context window (tokens) of its
+    /// model; `[]` when no message reported input tokens.
+    #[serde(default)]
+    pub context_pressure: Vec<crate::context::ContextPoint>,
     /// Messages (only with `includeMessages=true`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub messages: Option<Vec<MessageView>>,
@@ -654,6 +659,15 @@ pub struct UiUpdate {
     /// and the page's receive time, the end-to-end lag the page shows (issue #18).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub committed_at: Option<String>,
+    /// `message.created`: the session's context pressure after this message (issue #18),
+    /// the same series as session detail's `contextPressure`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub context_pressure: Option<Vec<crate::context::ContextPoint>>,
+    /// `message.created`: the session header's context-pressure block after this message
+    /// (chart as inline SVG and warnings, escaped on the server), empty when there is no
+    /// point.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub context_pressure_html: Option<String>,
 }
 
 /// The session header's figures in a [`UiUpdate`] (the same values as

@@ -13,9 +13,11 @@
 //! * [`otlp`]: OpenTelemetry spans (`POST /v1/traces`, OTLP JSON files) mapped to the
 //!   same events by the GenAI and OpenInference conventions (issue #19).
 //! * [`live`]: what the session page shows about a running conversation (issue #18).
+//! * [`context`]: models' context windows and the context-pressure series (issue #18).
 
 pub mod analytics;
 pub mod api;
+pub mod context;
 pub mod event;
 pub mod live;
 pub mod otlp;

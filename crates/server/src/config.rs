@@ -172,6 +172,18 @@ pub struct ServeConfig {
     /// once); then the remaining connections are closed (issue #16).
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout: u64,
+
+    /// Context windows of models, tokens, for the context-pressure chart (issue #18):
+    /// `model-prefix=tokens,...` (e.g. `claude-sonnet-4-5=1m,llama-3=128000`), added to
+    /// (and replacing entries of) the built-in table and the file's entries. A bad entry
+    /// stops the server at start, naming it.
+    #[arg(long, env = "AGENTPIPE_CONTEXT_WINDOWS")]
+    pub context_windows: Option<String>,
+
+    /// JSON file of context windows, `{"<model prefix>": <tokens>}`, added to (and
+    /// replacing entries of) the built-in table (issue #18).
+    #[arg(long, env = "AGENTPIPE_CONTEXT_WINDOWS_FILE")]
+    pub context_windows_file: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -213,6 +225,8 @@ impl ServeConfig {
             min_body_rate: 1024,
             max_connections_per_client: 256,
             shutdown_timeout: 10,
+            context_windows: None,
+            context_windows_file: None,
         }
     }
 

@@ -69,6 +69,9 @@ pub struct AppStateInner {
     /// Model prices for the cost of OTLP spans (issue #19): built in, plus
     /// `AGENTPIPE_OTLP_PRICES`.
     pub prices: Arc<agentpipe_protocol::otlp::PriceTable>,
+    /// Models' context windows for the context-pressure series (issue #18): built in,
+    /// plus `AGENTPIPE_CONTEXT_WINDOWS_FILE` and `AGENTPIPE_CONTEXT_WINDOWS`.
+    pub context_windows: Arc<agentpipe_protocol::context::ContextWindows>,
     /// Settings.
     pub config: Arc<ServeConfig>,
     /// Process start, for `uptimeSeconds`.
@@ -99,6 +102,9 @@ pub async fn build_state(
     shutdown: CancellationToken,
 ) -> Result<AppState, ServeError> {
     telemetry::prometheus();
+    // Settings that need no database first: a bad one stops the start before anything
+    // is opened or stored.
+    let context_windows = Arc::new(live_state::context::load_windows(&config)?);
     let hub = Arc::new(Hub::new(&config));
     let store = open_backend(&config, hub.clone(), shutdown.clone()).await?;
     let read_auth = config
@@ -139,6 +145,7 @@ pub async fn build_state(
         hub,
         reads_need_key,
         prices,
+        context_windows,
         config: Arc::new(config),
         started: Instant::now(),
         shutdown,

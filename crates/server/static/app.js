@@ -609,6 +609,16 @@
           $('#chart').hidden = false;
         }
       }
+      // Context-window pressure (issue #18): the header block, rendered on the server.
+      if (typeof u.contextPressureHtml === 'string') {
+        var cp = $('#context-pressure');
+        if (cp) {
+          var cpNew = document.importNode(parseHtml(u.contextPressureHtml), true);
+          cp.textContent = '';
+          while (cpNew.firstChild) cp.appendChild(cpNew.firstChild);
+          cp.hidden = !u.contextPressureHtml;
+        }
+      }
       if (typeof u.summaryHtml === 'string') {
         var box = $('#summary-text');
         if (box) {

@@ -3,6 +3,7 @@
 //! turn in flight ([`turn`]). One read of the conversation's message rows (no content)
 //! serves them all.
 
+pub mod context;
 pub mod turn;
 
 use agentpipe_protocol::api::SessionDetail;

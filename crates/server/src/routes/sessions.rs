@@ -254,6 +254,7 @@ pub async fn read_detail(
     match state.store.get_session(id, page).await? {
         Some(mut d) => {
             crate::live_state::enrich(&state.store, &mut d).await?;
+            crate::live_state::context::fill(&state.store, &state.context_windows, &mut d).await?;
             Ok(Json(d).into_response())
         }
         None => Err(ApiError::NotFound(format!("Session '{id}'"))),

@@ -43,6 +43,8 @@ const REPLAY_PAGE: usize = 500;
 struct Conn {
     store: DynStore,
     hub: Arc<crate::hub::Hub>,
+    /// Context windows for the `?view=ui` context-pressure block (issue #18).
+    windows: Arc<agentpipe_protocol::context::ContextWindows>,
     sub: Subscription,
     conversation: Option<String>,
     named: bool,
@@ -110,7 +112,8 @@ impl Conn {
                         StreamView::Api => sse_frame(&ev, self.named),
                         StreamView::Ui => {
                             // Totals once per page: only the newest matter.
-                            let u = live::ui_update(&self.store, &ev, i == last).await;
+                            let u =
+                                live::ui_update(&self.store, &self.windows, &ev, i == last).await;
                             frame_with_data(&ev, self.named, &live::ui_envelope(&ev, u.as_ref()))
                         }
                     };
@@ -185,7 +188,7 @@ impl Conn {
         let (plain, named) = p
             .ui_frames
             .get_or_init(|| async {
-                let mut u = live::ui_update(&self.store, &p.event, true).await;
+                let mut u = live::ui_update(&self.store, &self.windows, &p.event, true).await;
                 if let Some(u) = u.as_mut() {
                     u.committed_at = Some(agentpipe_protocol::timefmt::format_us(p.committed_us));
                 }
@@ -373,6 +376,7 @@ pub async fn open(
     let conn = Conn {
         store: state.store.clone(),
         hub: state.hub.clone(),
+        windows: state.context_windows.clone(),
         sub,
         conversation,
         named,

@@ -1539,6 +1539,7 @@ async fn read_detail(
         system_info: col::<Option<String>>(&r, 19)?.and_then(|s| serde_json::from_str(&s).ok()),
         metadata: opt_json(col(&r, 20)?),
         turn_in_flight: None,
+        context_pressure: Vec::new(),
         participants: Vec::new(),
         messages: None,
         next_after: None,

@@ -1242,6 +1242,7 @@ fn read_detail(
                     .and_then(|s| serde_json::from_str(&s).ok()),
                 metadata: opt_json(r.get(20)?),
                 turn_in_flight: None,
+                context_pressure: Vec::new(),
                 participants: Vec::new(),
                 messages: None,
                 next_after: None,

@@ -5,6 +5,7 @@
 //! its fragment and re-read the session, which read the whole conversation.
 
 use agentpipe_protocol::api::{UiSessionTotals, UiUpdate};
+use agentpipe_protocol::context::ContextWindows;
 use agentpipe_protocol::event::Body;
 
 use crate::routes::ui::render;
@@ -15,7 +16,12 @@ use crate::store::{DynStore, StoredEvent};
 /// message, the per-agent sums (one grouped query); without, only renders the message
 /// (a catch-up from the event log sends totals with the last event of each page only).
 /// A failed read leaves its member out (the page keeps what it shows) and is logged.
-pub async fn ui_update(store: &DynStore, ev: &StoredEvent, totals: bool) -> Option<UiUpdate> {
+pub async fn ui_update(
+    store: &DynStore,
+    windows: &ContextWindows,
+    ev: &StoredEvent,
+    totals: bool,
+) -> Option<UiUpdate> {
     let cid = ev.conversation_id.as_deref()?;
     if !totals {
         return Some(UiUpdate {
@@ -60,6 +66,7 @@ pub async fn ui_update(store: &DynStore, ev: &StoredEvent, totals: bool) -> Opti
                     tracing::warn!(error = %e, "live UI update: cannot read the per-agent sums")
                 }
             }
+            context_pressure(store, windows, d, &mut update).await;
         }
     } else if let Some(text) = detail
         .as_ref()
@@ -69,6 +76,25 @@ pub async fn ui_update(store: &DynStore, ev: &StoredEvent, totals: bool) -> Opti
         update.summary_html = Some(render::markdown(text));
     }
     Some(update)
+}
+
+/// Adds the session's context pressure after a message (issue #18) to `update`: the
+/// series and the header block the page swaps in. A failed read leaves both out (logged).
+async fn context_pressure(
+    store: &DynStore,
+    windows: &ContextWindows,
+    d: &agentpipe_protocol::api::SessionDetail,
+    update: &mut UiUpdate,
+) {
+    match store.message_rows(&d.id).await {
+        Ok(rows) => {
+            let series = crate::live_state::context::series(d, &rows, windows);
+            update.context_pressure_html =
+                Some(super::context_chart::block(&series, &d.participants));
+            update.context_pressure = Some(series);
+        }
+        Err(e) => tracing::warn!(error = %e, "live UI update: cannot read the context pressure"),
+    }
 }
 
 /// The content of a stored `message.created` event, read with the ingest parser (either

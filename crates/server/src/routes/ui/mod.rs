@@ -13,6 +13,7 @@
 pub mod analytics;
 pub mod charts;
 pub mod compare;
+pub mod context_chart;
 pub mod highlight;
 pub mod live;
 pub mod render;
@@ -733,7 +734,14 @@ async fn render_session(
         Err(e) => return api_error_page(e.into()),
     };
     let d = match full_session(state, id).await {
-        Ok(d) => d,
+        Ok(mut d) => {
+            if let Err(e) =
+                crate::live_state::context::fill(&state.store, &state.context_windows, &mut d).await
+            {
+                return api_error_page(e.into());
+            }
+            d
+        }
         Err(ApiError::NotFound(_)) if share.is_some() => return share::gone_page("deleted"),
         Err(ApiError::NotFound(_)) => {
             return error_page(
@@ -753,6 +761,7 @@ async fn render_session(
         styles.iter().map(|(id, s)| (id.as_str(), s)).collect();
     let agents_json = serde_json::to_string(&agents).unwrap_or_else(|_| "{}".into());
     let turn_json = serde_json::to_string(&d.turn_in_flight).unwrap_or_else(|_| "null".into());
+    let context_html = context_chart::block(&d.context_pressure, &d.participants);
     let participants: Vec<Value> = d
         .participants
         .iter()
@@ -786,6 +795,7 @@ async fn render_session(
             chart => Value::from_safe_string(chart),
             agents_json => agents_json,
             turn_json => turn_json,
+            context_html => Value::from_safe_string(context_html),
             prompt_html => prompt_html,
             summary_html => summary_html,
             title => title,
