@@ -7,6 +7,7 @@ mod compare;
 mod completeness;
 mod compression;
 mod conn;
+mod context_pressure;
 mod cursor;
 mod dot_ids;
 mod edge;
