@@ -26,6 +26,7 @@ pub const DETAIL_KEYS: &[&str] = &[
     "totalDuration",
     "totalTurns",
     "turnInFlight",
+    "contextPressure",
     "storedMessages",
     "completeness",
     "completionReason",

@@ -154,7 +154,7 @@ fn chart(n: usize, agents: &[Agent<'_>]) -> String {
     const W: f64 = 480.0;
     const H: f64 = 130.0;
     const LEFT: f64 = 38.0;
-    const RIGHT: f64 = 10.0;
+    const RIGHT: f64 = 34.0;
     const TOP: f64 = 8.0;
     const BOTTOM: f64 = 8.0;
     let plot_w = W - LEFT - RIGHT;
@@ -189,11 +189,16 @@ fn chart(n: usize, agents: &[Agent<'_>]) -> String {
         (100.0, "grid"),
     ] {
         let yy = y(pct);
+        // 0% and 100% on the left, the marks on the right (95% and 100% are close).
+        let (tx, anchor) = if class == "grid" {
+            (LEFT - 5.0, "end")
+        } else {
+            (W - RIGHT + 4.0, "start")
+        };
         let _ = write!(
             svg,
-            r#"<line class="{class}" x1="{LEFT}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}"/><text class="chart-value axis" x="{:.1}" y="{:.1}" text-anchor="end">{pct}%</text>"#,
+            r#"<line class="{class}" x1="{LEFT}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}"/><text class="chart-value axis" x="{tx:.1}" y="{:.1}" text-anchor="{anchor}">{pct}%</text>"#,
             W - RIGHT,
-            LEFT - 5.0,
             yy + 3.5,
         );
     }
