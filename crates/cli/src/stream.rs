@@ -33,11 +33,93 @@ pub struct StreamArgs {
     #[arg(long, env = "AGENTPIPE_SPOOL_RETRY_MAX_MS", default_value_t = 5_000)]
     pub spool_retry_max_ms: u64,
 
+    /// Budget in USD for each conversation streamed (issue #18): set with
+    /// `PUT /api/sessions/{id}/budget` as soon as its id is read (the server keeps it even
+    /// before the conversation arrives); the live stream then says `budget.warning` at 80 %
+    /// and `budget.exceeded` at 100 %, actual and projected. Needs the conversation's id in
+    /// its events (bridge `conversation_id`, spec `conversationId`).
+    #[arg(long, value_name = "USD", value_parser = parse_budget)]
+    pub budget_usd: Option<f64>,
+
     #[command(flatten)]
     pub spool: SpoolArgs,
 
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// A `--budget-usd` value: a number of dollars greater than 0 and at most 1,000,000.
+fn parse_budget(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_start_matches('$')
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of US dollars (e.g. 2.5)"))?;
+    if v.is_finite() && v > 0.0 && v <= agentpipe_protocol::budget::MAX_BUDGET_USD {
+        Ok(v)
+    } else {
+        Err(format!(
+            "'{s}' must be greater than 0 and at most 1000000 (US dollars)"
+        ))
+    }
+}
+
+/// Sets `--budget-usd` on each conversation `stream` reads, once each; a failure is
+/// reported and retried with the conversation's next event and once more at the end.
+struct Budgets {
+    usd: Option<f64>,
+    client: agentpipe_client::Client,
+    done: std::collections::HashSet<String>,
+    pending: std::collections::BTreeSet<String>,
+}
+
+impl Budgets {
+    fn new(usd: Option<f64>, client: &agentpipe_client::Client) -> Self {
+        Budgets {
+            usd,
+            // No waiting on a server that is down: the next event tries again.
+            client: client.with_retry_attempts(0),
+            done: Default::default(),
+            pending: Default::default(),
+        }
+    }
+
+    async fn saw(&mut self, ev: &Event) {
+        let (Some(usd), Some(id)) = (self.usd, ev.conversation_id()) else {
+            return;
+        };
+        if self.done.contains(id) {
+            return;
+        }
+        let id = id.to_string();
+        self.set(usd, id).await;
+    }
+
+    async fn set(&mut self, usd: f64, id: String) {
+        match self.client.set_budget(&id, usd).await {
+            Ok(_) => {
+                eprintln!("stream: budget ${usd:.2} set for conversation {id}");
+                self.pending.remove(&id);
+                self.done.insert(id);
+            }
+            Err(e) => {
+                if self.pending.insert(id.clone()) {
+                    eprintln!("stream: could not set the budget of conversation {id} yet ({e})");
+                }
+            }
+        }
+    }
+
+    /// Tries the budgets still unset once more; their ids when some remain.
+    async fn finish(&mut self) -> Vec<String> {
+        let Some(usd) = self.usd else {
+            return Vec::new();
+        };
+        for id in std::mem::take(&mut self.pending) {
+            self.set(usd, id).await;
+        }
+        self.pending.iter().cloned().collect()
+    }
 }
 
 /// `agentpipe-web flush`.
@@ -77,6 +159,7 @@ pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
                 })?,
         ),
     };
+    let mut budgets = Budgets::new(args.budget_usd, &client);
     let mut reader = BufReader::new(input);
     let mut line = Vec::new();
     let (mut n, mut events, mut skipped) = (0u64, 0u64, 0u64);
@@ -106,6 +189,7 @@ pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
         match parsed {
             Ok(ev) => {
                 events += 1;
+                budgets.saw(&ev).await;
                 batcher.push(ev).await?;
             }
             Err(e) => {
@@ -115,6 +199,7 @@ pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
         }
     }
     let report = batcher.close().await;
+    let unset = budgets.finish().await;
     eprintln!(
         "stream: {} read; {} delivered ({} already stored); {} rejected; {} skipped",
         count(events, "event"),
@@ -125,6 +210,13 @@ pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
     );
     for why in &report.rejections {
         eprintln!("  rejected: {why}");
+    }
+    if !unset.is_empty() {
+        eprintln!(
+            "stream: the budget is not set for {}: {} (PUT /api/sessions/{{id}}/budget sets it)",
+            count(unset.len() as u64, "conversation"),
+            unset.join(", ")
+        );
     }
     if report.failed > 0 {
         return Err(CliError::Incomplete(format!(

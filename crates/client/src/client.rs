@@ -533,6 +533,29 @@ impl Client {
         self.parse_json(&path, &bytes)
     }
 
+    /// `PUT /api/sessions/{id}/budget` with `{"usd": usd}` (scope `ingest` or `admin`,
+    /// issue #18): the session's budget in USD, kept even when the session has not
+    /// arrived yet. Answered `{sessionId, sessionExists, budget: {usd, spentUsd,
+    /// projectedUsd, projection, remainingTurns}, alertEventIds}`.
+    /// Errors: [`Error::Http`] 400 (`usd` not a number > 0 and <= 1000000), 401/403 (key).
+    pub async fn set_budget(&self, id: &str, usd: f64) -> Result<Value, Error> {
+        let path = format!("/api/sessions/{}/budget", encode_segment(id));
+        let body = json_body(&serde_json::json!({ "usd": usd }))?;
+        let (_, bytes) = self
+            .execute(Method::PUT, &path, Some(body), HeaderMap::new())
+            .await?;
+        self.parse_json(&path, &bytes)
+    }
+
+    /// `DELETE /api/sessions/{id}/budget` (scope `ingest` or `admin`, issue #18): removes
+    /// the session's budget. Errors: [`Error::Http`] 404 when it has none.
+    pub async fn clear_budget(&self, id: &str) -> Result<(), Error> {
+        let path = format!("/api/sessions/{}/budget", encode_segment(id));
+        self.execute(Method::DELETE, &path, None, HeaderMap::new())
+            .await?;
+        Ok(())
+    }
+
     async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Error> {
         let mut p = path.to_string();
         if !query.is_empty() {

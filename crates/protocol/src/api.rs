@@ -304,6 +304,10 @@ pub struct SessionDetail {
     /// model; `[]` when no message reported input tokens.
     #[serde(default)]
     pub context_pressure: Vec<crate::context::ContextPoint>,
+    /// The budget set with `PUT /api/sessions/{id}/budget` and the spending against it
+    /// (issue #18); `null` when none is set.
+    #[serde(default)]
+    pub budget: Option<crate::budget::Budget>,
     /// Messages (only with `includeMessages=true`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub messages: Option<Vec<MessageView>>,
@@ -699,6 +703,9 @@ pub struct UiSessionTotals {
     /// The agent whose answer is awaited (issue #18).
     #[serde(default)]
     pub turn_in_flight: Option<crate::live::TurnInFlight>,
+    /// The budget and the spending against it (issue #18).
+    #[serde(default)]
+    pub budget: Option<crate::budget::Budget>,
 }
 
 impl From<&SessionDetail> for UiSessionTotals {
@@ -715,6 +722,7 @@ impl From<&SessionDetail> for UiSessionTotals {
             error_message: d.error_message.clone(),
             summary: d.summary.clone(),
             turn_in_flight: d.turn_in_flight.clone(),
+            budget: d.budget.clone(),
         }
     }
 }

@@ -14,9 +14,11 @@
 //!   same events by the GenAI and OpenInference conventions (issue #19).
 //! * [`live`]: what the session page shows about a running conversation (issue #18).
 //! * [`context`]: models' context windows and the context-pressure series (issue #18).
+//! * [`budget`]: a session's budget, its projection and its alerts (issue #18).
 
 pub mod analytics;
 pub mod api;
+pub mod budget;
 pub mod context;
 pub mod event;
 pub mod live;

@@ -108,6 +108,19 @@ impl Authenticator {
     /// Errors: 401 for a missing or unknown key, 403 for a key without the scope,
     /// 503 when the key store cannot be read.
     pub async fn require(&self, headers: &HeaderMap, scope: Scope) -> Result<Principal, ApiError> {
+        self.require_any(headers, &[scope], scope.as_str()).await
+    }
+
+    /// Requires a key holding one of `scopes`; a key with none of them gets 403 naming
+    /// `named` (e.g. `ingest' or 'admin`, shown as "lacks the 'ingest' or 'admin' scope").
+    ///
+    /// Errors: as [`Authenticator::require`].
+    pub async fn require_any(
+        &self,
+        headers: &HeaderMap,
+        scopes: &[Scope],
+        named: &'static str,
+    ) -> Result<Principal, ApiError> {
         let Some(token) = bearer(headers) else {
             auth_failure("missing_key");
             return Err(ApiError::Unauthorized(
@@ -139,9 +152,13 @@ impl Authenticator {
             tracing::warn!(key = %rec.name, reason = "revoked or expired", "authentication failed");
             return Err(ApiError::Unauthorized("Invalid API key"));
         }
-        if !rec.scopes.split(',').any(|s| s.trim() == scope.as_str()) {
+        if !rec
+            .scopes
+            .split(',')
+            .any(|s| scopes.iter().any(|w| s.trim() == w.as_str()))
+        {
             auth_failure("missing_scope");
-            return Err(ApiError::Forbidden(scope.as_str()));
+            return Err(ApiError::Forbidden(named));
         }
         self.note_use(&key_hash, now);
         Ok(Principal { key_hash })

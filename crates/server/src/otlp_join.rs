@@ -157,6 +157,8 @@ async fn ingest(
             record_event(l, "otlp", "failed", None);
         }
     })?;
+    let touched = crate::live_state::budget::touched(&results);
+    crate::live_state::budget::after_commit(&state.store, touched.iter().map(String::as_str)).await;
     for ((r, label), (span_id, name)) in results.into_iter().zip(labels).zip(spans) {
         match r {
             Ok(a) => record_event(

@@ -544,10 +544,34 @@
     drawTurn();
     if (tif) setInterval(drawTurn, 1000);
 
+    // The budget bar (issue #18), kept in step with routes::ui::budget: spent against
+    // the budget, a marker at the projection, amber from 80 %, red from 100 %.
+    var budgetBox = $('#budget');
+    function money(x) { return '$' + (Number(x) || 0).toFixed(2); }
+    function budgetLevel(v, u) {
+      v = Math.round(v * 1e6); u = Math.round(u * 1e6);
+      return v >= u ? 'red' : (v * 10 >= u * 8 ? 'amber' : 'ok');
+    }
+    function drawBudget(b) {
+      if (!budgetBox) return;
+      if (!b) { budgetBox.hidden = true; return; }
+      var scale = Math.max(b.usd, b.spentUsd, b.projectedUsd);
+      function pct(x) { return scale > 0 ? Math.round(x / scale * 1000) / 10 : 0; }
+      $('.budget-spent', budgetBox).setAttribute('width', String(pct(b.spentUsd)));
+      $('.budget-limit', budgetBox).setAttribute('x', String(Math.max(0, pct(b.usd) - 0.6)));
+      $('.budget-projected', budgetBox).setAttribute('x', String(Math.max(0, pct(b.projectedUsd) - 1)));
+      $('.budget-text', budgetBox).textContent = money(b.spentUsd) + ' of ' + money(b.usd) +
+        ' \u00b7 projected ' + money(b.projectedUsd);
+      budgetBox.dataset.level = budgetLevel(b.spentUsd, b.usd);
+      budgetBox.dataset.projectedLevel = budgetLevel(b.projectedUsd, b.usd);
+      budgetBox.hidden = false;
+    }
+
     // The header's figures from a session detail or a live update's `ui.session`.
     function applyTotals(d) {
       if (!d) return;
       if ('turnInFlight' in d) { turn = d.turnInFlight; }
+      if ('budget' in d) drawBudget(d.budget);
       setBadge(badge, d.status);
       root.dataset.status = d.status;
       drawTurn();

@@ -1,8 +1,9 @@
 //! The live session features of issue #18, computed from what is stored when a session
 //! is read (`GET /api/sessions/{id}`, the session page, every `?view=ui` update): the
-//! turn in flight ([`turn`]). One read of the conversation's message rows (no content)
-//! serves them all.
+//! turn in flight ([`turn`]) and the budget ([`budget`], for every status), from the
+//! conversation's message rows (no content).
 
+pub mod budget;
 pub mod context;
 pub mod turn;
 
@@ -13,6 +14,7 @@ use crate::store::{DynStore, StoreError};
 /// Fills the live members of `d` (issue #18). A session that is not `ACTIVE` gets no
 /// turn in flight and costs no query.
 pub async fn enrich(store: &DynStore, d: &mut SessionDetail) -> Result<(), StoreError> {
+    budget::fill(store, d).await?;
     if d.status != "ACTIVE" || d.participants.is_empty() {
         d.turn_in_flight = None;
         return Ok(());

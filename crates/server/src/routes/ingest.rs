@@ -409,6 +409,9 @@ pub async fn ingest(
         // Request received -> committed (issue #18).
         metrics::histogram!("agentpipe_ingest_commit_seconds")
             .record(received.elapsed().as_secs_f64());
+        let touched = crate::live_state::budget::touched(&results);
+        crate::live_state::budget::after_commit(&state.store, touched.iter().map(String::as_str))
+            .await;
         let applied = results
             .pop()
             .ok_or_else(|| ApiError::Store(crate::store::StoreError::Other("no result".into())))?;
@@ -482,6 +485,9 @@ pub async fn ingest(
         metrics::histogram!("agentpipe_ingest_commit_seconds")
             .record(received.elapsed().as_secs_f64());
         debug_assert_eq!(n, applied.len());
+        let touched = crate::live_state::budget::touched(&applied);
+        crate::live_state::budget::after_commit(&state.store, touched.iter().map(String::as_str))
+            .await;
         for (((pos, dialect), r), l) in positions.into_iter().zip(dialects).zip(applied).zip(labels)
         {
             record_applied(l, &r);

@@ -1,6 +1,7 @@
 //! HTTP routes. Handlers stay thin: parse, call the store, map errors.
 
 pub mod analytics;
+pub mod budget;
 pub mod export;
 pub mod health;
 pub mod ingest;
@@ -37,6 +38,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::export))
         .routes(routes!(shares::create, shares::list))
         .routes(routes!(shares::revoke))
+        .routes(routes!(budget::set, budget::clear))
         .routes(routes!(analytics::analytics))
         .routes(routes!(replay::replay))
         .routes(routes!(stream::stream))
@@ -101,7 +103,13 @@ fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(allow)
-        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

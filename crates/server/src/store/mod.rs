@@ -8,6 +8,7 @@
 
 pub mod agents;
 pub mod analytics;
+pub mod budgets;
 pub mod completeness;
 pub mod cursor;
 pub mod otlp;
@@ -565,6 +566,49 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Other(
             "share links are not supported by this backend".into(),
         ))
+    }
+
+    /// The budget of conversation `id` (issue #18), whether or not it exists yet.
+    async fn get_budget(&self, id: &str) -> Result<Option<budgets::BudgetRecord>, StoreError> {
+        let _ = id;
+        Ok(None)
+    }
+
+    /// Sets the budget of conversation `id` to `usd` (stored whether or not the
+    /// conversation exists yet); `fired` becomes [`budgets::fired_after_set`] of the one
+    /// stored before with `keep`. Returns the budget as stored.
+    async fn put_budget(
+        &self,
+        id: &str,
+        usd: f64,
+        keep: i64,
+        now: i64,
+    ) -> Result<budgets::BudgetRecord, StoreError> {
+        let _ = (id, usd, keep, now);
+        Err(StoreError::Other(
+            "budgets are not supported by this backend".into(),
+        ))
+    }
+
+    /// Removes the budget of conversation `id`; `false` when it had none.
+    async fn delete_budget(&self, id: &str) -> Result<bool, StoreError> {
+        let _ = id;
+        Ok(false)
+    }
+
+    /// In one transaction: when conversation `id` still has a budget of exactly `usd`,
+    /// appends each of `alerts` whose bit is not yet in its `fired` to the event log,
+    /// marks them fired, and publishes them after the commit (so each alert is sent at
+    /// most once, however many requests find its threshold reached at the same time).
+    /// Returns the event-log ids appended.
+    async fn fire_budget(
+        &self,
+        id: &str,
+        usd: f64,
+        alerts: Vec<budgets::AlertDraft>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let _ = (id, usd, alerts);
+        Ok(Vec::new())
     }
 
     /// Adds `uses` to a key's use count and sets its last-used time to `at` (µs).

@@ -46,6 +46,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 
 pub mod analytics;
+pub mod budgets;
 pub mod otlp;
 pub mod shares;
 pub mod upload;
@@ -1540,6 +1541,7 @@ async fn read_detail(
         metadata: opt_json(col(&r, 20)?),
         turn_in_flight: None,
         context_pressure: Vec::new(),
+        budget: None,
         participants: Vec::new(),
         messages: None,
         next_after: None,
@@ -2058,6 +2060,7 @@ impl Store for PgStore {
                     "DELETE FROM conversation_notes WHERE conversation_id = $1",
                     "DELETE FROM events WHERE conversation_id = $1",
                     "DELETE FROM session_shares WHERE conversation_id = $1",
+                    "DELETE FROM session_budgets WHERE conversation_id = $1",
                 ] {
                     sqlx::query(sql).bind(&id).execute(&mut *conn).await?;
                 }
@@ -2216,6 +2219,46 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn get_budget(
+        &self,
+        id: &str,
+    ) -> Result<Option<super::budgets::BudgetRecord>, StoreError> {
+        self.timed("get_budget", budgets::get(&self.pool, id)).await
+    }
+
+    async fn put_budget(
+        &self,
+        id: &str,
+        usd: f64,
+        keep: i64,
+        now: i64,
+    ) -> Result<super::budgets::BudgetRecord, StoreError> {
+        let id = id.to_string();
+        self.write(move |conn, _| {
+            Box::pin(async move { budgets::put(conn, &id, usd, keep, now).await })
+        })
+        .await
+    }
+
+    async fn delete_budget(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |conn, _| Box::pin(async move { budgets::delete(conn, &id).await }))
+            .await
+    }
+
+    async fn fire_budget(
+        &self,
+        id: &str,
+        usd: f64,
+        alerts: Vec<super::budgets::AlertDraft>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let id = id.to_string();
+        self.write(move |conn, pubs| {
+            Box::pin(async move { budgets::fire(conn, &id, usd, &alerts, now_us(), pubs).await })
+        })
+        .await
     }
 
     async fn insert_share(

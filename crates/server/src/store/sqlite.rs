@@ -33,6 +33,7 @@ use super::{
 };
 
 pub mod analytics;
+pub mod budgets;
 pub mod otlp;
 pub mod shares;
 pub mod upload;
@@ -77,6 +78,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         70,
         include_str!("../../migrations/sqlite/0070_session_shares.sql"),
+    ),
+    (
+        71,
+        include_str!("../../migrations/sqlite/0071_session_budgets.sql"),
     ),
     (
         73,
@@ -1243,6 +1248,7 @@ fn read_detail(
                 metadata: opt_json(r.get(20)?),
                 turn_in_flight: None,
                 context_pressure: Vec::new(),
+                budget: None,
                 participants: Vec::new(),
                 messages: None,
                 next_after: None,
@@ -1656,6 +1662,10 @@ impl Store for SqliteStore {
                 [&id],
             )?;
             conn.execute(
+                "DELETE FROM session_budgets WHERE conversation_id = ?1",
+                [&id],
+            )?;
+            conn.execute(
                 "INSERT OR IGNORE INTO deleted_conversations (id, deleted_at) VALUES (?1, ?2)",
                 params![id, now_us()],
             )?;
@@ -1910,6 +1920,43 @@ impl Store for SqliteStore {
             Ok(n > 0)
         })
         .await
+    }
+
+    async fn get_budget(
+        &self,
+        id: &str,
+    ) -> Result<Option<super::budgets::BudgetRecord>, StoreError> {
+        let id = id.to_string();
+        self.read_op("get_budget", move |c| budgets::get(c, &id))
+            .await
+    }
+
+    async fn put_budget(
+        &self,
+        id: &str,
+        usd: f64,
+        keep: i64,
+        now: i64,
+    ) -> Result<super::budgets::BudgetRecord, StoreError> {
+        let id = id.to_string();
+        self.write(move |c, _| budgets::put(c, &id, usd, keep, now))
+            .await
+    }
+
+    async fn delete_budget(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |c, _| budgets::delete(c, &id)).await
+    }
+
+    async fn fire_budget(
+        &self,
+        id: &str,
+        usd: f64,
+        alerts: Vec<super::budgets::AlertDraft>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let id = id.to_string();
+        self.write(move |c, pubs| budgets::fire(c, &id, usd, &alerts, now_us(), pubs))
+            .await
     }
 
     async fn insert_share(

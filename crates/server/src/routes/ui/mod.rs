@@ -11,6 +11,7 @@
 //! `X-Frame-Options: DENY`.
 
 pub mod analytics;
+pub mod budget;
 pub mod charts;
 pub mod compare;
 pub mod context_chart;
@@ -762,6 +763,7 @@ async fn render_session(
     let agents_json = serde_json::to_string(&agents).unwrap_or_else(|_| "{}".into());
     let turn_json = serde_json::to_string(&d.turn_in_flight).unwrap_or_else(|_| "null".into());
     let context_html = context_chart::block(&d.context_pressure, &d.participants);
+    let budget_html = budget::html(d.budget.as_ref());
     let participants: Vec<Value> = d
         .participants
         .iter()
@@ -796,6 +798,7 @@ async fn render_session(
             agents_json => agents_json,
             turn_json => turn_json,
             context_html => Value::from_safe_string(context_html),
+            budget_html => Value::from_safe_string(budget_html),
             prompt_html => prompt_html,
             summary_html => summary_html,
             title => title,
