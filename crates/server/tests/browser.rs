@@ -18,6 +18,8 @@ use agentpipe_server::testing::{TestServer, TEST_KEY};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
+#[path = "browser/budget.rs"]
+mod budget;
 #[path = "browser/context_pressure.rs"]
 mod context_pressure;
 #[path = "browser/export_compare.rs"]

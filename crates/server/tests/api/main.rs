@@ -2,6 +2,7 @@
 
 mod analytics;
 mod backends;
+mod budget;
 mod bridge;
 mod compare;
 mod completeness;
