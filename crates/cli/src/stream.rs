@@ -98,7 +98,7 @@ impl Budgets {
     async fn set(&mut self, usd: f64, id: String) {
         match self.client.set_budget(&id, usd).await {
             Ok(_) => {
-                eprintln!("stream: budget ${usd:.2} set for conversation {id}");
+                eprintln!("stream: budget ${usd} set for conversation {id}");
                 self.pending.remove(&id);
                 self.done.insert(id);
             }

@@ -904,3 +904,67 @@ async fn share_links_are_created_listed_and_revoked() {
     );
     server.stop().await;
 }
+
+/// `stream --budget-usd` (issue #18): sets the budget of the conversation it streams
+/// through `Client::set_budget`; the server then reports it in session detail and sends
+/// the four alerts once each; a budget that is no positive number is refused (usage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_sets_the_budget_of_the_conversation_it_streams() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("db.sqlite"), None).await;
+    let conv = "budget-cli-1";
+    let input = tmp.path().join("events.jsonl");
+    let mut text = format!("{}\n", started(conv));
+    for i in 1..=3 {
+        text.push_str(&format!("{}\n", message(conv, i)));
+    }
+    std::fs::write(&input, text).unwrap();
+    let mut cmd = bin(&server.url());
+    cmd.arg("stream")
+        .arg(&input)
+        .args(["--budget-usd", "0.0025", "--spool-dir"])
+        .arg(tmp.path().join("spool"));
+    let (ok, out, err) = run(cmd).await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        err.contains(&format!("budget $0.0025 set for conversation {conv}")),
+        "{err}"
+    );
+    let d = server.client().session_json(conv, &[]).await.unwrap();
+    // 3 x $0.001 spent; no max_turns: one more round of 2 at $0.001.
+    assert_eq!(
+        d["budget"],
+        json!({"usd": 0.0025, "spentUsd": 0.003, "projectedUsd": 0.005, "projection": "nextRound", "remainingTurns": 2}),
+        "{d}"
+    );
+    let events = stored_events(&server.client(), conv, 8).await;
+    let mut alerts: Vec<String> = events
+        .iter()
+        .filter(|e| e["type"].as_str().is_some_and(|t| t.starts_with("budget.")))
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["type"].as_str().unwrap(),
+                e["data"]["basis"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    alerts.sort();
+    assert_eq!(
+        alerts,
+        [
+            "budget.exceeded/actual",
+            "budget.exceeded/projected",
+            "budget.warning/actual",
+            "budget.warning/projected"
+        ]
+    );
+    // Refused before anything is sent.
+    for bad in ["0", "-1", "lots", "2000000"] {
+        let mut cmd = bin(&server.url());
+        cmd.arg("stream").arg(&input).args(["--budget-usd", bad]);
+        let (ok, _, err) = run(cmd).await;
+        assert!(!ok && err.contains("--budget-usd"), "{bad}: {err}");
+    }
+    server.stop().await;
+}

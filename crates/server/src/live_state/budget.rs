@@ -72,7 +72,11 @@ pub fn reached(b: &Budget) -> i64 {
     let mut bits = 0;
     for (value, warn, exceed) in [
         (micros(b.spent_usd), WARNING_ACTUAL, EXCEEDED_ACTUAL),
-        (micros(b.projected_usd), WARNING_PROJECTED, EXCEEDED_PROJECTED),
+        (
+            micros(b.projected_usd),
+            WARNING_PROJECTED,
+            EXCEEDED_PROJECTED,
+        ),
     ] {
         if value.saturating_mul(10) >= usd.saturating_mul(8) {
             bits |= warn;

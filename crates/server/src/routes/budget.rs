@@ -111,7 +111,11 @@ pub async fn set(
 ) -> Result<Response, ApiError> {
     state
         .auth
-        .require_any(&headers, &[Scope::Ingest, Scope::Admin], "ingest' or 'admin")
+        .require_any(
+            &headers,
+            &[Scope::Ingest, Scope::Admin],
+            "ingest' or 'admin",
+        )
         .await?;
     let bytes = crate::routes::ingest::read_body(&headers, body, MAX_BODY, "body").await?;
     let usd = parse_usd(&bytes)?;
@@ -158,7 +162,11 @@ pub async fn clear(
 ) -> Result<Response, ApiError> {
     state
         .auth
-        .require_any(&headers, &[Scope::Ingest, Scope::Admin], "ingest' or 'admin")
+        .require_any(
+            &headers,
+            &[Scope::Ingest, Scope::Admin],
+            "ingest' or 'admin",
+        )
         .await?;
     if state.store.delete_budget(&id).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -176,7 +184,10 @@ mod tests {
         assert_eq!(parse_usd(br#"{"usd": 2.5}"#).ok(), Some(2.5));
         assert_eq!(parse_usd(br#"{"usd": 3}"#).ok(), Some(3.0));
         assert_eq!(parse_usd(br#"{"usd": 1000000}"#).ok(), Some(MAX_BUDGET_USD));
-        assert_eq!(parse_usd(br#"{"usd": 0.000001}"#).ok(), Some(MIN_BUDGET_USD));
+        assert_eq!(
+            parse_usd(br#"{"usd": 0.000001}"#).ok(),
+            Some(MIN_BUDGET_USD)
+        );
         for (body, field) in [
             (&br#"{}"#[..], "usd"),
             (br#"{"usd": null}"#, "usd"),

@@ -335,7 +335,11 @@ async fn bad_budgets_are_refused_naming_usd_and_store_nothing() {
             obs.push(json!([b["details"], b["message"]]));
         }
         let (s, b) = put_raw(&app, cid, "[2.5]", Some(TEST_KEY)).await;
-        assert_eq!((s, b["details"][0]["field"].as_str()), (400, Some("body")), "{b}");
+        assert_eq!(
+            (s, b["details"][0]["field"].as_str()),
+            (400, Some("body")),
+            "{b}"
+        );
         let (s, b) = put_raw(&app, cid, "{", Some(TEST_KEY)).await;
         assert_eq!(s, 400, "{b}");
         // Without a key: 401.
@@ -358,7 +362,12 @@ async fn a_read_key_cannot_set_a_budget_an_ingest_or_admin_key_can() {
     )));
     let store = agentpipe_server::open_store(&cfg).await.expect("store");
     let mut keys = Vec::new();
-    for (name, scopes) in [("r", "read"), ("i", "ingest"), ("a", "admin"), ("u", "upload")] {
+    for (name, scopes) in [
+        ("r", "read"),
+        ("i", "ingest"),
+        ("a", "admin"),
+        ("u", "upload"),
+    ] {
         let k = generate_key();
         store
             .insert_key(name, &hex::encode(hash_key(&k)), scopes, None)
@@ -369,7 +378,10 @@ async fn a_read_key_cannot_set_a_budget_an_ingest_or_admin_key_can() {
     let (s, b) = put_raw(&app, "bud-4", r#"{"usd": 1}"#, Some(&keys[0])).await;
     assert_eq!(s, 403, "{b}");
     assert!(
-        b["message"].as_str().unwrap_or_default().contains("'ingest' or 'admin'"),
+        b["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("'ingest' or 'admin'"),
         "{b}"
     );
     let (s, _) = put_raw(&app, "bud-4", r#"{"usd": 1}"#, Some(&keys[3])).await;

@@ -2,8 +2,8 @@
 
 mod analytics;
 mod backends;
-mod budget;
 mod bridge;
+mod budget;
 mod compare;
 mod completeness;
 mod compression;

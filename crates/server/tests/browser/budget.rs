@@ -107,7 +107,14 @@ async fn the_budget_bar_follows_the_spending_live_and_turns_amber_then_red() {
 
     answer(&api, cid, 2, 0.05, "Then retention drops whole partitions.").await;
     // $0.20 spent = 80 %: amber; projected $0.20 + $0.10 / 3 x 1 = $0.27: red marker.
-    answer(&api, cid, 3, 0.10, "And resume reads across two partitions at most.").await;
+    answer(
+        &api,
+        cid,
+        3,
+        0.10,
+        "And resume reads across two partitions at most.",
+    )
+    .await;
     let v = b
         .wait_js("amber", BAR, |v| {
             v.as_str().is_some_and(|s| s.starts_with("$0.20 of"))

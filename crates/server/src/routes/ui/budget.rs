@@ -99,14 +99,20 @@ mod tests {
 
     #[test]
     fn text_levels_and_positions() {
-        assert_eq!(text(&b(2.5, 1.2, 3.1)), "$1.20 of $2.50 \u{b7} projected $3.10");
+        assert_eq!(
+            text(&b(2.5, 1.2, 3.1)),
+            "$1.20 of $2.50 \u{b7} projected $3.10"
+        );
         assert_eq!(level(1.99, 2.5), "ok");
         assert_eq!(level(2.0, 2.5), "amber");
         assert_eq!(level(2.5, 2.5), "red");
         assert_eq!(positions(&b(2.0, 1.0, 1.5)), (50.0, 100.0, 75.0));
         assert_eq!(positions(&b(2.0, 1.0, 4.0)), (25.0, 50.0, 100.0));
         let h = html(None);
-        assert!(h.contains(" hidden>") && h.contains("data-testid=\"budget\""), "{h}");
+        assert!(
+            h.contains(" hidden>") && h.contains("data-testid=\"budget\""),
+            "{h}"
+        );
         let h = html(Some(&b(2.5, 2.0, 2.5)));
         assert!(h.contains("data-level=\"amber\"") && h.contains("data-projected-level=\"red\""));
         assert!(!h.contains("hidden") && !h.contains("style"), "{h}");
