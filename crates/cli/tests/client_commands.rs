@@ -962,7 +962,9 @@ async fn stream_sets_the_budget_of_the_conversation_it_streams() {
     // Refused before anything is sent.
     for bad in ["0", "-1", "lots", "2000000"] {
         let mut cmd = bin(&server.url());
-        cmd.arg("stream").arg(&input).args(["--budget-usd", bad]);
+        cmd.arg("stream")
+            .arg(&input)
+            .arg(format!("--budget-usd={bad}"));
         let (ok, _, err) = run(cmd).await;
         assert!(!ok && err.contains("--budget-usd"), "{bad}: {err}");
     }
