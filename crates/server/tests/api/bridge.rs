@@ -27,6 +27,7 @@ pub const DETAIL_KEYS: &[&str] = &[
     "totalTurns",
     "turnInFlight",
     "contextPressure",
+    "budget",
     "storedMessages",
     "completeness",
     "completionReason",

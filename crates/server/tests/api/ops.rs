@@ -83,8 +83,9 @@ async fn openapi_is_json_v3_and_lists_every_served_route() {
             let req = match m {
                 "get" => app.http.get(&url),
                 "post" => app.http.post(&url).json(&json!({})),
+                "put" => app.http.put(&url).json(&json!({})),
                 "delete" => app.http.delete(&url),
-                _ => unreachable!("only get/post/delete are used"),
+                _ => unreachable!("only get/post/put/delete are used"),
             };
             if path == "/api/realtime/stream" {
                 // Streams forever: the headers are enough.
