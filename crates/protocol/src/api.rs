@@ -314,6 +314,10 @@ pub struct SessionDetail {
     /// Id to pass as `after` for the next page, or `null` (only with messages).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub next_after: Option<Option<String>>,
+    /// Only with `before` (issue #14): id to pass as `before` for the next older page, or
+    /// `null` when this page starts at the first message.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub prev_before: Option<Option<String>>,
 }
 
 // ---------------------------------------------------------------------------------------

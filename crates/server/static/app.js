@@ -491,8 +491,10 @@
     // end of the messages and follow from there. The browser's own jump to the anchor
     // (which puts it at the top of the screen) comes as late as the load event, so the
     // page jumps again after it.
-    var follow = location.hash === '#latest' || nearBottom();
-    if (location.hash === '#latest') {
+    // A long session (issue #14) shows its newest page: open at its end too.
+    var atLatest = location.hash === '#latest' || (!location.hash && !!list.dataset.prevBefore);
+    var follow = atLatest || nearBottom();
+    if (atLatest) {
       toBottom();
       window.addEventListener('load', function () {
         requestAnimationFrame(function () { if (follow) toBottom(); });
@@ -504,21 +506,209 @@
     window.addEventListener('scroll', function () {
       var up = window.scrollY < lastY;
       lastY = window.scrollY;
-      if (nearBottom()) { follow = true; unseen = 0; newBelow.hidden = true; }
+      if (nearBottom() && !list.dataset.nextAfter) { follow = true; unseen = 0; newBelow.hidden = true; }
       else if (up) follow = false;
     }, { passive: true });
     newBelow.addEventListener('click', function () {
+      if (!atEnd()) { unseen = 0; newBelow.hidden = true; jumpEnd(); return; }
       follow = true; unseen = 0; newBelow.hidden = true;
       toBottom();
     });
     function afterGrowth(added) {
-      if (follow) {
+      if (follow && atEnd()) {
         toBottom();
+        trim('top');
       } else if (added) {
         unseen += 1;
         newBelow.textContent = unseen + ' new message' + (unseen === 1 ? '' : 's') + ' \u2193';
         newBelow.hidden = false;
       }
+    }
+
+    // ---- pages of a long session (issue #14) ----
+    // The page holds one contiguous window of the session's messages: the newest page at
+    // first; older pages load as the reader nears the top, newer ones (after a jump or a
+    // find) near the bottom, each one request for a server-rendered page. The window is
+    // trimmed at the far end so the DOM stays bounded. `data-prev-before` /
+    // `data-next-after` on the list name where the next pages start ('' at the ends).
+    var pagesUrl = root.dataset.pagesUrl || '/sessions/' + encodeURIComponent(sid) + '/messages';
+    var MAX_ITEMS = 300;
+    var olderBtn = $('#load-older');
+    var newerBtn = $('#load-newer');
+    var loading = false;
+    function atEnd() { return !list.dataset.nextAfter; }
+    function atStart() { return !list.dataset.prevBefore; }
+    function drawEdges() {
+      if (olderBtn) olderBtn.hidden = atStart();
+      if (newerBtn) newerBtn.hidden = atEnd();
+    }
+    function fetchPage(params) {
+      var q = Object.keys(params).map(function (k) {
+        return encodeURIComponent(k) + '=' + encodeURIComponent(params[k]);
+      }).join('&');
+      return fetch(pagesUrl + (q ? '?' + q : ''), { headers: { Accept: 'text/html' }, credentials: 'same-origin' })
+        .then(function (r) { if (!r.ok) throw new Error('page: ' + r.status); return r.text(); })
+        .then(function (html) {
+          var ol = new DOMParser().parseFromString(html, 'text/html').querySelector('ol.messages-page');
+          if (!ol) throw new Error('page: no list');
+          var items = [];
+          for (var n = ol.firstElementChild; n; n = n.nextElementSibling) items.push(document.importNode(n, true));
+          return {
+            items: items, found: !!ol.dataset.found, prevBefore: ol.dataset.prevBefore || '',
+            nextAfter: ol.dataset.nextAfter || '', hit: ol.dataset.hit || '',
+            hitIndex: Number(ol.dataset.hitIndex || 0), hits: Number(ol.dataset.hits || 0)
+          };
+        });
+    }
+    function fresh(items) {
+      return items.filter(function (li) { return !(li.id && document.getElementById(li.id)); });
+    }
+    function firstMsg() { return list.querySelector(':scope > li.msg'); }
+    function lastMsg() { var all = list.querySelectorAll(':scope > li.msg'); return all[all.length - 1]; }
+    // Keeps the element `keep` where it is on the screen while `change` runs above it.
+    function steady(keep, change) {
+      var top = keep ? keep.getBoundingClientRect().top : 0;
+      change();
+      if (keep) {
+        var moved = keep.getBoundingClientRect().top - top;
+        if (moved) window.scrollBy(0, moved);
+      }
+      lastY = window.scrollY;
+    }
+    // Drops items from one end ('top' or 'bottom') while the window holds too many.
+    function trim(side) {
+      if (list.children.length <= MAX_ITEMS) return;
+      if (side === 'bottom') {
+        while (list.children.length > MAX_ITEMS) list.removeChild(list.lastElementChild);
+        var last = lastMsg();
+        list.dataset.nextAfter = last ? last.dataset.id : '';
+        follow = false;
+      } else {
+        var keep = list.children[list.children.length - MAX_ITEMS];
+        steady(keep, function () {
+          while (list.children.length > MAX_ITEMS) list.removeChild(list.firstElementChild);
+        });
+        var first = firstMsg();
+        list.dataset.prevBefore = first ? first.dataset.id : '';
+      }
+      drawEdges();
+    }
+    function loadOlder() {
+      if (loading || atStart()) return Promise.resolve();
+      loading = true;
+      return fetchPage({ before: list.dataset.prevBefore }).then(function (p) {
+        var keep = list.firstElementChild;
+        steady(keep, function () {
+          var items = fresh(p.items), at = list.firstChild;
+          items.forEach(function (li) { list.insertBefore(li, at); });
+        });
+        list.dataset.prevBefore = p.prevBefore;
+        trim('bottom');
+        drawEdges();
+      }).catch(function () { /* the button stays; the next scroll retries */ })
+        .then(function () { loading = false; });
+    }
+    function loadNewer() {
+      if (loading || atEnd()) return Promise.resolve();
+      loading = true;
+      return fetchPage({ after: list.dataset.nextAfter }).then(function (p) {
+        fresh(p.items).forEach(function (li) { list.appendChild(li); });
+        list.dataset.nextAfter = p.nextAfter;
+        trim('top');
+        drawEdges();
+      }).catch(function () { /* retried on the next scroll */ })
+        .then(function () { loading = false; });
+    }
+    // Replaces the window with a page (a jump or a find).
+    function replaceWith(p) {
+      while (list.firstChild) list.removeChild(list.firstChild);
+      p.items.forEach(function (li) { list.appendChild(li); });
+      list.dataset.prevBefore = p.prevBefore;
+      list.dataset.nextAfter = p.nextAfter;
+      $('#messages-empty').hidden = !!list.firstElementChild;
+      drawEdges();
+    }
+    function jumpStart() {
+      loading = true;
+      return fetchPage({ edge: 'start' }).then(function (p) {
+        follow = false;
+        replaceWith(p);
+        var h = $('#messages-h');
+        if (h) h.scrollIntoView({ block: 'start' });
+        lastY = window.scrollY;
+      }).catch(function () { /* keep the window */ })
+        .then(function () { loading = false; });
+    }
+    function jumpEnd() {
+      loading = true;
+      return fetchPage({ edge: 'end' }).then(function (p) {
+        replaceWith(p);
+        follow = true;
+        toBottom();
+        lastY = window.scrollY;
+      }).catch(function () { /* keep the window */ })
+        .then(function () { loading = false; });
+    }
+    // Near an edge of the window (within a screen of it): load the next page there, and
+    // again while still near it.
+    function nearEdges() {
+      if (loading) return;
+      var h = window.innerHeight;
+      if (olderBtn && !olderBtn.hidden && olderBtn.getBoundingClientRect().bottom > -h) {
+        loadOlder().then(nearEdges);
+      } else if (newerBtn && !newerBtn.hidden && newerBtn.getBoundingClientRect().top < 2 * h) {
+        loadNewer().then(nearEdges);
+      }
+    }
+    if (olderBtn) olderBtn.addEventListener('click', function () { loadOlder(); });
+    if (newerBtn) newerBtn.addEventListener('click', function () { loadNewer(); });
+    var edgeTimer = null;
+    window.addEventListener('scroll', function () {
+      if (!edgeTimer) edgeTimer = setTimeout(function () { edgeTimer = null; nearEdges(); }, 100);
+    }, { passive: true });
+    var jumpBtn = $('#jump-start');
+    if (jumpBtn) jumpBtn.addEventListener('click', function () { jumpStart(); });
+
+    // Find-in-session: the server finds the message (anywhere in the session) and sends
+    // the page around it; the page shows it in the middle of the screen, marked.
+    var findForm = $('#find');
+    var findQ = $('#find-q');
+    var findStatus = $('#find-status');
+    var findHit = null, findText = '';
+    function find(params) {
+      if (!findText) return;
+      params.q = findText;
+      findStatus.textContent = 'Searching\u2026';
+      fetchPage(params).then(function (p) {
+        if (!p.found || !p.hit) {
+          findStatus.textContent = findHit ? 'No more matches' : 'No message contains this';
+          if (!findHit) { $('#find-prev').disabled = true; $('#find-next').disabled = true; }
+          return;
+        }
+        if (!document.getElementById('m-' + p.hit)) { follow = false; replaceWith(p); }
+        var old = list.querySelector(':scope > li.hit');
+        if (old) old.classList.remove('hit');
+        var li = document.getElementById('m-' + p.hit);
+        if (li) {
+          li.classList.add('hit');
+          li.scrollIntoView({ block: 'center' });
+          lastY = window.scrollY;
+        }
+        findHit = p.hit;
+        findStatus.textContent = 'Match ' + num(p.hitIndex) + ' of ' + num(p.hits);
+        $('#find-prev').disabled = p.hitIndex <= 1;
+        $('#find-next').disabled = p.hitIndex >= p.hits;
+      }).catch(function () { findStatus.textContent = 'Search failed'; });
+    }
+    if (findForm) {
+      findForm.addEventListener('submit', function (e) {
+        e.preventDefault();
+        findText = findQ.value.trim();
+        findHit = null;
+        if (findText) find({}); else findStatus.textContent = '';
+      });
+      $('#find-next').addEventListener('click', function () { if (findHit) find({ after: findHit }); });
+      $('#find-prev').addEventListener('click', function () { if (findHit) find({ before: findHit }); });
     }
 
     // The turn in flight (issue #18): who is thinking and for how long, against its
@@ -698,6 +888,14 @@
           var m = normaliseMessage(env, agents);
           if (isDuplicate(list, m)) { applyUi(env, null); return; }
           var li = buildMessage(m, agents);
+          // Past the loaded window (issue #14): counted, shown when the reader goes there.
+          var first = firstMsg();
+          if (!atEnd() || (!atStart() && first && before(liKey(li), liKey(first)))) {
+            applyUi(env, null);
+            noteLag(env, null);
+            if (!atEnd()) afterGrowth(true);
+            return;
+          }
           insertOrdered(list, li);
           $('#messages-empty').hidden = true;
           applyUi(env, li);
@@ -714,6 +912,7 @@
           break;
         case 'conversation.error':
         case 'error.occurred':
+          if (!atEnd()) { afterGrowth(true); applyUi(env, null); break; }
           if (placeError(list, buildError(env, agents))) {
             $('#messages-empty').hidden = true;
             afterGrowth(true);

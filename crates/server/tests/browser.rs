@@ -28,6 +28,8 @@ mod export_compare;
 mod live;
 #[path = "browser/live18.rs"]
 mod live18;
+#[path = "browser/long.rs"]
+mod long;
 #[path = "browser/polish.rs"]
 mod polish;
 #[path = "browser/share.rs"]

@@ -206,7 +206,8 @@ fn bool_param(q: &HashMap<String, String>, key: &str, default: bool) -> Result<b
     }
 }
 
-/// `GET /api/sessions/{id}`: `includeMessages`, `messageLimit` (default 100), `after`.
+/// `GET /api/sessions/{id}`: `includeMessages`, `messageLimit` (default 100), `after`,
+/// `before` (issue #14).
 #[utoipa::path(
     get,
     path = "/api/sessions/{id}",
@@ -216,10 +217,11 @@ fn bool_param(q: &HashMap<String, String>, key: &str, default: bool) -> Result<b
         ("includeMessages" = Option<bool>, Query, description = "`true`: add messages (default `false`; anything but `true`/`false` is a 400)"),
         ("messageLimit" = Option<i64>, Query, minimum = 1, description = "Messages per page (default 100; above 10,000 it is clamped to 10,000)"),
         ("after" = Option<String>, Query, description = "Message id: the page after it (`nextAfter`)"),
+        ("before" = Option<String>, Query, description = "Message id: the `messageLimit` messages right before it, in display order (walking back: pass `prevBefore`, `null` at the first message). Not with `after`; an id that names no message of this session is a 400 (issue #14)"),
     ),
     responses(
         (status = 200, description = "The conversation", body = agentpipe_protocol::api::SessionDetail),
-        (status = 400, description = "Bad query parameter (`includeMessages` not `true`/`false`, `messageLimit` not an integer >= 1)", body = agentpipe_protocol::api::ErrorBody),
+        (status = 400, description = "Bad query parameter (`includeMessages` not `true`/`false`, `messageLimit` not an integer >= 1, `before` empty, unknown or given with `after`)", body = agentpipe_protocol::api::ErrorBody),
         (status = 404, description = "Unknown id", body = agentpipe_protocol::api::ErrorBody),
         (status = 401, description = "Reads need a key (not loopback, or AGENTPIPE_READ_AUTH=key)", body = agentpipe_protocol::api::ErrorBody),
         (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
@@ -247,17 +249,41 @@ pub async fn read_detail(
     // Both are checked whether or not messages are asked for: a bad value is a 400.
     let include = bool_param(q, "includeMessages", false)?;
     let limit = int_param(q, "messageLimit", 100, 1)?.min(10_000);
+    let after = nonempty(q, "after").map(str::to_string);
+    let before = crate::routes::params::present(q, "before")?.map(str::to_string);
+    if before.is_some() && after.is_some() {
+        return Err(bad("before", "cannot be combined with after"));
+    }
     let page = include.then(|| MessagePage {
         limit,
-        after: nonempty(q, "after").map(str::to_string),
+        after,
+        before,
     });
-    match state.store.get_session(id, page).await? {
+    match state
+        .store
+        .get_session(id, page)
+        .await
+        .map_err(query_error)?
+    {
         Some(mut d) => {
             crate::live_state::enrich(&state.store, &mut d).await?;
             crate::live_state::context::fill(&state.store, &state.context_windows, &mut d).await?;
             Ok(Json(d).into_response())
         }
         None => Err(ApiError::NotFound(format!("Session '{id}'"))),
+    }
+}
+
+/// A store error about a query parameter (an unknown `before` message, issue #14) as the
+/// 400 of a bad query parameter; any other as itself.
+pub fn query_error(e: crate::store::StoreError) -> ApiError {
+    match e {
+        crate::store::StoreError::Invalid { field, message }
+            if matches!(field.as_str(), "before" | "after" | "around") =>
+        {
+            ApiError::BadQuery { field, message }
+        }
+        e => e.into(),
     }
 }
 
@@ -298,6 +324,7 @@ pub async fn full_session(state: &AppState, id: &str) -> Result<SessionDetail, A
             Some(MessagePage {
                 limit: 10_000,
                 after: None,
+                before: None,
             }),
         )
         .await?
@@ -310,6 +337,7 @@ pub async fn full_session(state: &AppState, id: &str) -> Result<SessionDetail, A
                 Some(MessagePage {
                     limit: 10_000,
                     after: Some(after),
+                    before: None,
                 }),
             )
             .await?

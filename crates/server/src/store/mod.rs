@@ -17,6 +17,7 @@ pub mod shares;
 pub mod sqlite;
 pub mod turns;
 pub mod upload;
+pub mod window;
 
 use std::sync::Arc;
 
@@ -249,6 +250,10 @@ pub struct MessagePage {
     pub limit: i64,
     /// Start after this message id.
     pub after: Option<String>,
+    /// Issue #14: instead, the `limit` messages right before this message id (the
+    /// nearest last), in display order; answered with `prevBefore`. An id that names no
+    /// message of the session is [`StoreError::Invalid`] naming `before`.
+    pub before: Option<String>,
 }
 
 /// A stored API key record (SPEC 6).
@@ -340,6 +345,34 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a session and remembers its id (SPEC 2.4 "Deleted"). `false` if unknown.
     async fn delete_session(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// A window of conversation `id`'s messages in display order (issue #14: the session
+    /// page of a long session), attributed against `participants` (SPEC 2.4), at most
+    /// `limit` (1..=10,000). An anchor id that names no message of `id` is
+    /// [`StoreError::Invalid`] naming the anchor's parameter ([`window::Anchor::field`]).
+    async fn message_window(
+        &self,
+        id: &str,
+        anchor: &window::Anchor,
+        limit: i64,
+        participants: &[agentpipe_protocol::api::ParticipantView],
+    ) -> Result<window::Window, StoreError>;
+
+    /// The latest timestamp (µs) of conversation `id`'s messages before message `mid` in
+    /// display order (`None` when none, or `mid` is unknown): where a window's errors
+    /// start (issue #14).
+    async fn max_ts_before(&self, id: &str, mid: &str) -> Result<Option<i64>, StoreError>;
+
+    /// The message of conversation `id` whose content contains `needle` (ASCII letters in
+    /// any case, [`window::fold`]), the first from `from` in display order (issue #14:
+    /// find-in-session), with its place among all matches. An id in `from` that names no
+    /// message is [`StoreError::Invalid`] naming `after` or `before`.
+    async fn find_message(
+        &self,
+        id: &str,
+        needle: &str,
+        from: &window::FindFrom,
+    ) -> Result<Option<window::FindHit>, StoreError>;
 
     /// Each stored agent's message count and sums in conversation `id`, in order of its
     /// first message (empty for an unknown id), for the live per-agent chart (issue #14).

@@ -54,6 +54,7 @@ pub mod upload;
 use super::completeness::{self, Facts};
 use super::cursor::{self, CursorValue};
 use super::upload::{UploadPlan, UploadResult};
+use super::window;
 use super::{
     event_dedup_hash, finish_message, like_pattern, message_dedup_key, next_page, opt_json,
     sha256_hex, source_of, Applied, DynStore, EventSink, IngestItem, KeyInfo, KeyRecord, ListQuery,
@@ -1244,6 +1245,36 @@ async fn read_participants(pool: &PgPool, cid: &str) -> Result<Vec<ParticipantVi
         .collect()
 }
 
+/// The columns of a message read (`... FROM messages`), as [`message_of`] maps them.
+const MESSAGE_COLS: &str = "SELECT id, agent_id, agent_name, agent_type, agent_version, content, role, ts, sequence_number,
+                turn_number, duration_ms, input_tokens, output_tokens, total_tokens, model, cost FROM messages";
+
+fn message_of(r: &PgRow, participants: &[ParticipantView]) -> Result<MessageView, StoreError> {
+    Ok(finish_message(
+        RawMessage {
+            id: dec(col(r, 0)?),
+            agent_id: dec_opt(col(r, 1)?),
+            agent_name: dec_opt(col(r, 2)?),
+            agent_type: dec(col(r, 3)?),
+            agent_version: dec_opt(col(r, 4)?),
+            content: dec(col(r, 5)?),
+            role: dec(col(r, 6)?),
+            ts_us: col(r, 7)?,
+            sequence_number: col(r, 8)?,
+            turn_number: col(r, 9)?,
+            metrics: MessageMetrics {
+                duration: col(r, 10)?,
+                input_tokens: col(r, 11)?,
+                output_tokens: col(r, 12)?,
+                total_tokens: col(r, 13)?,
+                model: dec_opt(col(r, 14)?),
+                cost: col(r, 15)?,
+            },
+        },
+        participants,
+    ))
+}
+
 async fn read_messages(
     pool: &PgPool,
     cid: &str,
@@ -1251,8 +1282,7 @@ async fn read_messages(
     participants: &[ParticipantView],
 ) -> Result<(Vec<MessageView>, Option<String>), StoreError> {
     let limit = page.limit.clamp(1, 10_000);
-    let cols = "SELECT id, agent_id, agent_name, agent_type, agent_version, content, role, ts, sequence_number,
-                turn_number, duration_ms, input_tokens, output_tokens, total_tokens, model, cost FROM messages";
+    let cols = MESSAGE_COLS;
     let rows = match &page.after {
         Some(after) => {
             let sql = format!(
@@ -1278,34 +1308,145 @@ async fn read_messages(
                 .await?
         }
     };
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        out.push(finish_message(
-            RawMessage {
-                id: dec(col(r, 0)?),
-                agent_id: dec_opt(col(r, 1)?),
-                agent_name: dec_opt(col(r, 2)?),
-                agent_type: dec(col(r, 3)?),
-                agent_version: dec_opt(col(r, 4)?),
-                content: dec(col(r, 5)?),
-                role: dec(col(r, 6)?),
-                ts_us: col(r, 7)?,
-                sequence_number: col(r, 8)?,
-                turn_number: col(r, 9)?,
-                metrics: MessageMetrics {
-                    duration: col(r, 10)?,
-                    input_tokens: col(r, 11)?,
-                    output_tokens: col(r, 12)?,
-                    total_tokens: col(r, 13)?,
-                    model: dec_opt(col(r, 14)?),
-                    cost: col(r, 15)?,
-                },
-            },
-            participants,
-        ));
-    }
+    let mut out = rows
+        .iter()
+        .map(|r| message_of(r, participants))
+        .collect::<Result<Vec<_>, _>>()?;
     let next = next_page(&mut out, limit);
     Ok((out, next))
+}
+
+/// PostgreSQL's key id column: bytewise, as its `messages_order` index and SQLite.
+const ID_C: &str = "id COLLATE \"C\"";
+
+/// The display-order key of message `mid` of `cid` (issue #14; the id as stored),
+/// `None` when unknown.
+async fn message_key(
+    pool: &PgPool,
+    cid: &str,
+    mid: &str,
+) -> Result<Option<window::Key>, StoreError> {
+    let row = sqlx::query(window::ANCHOR_KEY_SQL)
+        .bind(enc(cid).into_owned())
+        .bind(enc(mid).into_owned())
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| Ok((col(&r, 0)?, col(&r, 1)?, col(&r, 2)?)))
+        .transpose()
+}
+
+/// A window of messages (issue #14; [`Store::message_window`]).
+async fn read_window(
+    pool: &PgPool,
+    cid: &str,
+    anchor: &window::Anchor,
+    limit: i64,
+    participants: &[ParticipantView],
+) -> Result<window::Window, StoreError> {
+    let limit = limit.clamp(1, 10_000);
+    let key = match anchor.id() {
+        Some(mid) => Some(
+            message_key(pool, cid, mid)
+                .await?
+                .ok_or_else(|| anchor.unknown())?,
+        ),
+        None => None,
+    };
+    let (older, newer) = window::steps(anchor, limit);
+    let mut read = Vec::with_capacity(2);
+    for step in [older, newer] {
+        let Some(step) = step else {
+            read.push(None);
+            continue;
+        };
+        let sql = window::step_sql(MESSAGE_COLS, ID_C, &step);
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(enc(cid).into_owned())
+            .bind(step.take);
+        if let (Some((seq, ts, id)), Some(_)) = (&key, step.cmp) {
+            q = q.bind(*seq).bind(*ts).bind(id.clone());
+        }
+        let rows = q
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| message_of(r, participants))
+            .collect::<Result<Vec<_>, _>>()?;
+        read.push(Some((step, rows)));
+    }
+    let newer = read.pop().flatten();
+    let older = read.pop().flatten();
+    Ok(window::assemble(anchor, older, newer))
+}
+
+/// Issue #14: [`Store::max_ts_before`].
+async fn read_max_ts_before(
+    pool: &PgPool,
+    cid: &str,
+    mid: &str,
+) -> Result<Option<i64>, StoreError> {
+    let Some((seq, ts, id)) = message_key(pool, cid, mid).await? else {
+        return Ok(None);
+    };
+    let row = sqlx::query(AssertSqlSafe(window::max_ts_before_sql(ID_C)))
+        .bind(enc(cid).into_owned())
+        .bind(seq)
+        .bind(ts)
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+    col(&row, 0)
+}
+
+/// PostgreSQL's find condition: ASCII letters folded only (its `lower()` would fold
+/// every letter), so both backends find the same messages ([`window::fold`]).
+const FIND_MATCH: &str =
+    "strpos(translate(content, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), $2) > 0";
+
+/// Issue #14: [`Store::find_message`].
+async fn read_find(
+    pool: &PgPool,
+    cid: &str,
+    needle: &str,
+    from: &window::FindFrom,
+) -> Result<Option<window::FindHit>, StoreError> {
+    let needle = enc(&window::fold(needle)).into_owned();
+    let key = match from.anchor() {
+        Some(a) => Some(
+            message_key(pool, cid, a.id().unwrap_or_default())
+                .await?
+                .ok_or_else(|| a.unknown())?,
+        ),
+        None => None,
+    };
+    let (desc, cmp) = match from {
+        window::FindFrom::Start => (false, None),
+        window::FindFrom::After(_) => (false, Some(">")),
+        window::FindFrom::Before(_) => (true, Some("<")),
+    };
+    let mut q = sqlx::query(AssertSqlSafe(window::find_sql(FIND_MATCH, ID_C, desc, cmp)))
+        .bind(enc(cid).into_owned())
+        .bind(needle.clone());
+    if let Some((seq, ts, id)) = &key {
+        q = q.bind(*seq).bind(*ts).bind(id.clone());
+    }
+    let Some(hit) = q.fetch_optional(pool).await? else {
+        return Ok(None);
+    };
+    let (id, seq, ts): (String, i64, i64) = (col(&hit, 0)?, col(&hit, 1)?, col(&hit, 2)?);
+    let counts = sqlx::query(AssertSqlSafe(window::find_count_sql(FIND_MATCH, ID_C)))
+        .bind(enc(cid).into_owned())
+        .bind(needle)
+        .bind(seq)
+        .bind(ts)
+        .bind(id.clone())
+        .fetch_one(pool)
+        .await?;
+    Ok(Some(window::FindHit {
+        id: dec(id),
+        total: col(&counts, 0)?,
+        index: col(&counts, 1)?,
+    }))
 }
 
 /// The completeness facts columns of `conversations c` (issue #12), in [`facts_of`] order.
@@ -1545,13 +1686,20 @@ async fn read_detail(
         participants: Vec::new(),
         messages: None,
         next_after: None,
+        prev_before: None,
     };
     (detail.errors, detail.log_entries) = read_notes(pool, id).await?;
     detail.participants = read_participants(pool, id).await?;
     if let Some(page) = messages {
-        let (msgs, next) = read_messages(pool, id, &page, &detail.participants).await?;
-        detail.messages = Some(msgs);
-        detail.next_after = Some(next);
+        if let Some(before) = &page.before {
+            let anchor = window::Anchor::Before(before.clone());
+            let w = read_window(pool, id, &anchor, page.limit, &detail.participants).await?;
+            window::into_detail(&mut detail, w);
+        } else {
+            let (msgs, next) = read_messages(pool, id, &page, &detail.participants).await?;
+            detail.messages = Some(msgs);
+            detail.next_after = Some(next);
+        }
     }
     Ok(Some(detail))
 }
@@ -1955,6 +2103,35 @@ impl Store for PgStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn message_window(
+        &self,
+        id: &str,
+        anchor: &window::Anchor,
+        limit: i64,
+        participants: &[ParticipantView],
+    ) -> Result<window::Window, StoreError> {
+        self.timed(
+            "message_window",
+            read_window(&self.pool, id, anchor, limit, participants),
+        )
+        .await
+    }
+
+    async fn max_ts_before(&self, id: &str, mid: &str) -> Result<Option<i64>, StoreError> {
+        self.timed("max_ts_before", read_max_ts_before(&self.pool, id, mid))
+            .await
+    }
+
+    async fn find_message(
+        &self,
+        id: &str,
+        needle: &str,
+        from: &window::FindFrom,
+    ) -> Result<Option<window::FindHit>, StoreError> {
+        self.timed("find_message", read_find(&self.pool, id, needle, from))
+            .await
     }
 
     async fn agent_sums(&self, id: &str) -> Result<Vec<super::agents::AgentSum>, StoreError> {

@@ -23,6 +23,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::upload::{UploadPlan, UploadResult};
+use super::window;
 
 use super::completeness::{self, Facts};
 use super::cursor::{self, CursorValue};
@@ -1146,6 +1147,39 @@ fn read_participants(conn: &Connection, cid: &str) -> Result<Vec<ParticipantView
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// The columns of a message read (`... FROM messages`), as [`message_of`] maps them.
+const MESSAGE_COLS: &str = "SELECT id, agent_id, agent_name, agent_type, agent_version, content, role, ts, sequence_number,
+                turn_number, duration_ms, input_tokens, output_tokens, total_tokens, model, cost FROM messages";
+
+fn message_of(
+    r: &rusqlite::Row<'_>,
+    participants: &[ParticipantView],
+) -> rusqlite::Result<MessageView> {
+    Ok(finish_message(
+        RawMessage {
+            id: r.get(0)?,
+            agent_id: r.get(1)?,
+            agent_name: r.get(2)?,
+            agent_type: r.get(3)?,
+            agent_version: r.get(4)?,
+            content: r.get(5)?,
+            role: r.get(6)?,
+            ts_us: r.get(7)?,
+            sequence_number: r.get(8)?,
+            turn_number: r.get(9)?,
+            metrics: MessageMetrics {
+                duration: r.get(10)?,
+                input_tokens: r.get(11)?,
+                output_tokens: r.get(12)?,
+                total_tokens: r.get(13)?,
+                model: r.get(14)?,
+                cost: r.get(15)?,
+            },
+        },
+        participants,
+    ))
+}
+
 fn read_messages(
     conn: &Connection,
     cid: &str,
@@ -1153,8 +1187,7 @@ fn read_messages(
     participants: &[ParticipantView],
 ) -> Result<(Vec<MessageView>, Option<String>), StoreError> {
     let limit = page.limit.clamp(1, 10_000);
-    let cols = "SELECT id, agent_id, agent_name, agent_type, agent_version, content, role, ts, sequence_number,
-                turn_number, duration_ms, input_tokens, output_tokens, total_tokens, model, cost FROM messages";
+    let cols = MESSAGE_COLS;
     let sql = match page.after {
         Some(_) => format!(
             "{cols} WHERE conversation_id = ?1 AND (sort_seq, ts, id) > (SELECT sort_seq, ts, id FROM messages WHERE conversation_id = ?1 AND id = ?3)
@@ -1163,31 +1196,7 @@ fn read_messages(
         None => format!("{cols} WHERE conversation_id = ?1 ORDER BY sort_seq, ts, id LIMIT ?2"),
     };
     let mut stmt = conn.prepare_cached(&sql)?;
-    let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<MessageView> {
-        Ok(finish_message(
-            RawMessage {
-                id: r.get(0)?,
-                agent_id: r.get(1)?,
-                agent_name: r.get(2)?,
-                agent_type: r.get(3)?,
-                agent_version: r.get(4)?,
-                content: r.get(5)?,
-                role: r.get(6)?,
-                ts_us: r.get(7)?,
-                sequence_number: r.get(8)?,
-                turn_number: r.get(9)?,
-                metrics: MessageMetrics {
-                    duration: r.get(10)?,
-                    input_tokens: r.get(11)?,
-                    output_tokens: r.get(12)?,
-                    total_tokens: r.get(13)?,
-                    model: r.get(14)?,
-                    cost: r.get(15)?,
-                },
-            },
-            participants,
-        ))
-    };
+    let map = |r: &rusqlite::Row<'_>| message_of(r, participants);
     let mut out: Vec<MessageView> = match &page.after {
         Some(after) => stmt
             .query_map(params![cid, limit + 1, after], map)?
@@ -1198,6 +1207,101 @@ fn read_messages(
     };
     let next = next_page(&mut out, limit);
     Ok((out, next))
+}
+
+/// The display-order key of message `mid` of `cid` (issue #14), `None` when unknown.
+fn message_key(conn: &Connection, cid: &str, mid: &str) -> Result<Option<window::Key>, StoreError> {
+    Ok(conn
+        .prepare_cached(&window::sqlite(window::ANCHOR_KEY_SQL))?
+        .query_row(params![cid, mid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
+}
+
+/// A window of messages (issue #14; [`Store::message_window`]).
+fn read_window(
+    conn: &Connection,
+    cid: &str,
+    anchor: &window::Anchor,
+    limit: i64,
+    participants: &[ParticipantView],
+) -> Result<window::Window, StoreError> {
+    let limit = limit.clamp(1, 10_000);
+    let key = match anchor.id() {
+        Some(mid) => Some(message_key(conn, cid, mid)?.ok_or_else(|| anchor.unknown())?),
+        None => None,
+    };
+    let run = |step: window::Step| -> Result<(window::Step, Vec<MessageView>), StoreError> {
+        let sql = window::sqlite(&window::step_sql(MESSAGE_COLS, "id", &step));
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let map = |r: &rusqlite::Row<'_>| message_of(r, participants);
+        let rows = match (&key, step.cmp) {
+            (Some((seq, ts, id)), Some(_)) => stmt
+                .query_map(params![cid, step.take, seq, ts, id], map)?
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => stmt
+                .query_map(params![cid, step.take], map)?
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok((step, rows))
+    };
+    let (older, newer) = window::steps(anchor, limit);
+    let older = older.map(run).transpose()?;
+    let newer = newer.map(run).transpose()?;
+    Ok(window::assemble(anchor, older, newer))
+}
+
+/// Issue #14: [`Store::max_ts_before`].
+fn read_max_ts_before(conn: &Connection, cid: &str, mid: &str) -> Result<Option<i64>, StoreError> {
+    let Some((seq, ts, id)) = message_key(conn, cid, mid)? else {
+        return Ok(None);
+    };
+    Ok(conn
+        .prepare_cached(&window::sqlite(&window::max_ts_before_sql("id")))?
+        .query_row(params![cid, seq, ts, id], |r| r.get(0))?)
+}
+
+/// SQLite's find condition: `lower()` folds ASCII letters only, as [`window::fold`].
+const FIND_MATCH: &str = "instr(lower(content), $2) > 0";
+
+/// Issue #14: [`Store::find_message`].
+fn read_find(
+    conn: &Connection,
+    cid: &str,
+    needle: &str,
+    from: &window::FindFrom,
+) -> Result<Option<window::FindHit>, StoreError> {
+    let needle = window::fold(needle);
+    let key = match from.anchor() {
+        Some(a) => {
+            Some(message_key(conn, cid, a.id().unwrap_or_default())?.ok_or_else(|| a.unknown())?)
+        }
+        None => None,
+    };
+    let (desc, cmp) = match from {
+        window::FindFrom::Start => (false, None),
+        window::FindFrom::After(_) => (false, Some(">")),
+        window::FindFrom::Before(_) => (true, Some("<")),
+    };
+    let sql = window::sqlite(&window::find_sql(FIND_MATCH, "id", desc, cmp));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<window::Key> {
+        Ok((r.get(1)?, r.get(2)?, r.get(0)?))
+    };
+    let hit = match &key {
+        Some((seq, ts, id)) => stmt
+            .query_row(params![cid, needle, seq, ts, id], map)
+            .optional()?,
+        None => stmt.query_row(params![cid, needle], map).optional()?,
+    };
+    let Some((seq, ts, id)) = hit else {
+        return Ok(None);
+    };
+    let (total, index): (i64, i64) = conn
+        .prepare_cached(&window::sqlite(&window::find_count_sql(FIND_MATCH, "id")))?
+        .query_row(params![cid, needle, seq, ts, id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok(Some(window::FindHit { id, index, total }))
 }
 
 fn read_detail(
@@ -1252,6 +1356,7 @@ fn read_detail(
                 participants: Vec::new(),
                 messages: None,
                 next_after: None,
+                prev_before: None,
             };
             Ok((facts, detail))
         })
@@ -1263,9 +1368,20 @@ fn read_detail(
     (detail.errors, detail.log_entries) = read_notes(conn, id)?;
     detail.participants = read_participants(conn, id)?;
     if let Some(page) = messages {
-        let (msgs, next) = read_messages(conn, id, &page, &detail.participants)?;
-        detail.messages = Some(msgs);
-        detail.next_after = Some(next);
+        if let Some(before) = &page.before {
+            let w = read_window(
+                conn,
+                id,
+                &window::Anchor::Before(before.clone()),
+                page.limit,
+                &detail.participants,
+            )?;
+            window::into_detail(&mut detail, w);
+        } else {
+            let (msgs, next) = read_messages(conn, id, &page, &detail.participants)?;
+            detail.messages = Some(msgs);
+            detail.next_after = Some(next);
+        }
     }
     Ok(Some(detail))
 }
@@ -1570,6 +1686,37 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn message_window(
+        &self,
+        id: &str,
+        anchor: &window::Anchor,
+        limit: i64,
+        participants: &[ParticipantView],
+    ) -> Result<window::Window, StoreError> {
+        let (id, anchor, participants) = (id.to_string(), anchor.clone(), participants.to_vec());
+        self.read_op("message_window", move |c| {
+            read_window(c, &id, &anchor, limit, &participants)
+        })
+        .await
+    }
+
+    async fn max_ts_before(&self, id: &str, mid: &str) -> Result<Option<i64>, StoreError> {
+        let (id, mid) = (id.to_string(), mid.to_string());
+        self.read_op("max_ts_before", move |c| read_max_ts_before(c, &id, &mid))
+            .await
+    }
+
+    async fn find_message(
+        &self,
+        id: &str,
+        needle: &str,
+        from: &window::FindFrom,
+    ) -> Result<Option<window::FindHit>, StoreError> {
+        let (id, needle, from) = (id.to_string(), needle.to_string(), from.clone());
+        self.read_op("find_message", move |c| read_find(c, &id, &needle, &from))
+            .await
     }
 
     async fn agent_sums(&self, id: &str) -> Result<Vec<super::agents::AgentSum>, StoreError> {

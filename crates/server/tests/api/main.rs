@@ -25,6 +25,7 @@ mod order;
 mod otel_sdk;
 mod otlp;
 mod otlp_join;
+mod paging;
 mod redis_outage;
 mod retention;
 mod scaleout;

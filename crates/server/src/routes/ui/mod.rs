@@ -17,6 +17,7 @@ pub mod compare;
 pub mod context_chart;
 pub mod highlight;
 pub mod live;
+pub mod pages;
 pub mod render;
 pub mod replay;
 pub mod share;
@@ -37,8 +38,8 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::routes::require_read;
-use crate::routes::sessions::{full_session, parse_list_query};
-use crate::store::{ListQuery, MessagePage, SortKey};
+use crate::routes::sessions::parse_list_query;
+use crate::store::{ListQuery, SortKey};
 use crate::AppState;
 
 use render::{AgentStyle, FeedItem};
@@ -89,6 +90,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "message.html",
             include_str!("../../../templates/message.html"),
         ),
+        (
+            "timeline.html",
+            include_str!("../../../templates/timeline.html"),
+        ),
+        (
+            "messages_page.html",
+            include_str!("../../../templates/messages_page.html"),
+        ),
         ("error.html", include_str!("../../../templates/error.html")),
         (
             "analytics.html",
@@ -131,6 +140,7 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
         .routes(routes!(sessions_page))
         .routes(routes!(session_page))
         .routes(routes!(message_fragment))
+        .routes(routes!(pages::session_messages))
         .routes(routes!(summary_fragment))
         .routes(routes!(favicon))
         .routes(routes!(favicon_svg))
@@ -144,6 +154,7 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
         .routes(routes!(share::shared_page))
         .routes(routes!(share::shared_detail))
         .routes(routes!(share::shared_stream))
+        .routes(routes!(share::shared_messages))
         .layer(middleware::map_response(security_headers))
 }
 
@@ -695,7 +706,8 @@ fn is_are(n: i64) -> String {
     format!("{} {verb}", render::number(n))
 }
 
-/// `GET /sessions/{id}`: the session with every message, live while `ACTIVE`.
+/// `GET /sessions/{id}`: the session with its newest page of messages (older pages load
+/// as the reader scrolls up, issue #14), live while `ACTIVE`.
 #[utoipa::path(
     get,
     path = "/sessions/{id}",
@@ -734,15 +746,24 @@ async fn render_session(
         Ok(l) => l,
         Err(e) => return api_error_page(e.into()),
     };
-    let d = match full_session(state, id).await {
-        Ok(mut d) => {
-            if let Err(e) =
+    // Issue #14: the session without its messages, then only the newest page of them;
+    // older pages come from `GET /sessions/{id}/messages` as the reader scrolls up.
+    let d = match state.store.get_session(id, None).await {
+        Ok(Some(mut d)) => {
+            let live = async {
+                crate::live_state::enrich(&state.store, &mut d).await?;
                 crate::live_state::context::fill(&state.store, &state.context_windows, &mut d).await
-            {
-                return api_error_page(e.into());
+            };
+            match live.await {
+                Ok(()) => Ok(d),
+                Err(e) => Err(ApiError::from(e)),
             }
-            d
         }
+        Ok(None) => Err(ApiError::NotFound(format!("Session '{id}'"))),
+        Err(e) => Err(ApiError::from(e)),
+    };
+    let d = match d {
+        Ok(d) => d,
         Err(ApiError::NotFound(_)) if share.is_some() => return share::gone_page("deleted"),
         Err(ApiError::NotFound(_)) => {
             return error_page(
@@ -754,10 +775,38 @@ async fn render_session(
         Err(e) => return api_error_page(e),
     };
     let styles = render::participant_styles(&d.participants);
-    let msgs = d.messages.as_deref().unwrap_or(&[]);
-    let messages: Vec<MessageCtx<'_>> = msgs.iter().map(|m| message_ctx(&styles, m)).collect();
-    let timeline = timeline(&styles, &messages, &d.errors);
-    let chart = render::chart_svg(&render::agent_totals(&styles, msgs.iter().map(|m| (m, 1))));
+    let shown = match state
+        .store
+        .message_window(
+            id,
+            &crate::store::window::Anchor::End,
+            pages::PAGE,
+            &d.participants,
+        )
+        .await
+    {
+        Ok(w) => pages::shown(state, &d, &styles, &w).await,
+        Err(e) => Err(ApiError::from(e)),
+    };
+    let shown = match shown {
+        Ok(s) => s,
+        Err(e) => return api_error_page(e),
+    };
+    // The per-agent panel from one grouped query (as live updates draw it), not from
+    // the messages on the page.
+    let chart = match state.store.agent_sums(id).await {
+        Ok(sums) => {
+            let views: Vec<_> = sums
+                .iter()
+                .map(|s| (s.as_view(&d.participants), s.messages))
+                .collect();
+            render::chart_svg(&render::agent_totals(
+                &styles,
+                views.iter().map(|(v, n)| (v, *n)),
+            ))
+        }
+        Err(e) => return api_error_page(e.into()),
+    };
     let agents: HashMap<&str, &AgentStyle> =
         styles.iter().map(|(id, s)| (id.as_str(), s)).collect();
     let agents_json = serde_json::to_string(&agents).unwrap_or_else(|_| "{}".into());
@@ -790,8 +839,15 @@ async fn render_session(
             signed_in => share.is_none() && cookie_as_bearer(headers).is_some(),
             share => share,
             d => &d,
-            messages => messages,
-            timeline => timeline,
+            messages => !shown.empty,
+            timeline => shown.items,
+            prev_before => shown.prev_before,
+            next_after => shown.next_after,
+            long => !shown.prev_before.is_empty() || !shown.next_after.is_empty(),
+            pages_url => match &share {
+                Some(s) => format!("/s/{}/messages", s.get_attr("token").map(|t| t.to_string()).unwrap_or_default()),
+                None => format!("/sessions/{}/messages", enc(&d.id)),
+            },
             completeness => completeness_view(&d),
             participants => participants,
             chart => Value::from_safe_string(chart),
@@ -831,38 +887,22 @@ async fn message_fragment(
     if let Err(e) = require_read(&state, &headers).await {
         return e.into_response();
     }
-    let d = match state
-        .store
-        .get_session(
-            &id,
-            Some(MessagePage {
-                limit: 10_000,
-                after: None,
-            }),
-        )
-        .await
-    {
+    let d = match state.store.get_session(&id, None).await {
         Ok(Some(d)) => d,
         Ok(None) => return ApiError::NotFound(format!("Session '{id}'")).into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let mut found = d
-        .messages
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .find(|m| m.id == mid)
-        .cloned();
-    if found.is_none() {
-        // Past the first page: read the whole session.
-        if let Ok(full) = full_session(&state, &id).await {
-            found = full
-                .messages
-                .unwrap_or_default()
-                .into_iter()
-                .find(|m| m.id == mid);
-        }
-    }
+    // The message by its key (issue #14), not by reading the whole session.
+    let anchor = crate::store::window::Anchor::Around(mid.clone());
+    let found = match state
+        .store
+        .message_window(&id, &anchor, 2, &d.participants)
+        .await
+    {
+        Ok(w) => w.messages.into_iter().find(|m| m.id == mid),
+        Err(crate::store::StoreError::Invalid { .. }) => None,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let Some(m) = found else {
         return ApiError::NotFound(format!("Message '{mid}'")).into_response();
     };
@@ -1172,6 +1212,8 @@ mod tests {
             "sessions.html",
             "session.html",
             "message.html",
+            "timeline.html",
+            "messages_page.html",
             "error.html",
             "signin.html",
             "analytics.html",

@@ -204,3 +204,45 @@ pub async fn shared_stream(
     };
     crate::routes::stream::open(&state, peer, conn, &headers, &q, Some(guard)).await
 }
+
+/// `GET /s/{token}/messages`.
+#[utoipa::path(
+    get,
+    path = "/s/{token}/messages",
+    tag = "ui",
+    description = "One page of the shared session's messages (issue #14), exactly as `GET /sessions/{id}/messages` answers it, without a key.",
+    params(
+        ("token" = String, Path, description = "The link's token (`aps_...`)"),
+        ("before" = Option<String>, Query, description = "Message id: the page right before it"),
+        ("after" = Option<String>, Query, description = "Message id: the page right after it"),
+        ("around" = Option<String>, Query, description = "Message id: the page around it"),
+        ("edge" = Option<String>, Query, description = "`end` (default) or `start`"),
+        ("q" = Option<String>, Query, description = "Find-in-session text"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Messages per page (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "The page (an HTML fragment)", content_type = "text/html", body = String),
+        (status = 400, description = "Bad query parameter", body = agentpipe_protocol::api::ErrorBody),
+        (status = 404, description = "No such link", body = agentpipe_protocol::api::ErrorBody),
+        (status = 410, description = "The link expired or was revoked, or its session was deleted", body = agentpipe_protocol::api::ErrorBody),
+        (status = 429, description = "Rate limited", body = agentpipe_protocol::api::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = agentpipe_protocol::api::ErrorBody),
+    )
+)]
+pub async fn shared_messages(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    use axum::response::IntoResponse;
+    let share = match resolve(&state, &token).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let mut r = super::pages::fragment(&state, &share.conversation_id, &q).await;
+    if r.status() == StatusCode::NOT_FOUND {
+        r = ApiError::Gone(gone_message("deleted")).into_response();
+    }
+    no_index(&mut r);
+    r
+}
