@@ -254,7 +254,7 @@ pub async fn read_detail(
     if before.is_some() && after.is_some() {
         return Err(bad("before", "cannot be combined with after"));
     }
-    let page = include.then(|| MessagePage {
+    let page = include.then_some(MessagePage {
         limit,
         after,
         before,

@@ -169,13 +169,12 @@ pub(crate) fn assemble(
     older: Option<(Step, Vec<MessageView>)>,
     newer: Option<(Step, Vec<MessageView>)>,
 ) -> Window {
-    let mut w = Window::default();
     // What lies beyond each end when that end was not read.
-    w.more_before = match anchor {
-        Anchor::After(_) => true,
-        _ => false,
+    let mut w = Window {
+        messages: Vec::new(),
+        more_before: matches!(anchor, Anchor::After(_)),
+        more_after: matches!(anchor, Anchor::Before(_)),
     };
-    w.more_after = matches!(anchor, Anchor::Before(_));
     if let Some((step, mut rows)) = older {
         if rows.len() as i64 >= step.take {
             rows.truncate((step.take - 1) as usize);
