@@ -95,6 +95,54 @@ fn session_body(i: usize, of: usize, n: usize) -> serde_json::Value {
     })
 }
 
+/// Messages of the long session the session-page shapes read (issue #14).
+const LONG: usize = 10_000;
+
+/// The long session: [`LONG`] messages `long-1..` (ids given, so pages can start at one),
+/// the word `zephyr` in message 17 only. Uploaded once more it is merged, not repeated.
+fn long_session_body() -> serde_json::Value {
+    let messages: Vec<serde_json::Value> = (1..=LONG)
+        .map(|k| {
+            let a = if k % 2 == 1 { "claude" } else { "gemini" };
+            let word = if k == 17 { "zephyr" } else { "granite" };
+            serde_json::json!({
+                "id": format!("long-{k}"), "agentId": format!("{a}-0"), "agentName": a, "agentType": a,
+                "role": "agent", "sequenceNumber": k,
+                "content": format!("Point **{k}** of the long session: the {COMMON} and the {word}, with `code` and a [link](https://example.com/{k})."),
+                "timestamp": agentpipe_protocol::timefmt::format_us(BASE_US + k as i64 * 1_000_000),
+                "metrics": {"inputTokens": 300, "outputTokens": 120, "totalTokens": 420, "cost": 0.0004, "duration": 1200}
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "session": {"name": "reads long session", "mode": "round-robin", "status": "COMPLETED",
+            "initialPrompt": "A long session", "startedAt": agentpipe_protocol::timefmt::format_us(BASE_US),
+            "metadata": {"originalId": "reads-long"}},
+        "participants": [
+            {"agentId": "claude-0", "agentType": "claude", "agentName": "claude"},
+            {"agentId": "gemini-0", "agentType": "gemini", "agentName": "gemini"}
+        ],
+        "messages": messages,
+    })
+}
+
+/// Stores the long session (issue #14) and returns its id.
+async fn long_session(http: &reqwest::Client, base: &str) -> BenchResult<String> {
+    let r = http
+        .post(format!("{base}/api/sessions/upload"))
+        .bearer_auth(key())
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&long_session_body())?)
+        .send()
+        .await?;
+    let status = r.status();
+    let v: serde_json::Value = r.json().await?;
+    match v["conversationId"].as_str() {
+        Some(id) if status.is_success() => Ok(id.to_string()),
+        _ => Err(format!("uploading the long session: {status}: {v}").into()),
+    }
+}
+
 /// The populate step: uploads `args.sessions` sessions, `args.concurrency` at a time.
 async fn fill(server: &Server, args: &ReadsArgs) -> BenchResult<()> {
     println!(
@@ -289,6 +337,32 @@ pub async fn reads(args: &ReadsArgs) -> BenchResult<()> {
             s.1 = format!("/api/sessions/{first}?includeMessages=true");
         }
     }
+    // Issue #14: the session page of a 10,000-message session, its older pages and a
+    // find in it, beside everything else stored.
+    let long = long_session(&http, &base).await?;
+    let mid = LONG / 2;
+    shapes.extend([
+        (
+            format!("session page, {LONG} messages"),
+            format!("/sessions/{long}"),
+            50.0,
+        ),
+        (
+            "older page of it (before=)".into(),
+            format!("/sessions/{long}/messages?before=long-{mid}"),
+            50.0,
+        ),
+        (
+            "API page of it (before=)".into(),
+            format!("/api/sessions/{long}?includeMessages=true&before=long-{mid}"),
+            50.0,
+        ),
+        (
+            "find in it (message 17)".into(),
+            format!("/sessions/{long}/messages?q=zephyr"),
+            200.0,
+        ),
+    ]);
     println!(
         "== reads: {} readers, {} requests per shape",
         args.readers, args.runs
