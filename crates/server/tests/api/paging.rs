@@ -320,6 +320,52 @@ async fn session_page_fragments_page_jump_and_find_on_every_backend() {
         }
         let (s, _, _) = fragment(&app, "/sessions/no-such-session/messages").await;
         assert_eq!(s, 404, "{backend}");
+
+        // A share link's page pages under the link, without a key.
+        let (s, created) = app
+            .post(
+                &format!("/api/sessions/{}/shares", enc(&cid)),
+                &json!({"ttlSeconds": 3600}),
+            )
+            .await;
+        assert_eq!(s, 201, "{backend}: {created}");
+        let url = created["url"].as_str().expect("url");
+        let path = &url[url.find("/s/").expect("/s/")..];
+        let html = app
+            .http
+            .get(app.url(path))
+            .send()
+            .await
+            .expect("share page")
+            .text()
+            .await
+            .expect("html");
+        assert!(
+            html.contains(&format!("data-pages-url=\"{path}/messages\"")),
+            "{backend}: the shared page pages under its link"
+        );
+        assert_eq!(
+            html.matches("<li class=\"msg ").count(),
+            100,
+            "{backend}: the newest page only"
+        );
+        let r = app
+            .http
+            .get(app.url(&format!("{path}/messages?before={}", enc(&all[150]))))
+            .send()
+            .await
+            .expect("shared fragment");
+        assert_eq!(r.status().as_u16(), 200, "{backend}");
+        let text = r.text().await.expect("fragment");
+        assert_eq!(text.matches("<li class=\"msg ").count(), 100, "{backend}");
+        assert!(text.contains(&format!("data-id=\"{}\"", all[50])), "{backend}");
+        let r = app
+            .http
+            .get(app.url("/s/aps_nosuchtoken/messages"))
+            .send()
+            .await
+            .expect("unknown link");
+        assert_eq!(r.status().as_u16(), 404, "{backend}");
         seen.push((backend, walked));
     }
     if let [(_, a), (_, b)] = &seen[..] {
