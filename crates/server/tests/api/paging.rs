@@ -358,7 +358,10 @@ async fn session_page_fragments_page_jump_and_find_on_every_backend() {
         assert_eq!(r.status().as_u16(), 200, "{backend}");
         let text = r.text().await.expect("fragment");
         assert_eq!(text.matches("<li class=\"msg ").count(), 100, "{backend}");
-        assert!(text.contains(&format!("data-id=\"{}\"", all[50])), "{backend}");
+        assert!(
+            text.contains(&format!("data-id=\"{}\"", all[50])),
+            "{backend}"
+        );
         let r = app
             .http
             .get(app.url("/s/aps_nosuchtoken/messages"))
