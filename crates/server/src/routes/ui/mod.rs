@@ -830,6 +830,15 @@ async fn render_session(
         .map(|t| Value::from_safe_string(render::markdown(t)));
     let title = render::session_title(&d.name, &d.id, d.initial_prompt.as_deref());
     let compare_with = compare::candidates(state, &d.id).await;
+    // Where the page's script reads more pages (issue #14): under the share link on one.
+    let pages_url = match share
+        .as_ref()
+        .and_then(|s| s.get_attr("token").ok())
+        .and_then(|t| t.as_str().map(str::to_string))
+    {
+        Some(token) => format!("/s/{token}/messages"),
+        None => format!("/sessions/{}/messages", enc(&d.id)),
+    };
     page(
         StatusCode::OK,
         "session.html",
@@ -844,10 +853,7 @@ async fn render_session(
             prev_before => shown.prev_before,
             next_after => shown.next_after,
             long => !shown.prev_before.is_empty() || !shown.next_after.is_empty(),
-            pages_url => match &share {
-                Some(s) => format!("/s/{}/messages", s.get_attr("token").map(|t| t.to_string()).unwrap_or_default()),
-                None => format!("/sessions/{}/messages", enc(&d.id)),
-            },
+            pages_url => pages_url,
             completeness => completeness_view(&d),
             participants => participants,
             chart => Value::from_safe_string(chart),
