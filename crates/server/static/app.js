@@ -536,6 +536,8 @@
     var olderBtn = $('#load-older');
     var newerBtn = $('#load-newer');
     var loading = false;
+    // Bumped by every jump or find: a page that arrives for an earlier window is dropped.
+    var generation = 0;
     function atEnd() { return !list.dataset.nextAfter; }
     function atStart() { return !list.dataset.prevBefore; }
     function drawEdges() {
@@ -596,7 +598,9 @@
     function loadOlder() {
       if (loading || atStart()) return Promise.resolve();
       loading = true;
+      var g = generation;
       return fetchPage({ before: list.dataset.prevBefore }).then(function (p) {
+        if (g !== generation) return;
         var keep = list.firstElementChild;
         steady(keep, function () {
           var items = fresh(p.items), at = list.firstChild;
@@ -611,7 +615,9 @@
     function loadNewer() {
       if (loading || atEnd()) return Promise.resolve();
       loading = true;
+      var g = generation;
       return fetchPage({ after: list.dataset.nextAfter }).then(function (p) {
+        if (g !== generation) return;
         fresh(p.items).forEach(function (li) { list.appendChild(li); });
         list.dataset.nextAfter = p.nextAfter;
         trim('top');
@@ -621,6 +627,7 @@
     }
     // Replaces the window with a page (a jump or a find).
     function replaceWith(p) {
+      generation += 1;
       while (list.firstChild) list.removeChild(list.firstChild);
       p.items.forEach(function (li) { list.appendChild(li); });
       list.dataset.prevBefore = p.prevBefore;
