@@ -35,6 +35,7 @@ use super::{
 
 pub mod analytics;
 pub mod budgets;
+pub mod fts;
 pub mod otlp;
 pub mod shares;
 pub mod upload;
@@ -87,6 +88,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         73,
         include_str!("../../migrations/sqlite/0073_list_indexes.sql"),
+    ),
+    (
+        75,
+        include_str!("../../migrations/sqlite/0075_fts_fold.sql"),
     ),
 ];
 
@@ -235,6 +240,7 @@ impl SqliteStore {
         }
         let mut writer = open_conn(&opts.path, opts.sync_full)?;
         migrate(&mut writer)?;
+        fts::fold(&writer)?;
         let mut conns = Vec::new();
         for _ in 0..READERS {
             let c = open_conn(&opts.path, opts.sync_full)?;
@@ -274,7 +280,7 @@ impl SqliteStore {
             let result = (|| {
                 conn.execute_batch("BEGIN IMMEDIATE")?;
                 let mut pubs = Vec::new();
-                match f(conn, &mut pubs) {
+                match f(conn, &mut pubs).and_then(|v| fts::fold(conn).map(|()| v)) {
                     Ok(v) => match conn.execute_batch("COMMIT") {
                         Ok(()) => Ok((v, pubs)),
                         Err(e) => {
@@ -425,6 +431,7 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn GroupJob>>, publish: 
                 return Ok(false);
             }
         }
+        fts::fold(conn)?;
         conn.execute_batch("COMMIT")?;
         Ok(true)
     })();
@@ -449,6 +456,7 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn GroupJob>>, publish: 
                 let r = (|| -> Result<bool, StoreError> {
                     conn.execute_batch("BEGIN IMMEDIATE")?;
                     if job.run(conn, &mut pubs, true) {
+                        fts::fold(conn)?;
                         conn.execute_batch("COMMIT")?;
                         Ok(true)
                     } else {
@@ -582,15 +590,17 @@ pub fn apply_item_as(
         }
         Body::Message(m) => {
             let cid = m.conversation_id.clone();
-            ensure_conversation(conn, &cid, ev.timestamp_us, source, now)?;
-            match insert_message(conn, m)? {
+            let changed = ensure_conversation(conn, &cid, ev.timestamp_us, source, now)?;
+            match insert_message(conn, m, now)? {
                 Err(existing) => Ok(applied(
                     Outcome::MessageDuplicate(existing),
                     Some(cid),
                     None,
                 )),
                 Ok(mid) => {
-                    recompute(conn, &cid, now)?;
+                    if changed {
+                        recompute(conn, &cid, now)?;
+                    }
                     let eid = append_event(
                         conn,
                         ev.kind,
@@ -656,22 +666,26 @@ pub fn apply_item_as(
 }
 
 /// Creates the placeholder row of SPEC 2.4 if absent, and folds `ts` into the earliest
-/// event time.
+/// event time. Returns whether the row changed (created, or an earlier event time): when
+/// it did not, the row is not rewritten (issue #15: most events of a live conversation
+/// are not its earliest).
 pub fn ensure_conversation(
     conn: &Connection,
     cid: &str,
     ts: i64,
     source: &str,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let placeholder: String = cid.chars().take(8).collect();
-    conn.prepare_cached(
-        "INSERT INTO conversations (id, name, status, source, started_at, created_at, updated_at, min_event_ts)
-         VALUES (?1, ?2, 'ACTIVE', ?3, ?4, ?5, ?5, ?4)
-         ON CONFLICT (id) DO UPDATE SET min_event_ts = MIN(min_event_ts, excluded.min_event_ts)",
-    )?
-    .execute(params![cid, format!("Conversation {placeholder}"), source, ts, now])?;
-    Ok(())
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO conversations (id, name, status, source, started_at, created_at, updated_at, min_event_ts)
+             VALUES (?1, ?2, 'ACTIVE', ?3, ?4, ?5, ?5, ?4)
+             ON CONFLICT (id) DO UPDATE SET min_event_ts = excluded.min_event_ts
+             WHERE excluded.min_event_ts < conversations.min_event_ts",
+        )?
+        .execute(params![cid, format!("Conversation {placeholder}"), source, ts, now])?;
+    Ok(changed > 0)
 }
 
 fn json_opt<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
@@ -775,10 +789,14 @@ pub fn merge_participant(conn: &Connection, j: &Joined) -> Result<bool, StoreErr
 }
 
 /// Inserts a message unless its identity is already stored. `Ok(Ok(id))` when inserted
-/// (and the conversation's computed sums updated), `Ok(Err(existing_id))` for a duplicate.
+/// (and the conversation's sums, sequence facts, totals and `updated_at` = `now` updated
+/// in one statement, as [`recompute`] would derive the totals), `Ok(Err(existing_id))`
+/// for a duplicate. A message changes no other derived column (status, start, end), so
+/// after it only a changed [`ensure_conversation`] needs a full [`recompute`].
 pub fn insert_message(
     conn: &Connection,
     m: &Message,
+    now: i64,
 ) -> Result<Result<String, String>, StoreError> {
     let dedup = message_dedup_key(m);
     let mid = m
@@ -823,29 +841,43 @@ pub fn insert_message(
             .optional()?;
         return Ok(Err(existing.unwrap_or(mid)));
     }
+    let seq = m.sequence_number.filter(|s| *s >= 1);
+    let new_seq = match seq {
+        // Which sequence numbers are held (issue #12): a new distinct one counts.
+        Some(seq) => {
+            let same: i64 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND sort_seq = ?2",
+                )?
+                .query_row(params![m.conversation_id, seq], |r| r.get(0))?;
+            i64::from(same == 1)
+        }
+        None => 0,
+    };
+    // One row write per message (issue #15; it was three): the sums, the sequence facts,
+    // and the totals `recompute` derives from them (SET expressions read the old row, so
+    // the new sums are spelled out).
     conn.prepare_cached(
         "UPDATE conversations SET msg_count = msg_count + 1, msg_tokens = msg_tokens + ?2,
-           msg_cost = msg_cost + ?3, msg_duration = msg_duration + ?4 WHERE id = ?1",
+           msg_cost = msg_cost + ?3, msg_duration = msg_duration + ?4,
+           seq_max = CASE WHEN ?5 IS NULL THEN seq_max ELSE MAX(COALESCE(seq_max, 0), ?5) END,
+           seq_count = seq_count + ?6,
+           total_messages = COALESCE(comp_total_messages, msg_count + 1),
+           total_tokens = COALESCE(comp_total_tokens, msg_tokens + ?2),
+           total_cost = COALESCE(comp_total_cost, msg_cost + ?3),
+           total_duration = COALESCE(comp_total_duration, msg_duration + ?4),
+           updated_at = ?7
+         WHERE id = ?1",
     )?
     .execute(params![
         m.conversation_id,
         m.total_tokens.unwrap_or(0),
         m.cost.unwrap_or(0.0),
-        m.duration_ms.unwrap_or(0)
+        m.duration_ms.unwrap_or(0),
+        seq,
+        new_seq,
+        now,
     ])?;
-    if let Some(seq) = m.sequence_number.filter(|s| *s >= 1) {
-        // Which sequence numbers are held (issue #12): a new distinct one counts.
-        let same: i64 = conn
-            .prepare_cached(
-                "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND sort_seq = ?2",
-            )?
-            .query_row(params![m.conversation_id, seq], |r| r.get(0))?;
-        conn.prepare_cached(
-            "UPDATE conversations SET seq_max = MAX(COALESCE(seq_max, 0), ?2),
-               seq_count = seq_count + ?3 WHERE id = ?1",
-        )?
-        .execute(params![m.conversation_id, seq, i64::from(same == 1)])?;
-    }
     Ok(Ok(mid))
 }
 

@@ -15,6 +15,7 @@ mod edge;
 mod errors;
 mod export_html;
 mod faults;
+mod fts_fold;
 mod generated_client;
 mod helpers;
 mod lag;

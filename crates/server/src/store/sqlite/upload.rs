@@ -121,7 +121,7 @@ fn merge_same_run(
             m.conversation_id.clone_from(&cid);
             m.message_id = None;
             m.sequence_number = seq;
-            created += i64::from(super::insert_message(conn, &m)?.is_ok());
+            created += i64::from(super::insert_message(conn, &m, now)?.is_ok());
         }
         recompute(conn, &cid, now)?;
         if let Some(h) = identity_hash {
