@@ -440,11 +440,13 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn GroupJob>>, publish: 
             metrics::histogram!("agentpipe_group_commit_size").record(size as f64);
             metrics::histogram!("agentpipe_db_operation_duration_seconds", "op" => "commit")
                 .record(started.elapsed().as_secs_f64());
-            for job in group.drain(..) {
-                job.finish(Ok(()));
-            }
+            // Publish, then answer: the hub's commit time (`committedAt`, issue #18) is
+            // then never later than the 2xx.
             for ev in pubs {
                 publish.publish(ev);
+            }
+            for job in group.drain(..) {
+                job.finish(Ok(()));
             }
         }
         Ok(false) => {
@@ -466,12 +468,12 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn GroupJob>>, publish: 
                 })();
                 match r {
                     Ok(committed) => {
-                        job.finish(Ok(()));
                         if committed {
                             for ev in pubs {
                                 publish.publish(ev);
                             }
                         }
+                        job.finish(Ok(()));
                     }
                     Err(e) => {
                         let _ = conn.execute_batch("ROLLBACK");

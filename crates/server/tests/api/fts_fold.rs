@@ -60,10 +60,14 @@ async fn committed_messages_are_searchable_and_deleted_ones_are_not() {
 
     // An upload (its own transaction) is searchable when its answer arrives.
     let upload = json!({
-        "session": {"name": "Uploaded", "status": "COMPLETED", "metadata": {"originalId": "fts-up"}},
+        "session": {"name": "Uploaded", "status": "COMPLETED", "startedAt": "2025-10-20T14:30:05Z", "metadata": {"originalId": "fts-up"}},
+        "participants": [
+            {"agentId": "claude-1", "agentType": "claude", "agentName": "Claude"},
+            {"agentId": "codex-1", "agentType": "codex", "agentName": "Codex"}
+        ],
         "messages": [
-            {"agentType": "claude", "content": "a quokka smiles", "timestamp": "2025-10-20T14:30:20Z", "sequenceNumber": 1},
-            {"agentType": "codex", "content": "quokka again", "timestamp": "2025-10-20T14:30:21Z", "sequenceNumber": 2}
+            {"agentId": "claude-1", "agentType": "claude", "content": "a quokka smiles", "timestamp": "2025-10-20T14:30:20Z", "sequenceNumber": 1},
+            {"agentId": "codex-1", "agentType": "codex", "content": "quokka again", "timestamp": "2025-10-20T14:30:21Z", "sequenceNumber": 2}
         ]
     });
     let (s, body) = app.post("/api/sessions/upload", &upload).await;
