@@ -259,7 +259,7 @@ mod tests {
 
     fn msg(id: &str) -> MessageView {
         serde_json::from_value(serde_json::json!({
-            "id": id, "agentType": "claude", "content": "", "role": "agent",
+            "id": id, "agentId": "claude-1", "agentType": "claude", "content": "", "role": "agent",
             "timestamp": "2025-01-01T00:00:00.000000Z", "metrics": {}
         }))
         .expect("message view")

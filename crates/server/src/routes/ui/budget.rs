@@ -115,6 +115,10 @@ mod tests {
         );
         let h = html(Some(&b(2.5, 2.0, 2.5)));
         assert!(h.contains("data-level=\"amber\"") && h.contains("data-projected-level=\"red\""));
-        assert!(!h.contains("hidden") && !h.contains("style"), "{h}");
+        // Shown: no `hidden` attribute (the bar's SVG is `aria-hidden`, which is not one).
+        assert!(
+            !h.contains(" hidden>") && !h.contains(" hidden ") && !h.contains("style"),
+            "{h}"
+        );
     }
 }
