@@ -48,29 +48,43 @@ pub struct StreamArgs {
     pub client: ClientArgs,
 }
 
-/// A `--budget-usd` value: a number of dollars greater than 0 and at most 1,000,000.
+/// A `--budget-usd` value: a finite number of dollars from 0.000001 (the server's
+/// smallest budget, a micro-dollar) to 1,000,000.
 fn parse_budget(s: &str) -> Result<f64, String> {
+    use agentpipe_protocol::budget::{MAX_BUDGET_USD, MIN_BUDGET_USD};
     let v: f64 = s
         .trim()
         .trim_start_matches('$')
         .parse()
         .map_err(|_| format!("'{s}' is not a number of US dollars (e.g. 2.5)"))?;
-    if v.is_finite() && v > 0.0 && v <= agentpipe_protocol::budget::MAX_BUDGET_USD {
+    if v.is_finite() && (MIN_BUDGET_USD..=MAX_BUDGET_USD).contains(&v) {
         Ok(v)
     } else {
         Err(format!(
-            "'{s}' must be greater than 0 and at most 1000000 (US dollars)"
+            "'{s}' must be from 0.000001 (a millionth of a dollar) to 1000000 (US dollars)"
         ))
     }
 }
 
-/// Sets `--budget-usd` on each conversation `stream` reads, once each; a failure is
-/// reported and retried with the conversation's next event and once more at the end.
+/// Sets `--budget-usd` on each conversation `stream` reads, once each. A network error or
+/// a 5xx is reported once and retried with the conversation's next event and once more
+/// at the end; any other refusal (a 4xx: the server will not take it) is final, reported
+/// once with the server's message.
 struct Budgets {
     usd: Option<f64>,
     client: agentpipe_client::Client,
     done: std::collections::HashSet<String>,
     pending: std::collections::BTreeSet<String>,
+    refused: std::collections::BTreeSet<String>,
+}
+
+/// Whether a failed budget PUT may succeed later: network errors and 5xx only.
+fn budget_retryable(e: &agentpipe_client::Error) -> bool {
+    match e {
+        agentpipe_client::Error::Network { .. } => true,
+        agentpipe_client::Error::Http { status, .. } => (500..=599).contains(status),
+        _ => false,
+    }
 }
 
 impl Budgets {
@@ -81,6 +95,7 @@ impl Budgets {
             client: client.with_retry_attempts(0),
             done: Default::default(),
             pending: Default::default(),
+            refused: Default::default(),
         }
     }
 
@@ -88,7 +103,7 @@ impl Budgets {
         let (Some(usd), Some(id)) = (self.usd, ev.conversation_id()) else {
             return;
         };
-        if self.done.contains(id) {
+        if self.done.contains(id) || self.refused.contains(id) {
             return;
         }
         let id = id.to_string();
@@ -97,28 +112,49 @@ impl Budgets {
 
     async fn set(&mut self, usd: f64, id: String) {
         match self.client.set_budget(&id, usd).await {
-            Ok(_) => {
-                eprintln!("stream: budget ${usd} set for conversation {id}");
+            Ok(v) => {
+                // The amount as the server keeps it (rounded to a micro-dollar).
+                let kept = v["budget"]["usd"].as_f64().unwrap_or(usd);
+                eprintln!("stream: budget ${kept} set for conversation {id}");
                 self.pending.remove(&id);
                 self.done.insert(id);
             }
-            Err(e) => {
+            Err(e) if budget_retryable(&e) => {
                 if self.pending.insert(id.clone()) {
                     eprintln!("stream: could not set the budget of conversation {id} yet ({e})");
                 }
             }
+            Err(e) => {
+                let why = match &e {
+                    agentpipe_client::Error::Http {
+                        status, message, ..
+                    } => format!("HTTP {status}: {message}"),
+                    other => other.to_string(),
+                };
+                eprintln!(
+                    "stream: the server refused the budget ${usd} for conversation {id} ({why}); not retried"
+                );
+                self.pending.remove(&id);
+                self.refused.insert(id);
+            }
         }
     }
 
-    /// Tries the budgets still unset once more; their ids when some remain.
-    async fn finish(&mut self) -> Vec<String> {
+    /// Tries the budgets still unset after network errors or 5xx once more; the ids
+    /// still unset, and those the server refused.
+    async fn finish(&mut self) -> (Vec<String>, Vec<String>) {
         let Some(usd) = self.usd else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         for id in std::mem::take(&mut self.pending) {
+            // Already reported when it first failed: only a change is printed.
+            self.pending.insert(id.clone());
             self.set(usd, id).await;
         }
-        self.pending.iter().cloned().collect()
+        (
+            self.pending.iter().cloned().collect(),
+            self.refused.iter().cloned().collect(),
+        )
     }
 }
 
@@ -199,7 +235,7 @@ pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
         }
     }
     let report = batcher.close().await;
-    let unset = budgets.finish().await;
+    let (unset, refused) = budgets.finish().await;
     eprintln!(
         "stream: {} read; {} delivered ({} already stored); {} rejected; {} skipped",
         count(events, "event"),
@@ -213,9 +249,17 @@ pub async fn stream(args: StreamArgs) -> Result<(), CliError> {
     }
     if !unset.is_empty() {
         eprintln!(
-            "stream: the budget is not set for {}: {} (PUT /api/sessions/{{id}}/budget sets it)",
+            "stream: the budget is not set for {} (server unreachable or failing): {} \
+             (PUT /api/sessions/{{id}}/budget sets it)",
             count(unset.len() as u64, "conversation"),
             unset.join(", ")
+        );
+    }
+    if !refused.is_empty() {
+        eprintln!(
+            "stream: the budget was refused for {} (see above): {}",
+            count(refused.len() as u64, "conversation"),
+            refused.join(", ")
         );
     }
     if report.failed > 0 {
@@ -364,5 +408,15 @@ mod tests {
             pinned.ends_with(" --ca-cert '/etc/my certs/ca.pem'"),
             "{pinned}"
         );
+    }
+
+    #[test]
+    fn budgets_below_a_micro_dollar_or_not_finite_are_refused() {
+        assert_eq!(parse_budget("0.000001"), Ok(0.000001));
+        assert_eq!(parse_budget("$2.5"), Ok(2.5));
+        assert_eq!(parse_budget("1000000"), Ok(1_000_000.0));
+        for bad in ["1e-9", "0.0000009", "0", "-1", "inf", "NaN", "1000000.5", "lots"] {
+            assert!(parse_budget(bad).is_err(), "{bad}");
+        }
     }
 }

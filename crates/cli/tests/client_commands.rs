@@ -960,7 +960,7 @@ async fn stream_sets_the_budget_of_the_conversation_it_streams() {
         ]
     );
     // Refused before anything is sent.
-    for bad in ["0", "-1", "lots", "2000000"] {
+    for bad in ["0", "-1", "lots", "2000000", "1e-9", "0.0000009", "inf", "NaN"] {
         let mut cmd = bin(&server.url());
         cmd.arg("stream")
             .arg(&input)
@@ -968,5 +968,37 @@ async fn stream_sets_the_budget_of_the_conversation_it_streams() {
         let (ok, _, err) = run(cmd).await;
         assert!(!ok && err.contains("--budget-usd"), "{bad}: {err}");
     }
+    server.stop().await;
+}
+
+/// A budget PUT the server refuses with a 4xx (here a conversation id over the 256-byte
+/// limit, which ingest refuses too) is final: `stream` prints the server's message once,
+/// naming the conversation, does not report it as "not set yet", and says so at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_treats_a_4xx_from_the_budget_put_as_final() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("db.sqlite"), None).await;
+    let conv = "z".repeat(300);
+    let input = tmp.path().join("events.jsonl");
+    let mut text = format!("{}\n", started(&conv));
+    for i in 1..=3 {
+        text.push_str(&format!("{}\n", message(&conv, i)));
+    }
+    std::fs::write(&input, text).unwrap();
+    let mut cmd = bin(&server.url());
+    cmd.arg("stream")
+        .arg(&input)
+        .args(["--budget-usd", "2", "--spool-dir"])
+        .arg(tmp.path().join("spool"));
+    let (_, out, err) = run(cmd).await;
+    let refusal = format!("refused the budget $2 for conversation {conv}");
+    assert_eq!(err.matches(&refusal).count(), 1, "{out}{err}");
+    assert!(err.contains("HTTP 400"), "{err}");
+    assert!(!err.contains("yet"), "{err}");
+    assert!(!err.contains("budget $2 set"), "{err}");
+    assert!(
+        err.contains(&format!("the budget was refused for 1 conversation (see above): {conv}")),
+        "{err}"
+    );
     server.stop().await;
 }

@@ -537,7 +537,9 @@ impl Client {
     /// issue #18): the session's budget in USD, kept even when the session has not
     /// arrived yet. Answered `{sessionId, sessionExists, budget: {usd, spentUsd,
     /// projectedUsd, projection, remainingTurns}, alertEventIds}`.
-    /// Errors: [`Error::Http`] 400 (`usd` not a number > 0 and <= 1000000), 401/403 (key).
+    /// The server rounds `usd` to whole micro-dollars. Errors: [`Error::Http`] 400 (`usd`
+    /// outside 0.000001..=1000000 once rounded, or an `id` ingest refuses: blank, over 256
+    /// bytes, `.` / `..`), 401/403 (key).
     pub async fn set_budget(&self, id: &str, usd: f64) -> Result<Value, Error> {
         let path = format!("/api/sessions/{}/budget", encode_segment(id));
         let body = json_body(&serde_json::json!({ "usd": usd }))?;

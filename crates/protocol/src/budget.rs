@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// Share of the budget at which `budget.warning` is sent: 80 %.
 pub const WARNING_SHARE: f64 = 0.8;
 
+/// Smallest budget accepted, USD: one micro-dollar (the unit amounts are rounded to and
+/// thresholds compared in).
+pub const MIN_BUDGET_USD: f64 = 0.000_001;
+
 /// Largest budget accepted, USD.
 pub const MAX_BUDGET_USD: f64 = 1_000_000.0;
 

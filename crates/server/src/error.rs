@@ -43,6 +43,10 @@ pub enum ApiError {
     /// 415: wrong `Content-Type`.
     #[error("unsupported content type")]
     UnsupportedMediaType(String),
+    /// 415: a `Content-Type` other than JSON on a route that reads only JSON (e.g. the
+    /// budget PUT); the content type as sent.
+    #[error("unsupported content type")]
+    NotJson(String),
     /// 415: a request `Content-Encoding` other than gzip, br, zstd or identity.
     #[error("unsupported content encoding")]
     UnsupportedEncoding(String),
@@ -161,6 +165,14 @@ impl ApiError {
                 body(
                     "unsupported_media_type",
                     format!("Content-Type '{ct}' is not supported; send application/json or application/x-ndjson"),
+                    None,
+                ),
+            ),
+            ApiError::NotJson(ct) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                body(
+                    "unsupported_media_type",
+                    format!("Content-Type '{ct}' is not supported; send application/json"),
                     None,
                 ),
             ),

@@ -25,9 +25,10 @@ fn micros(x: f64) -> i64 {
     (x * 1e6).round() as i64
 }
 
-/// `x` rounded to a micro-dollar.
+/// `x` rounded to a micro-dollar, in `f64` (no `i64` cap: a projection of 10^21 USD
+/// stays 10^21).
 fn round6(x: f64) -> f64 {
-    micros(x) as f64 / 1e6
+    (x * 1e6).round() / 1e6
 }
 
 /// The figures of a budget of `usd` for session `d` with its message rows `rows`
@@ -226,6 +227,15 @@ mod tests {
         );
         assert_eq!(reached(&budget(2.5, 2.5, 2.5)), 15);
         assert_eq!(reached(&budget(0.3, 0.1 + 0.2, 0.0)), 3);
+    }
+
+    #[test]
+    fn amounts_round_to_micro_dollars_without_an_i64_cap() {
+        assert_eq!(round6(1.234_567_4), 1.234_567);
+        assert_eq!(round6(0.000_001_5), 0.000_002);
+        // Past i64::MAX micro-dollars (about 9.2 * 10^12 USD).
+        assert_eq!(round6(2e21), 2e21);
+        assert_eq!(round6(1e13), 1e13);
     }
 
     #[test]

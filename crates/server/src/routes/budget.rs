@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use agentpipe_protocol::budget::{Budget, MAX_BUDGET_USD};
+use agentpipe_protocol::event::conversation_id_problem;
 use agentpipe_protocol::timefmt::now_us;
 use agentpipe_protocol::ValidationError;
 
@@ -26,7 +27,7 @@ use crate::live_state::budget as live;
 use crate::AppState;
 
 /// Smallest budget accepted, USD: one micro-dollar (the unit thresholds are compared in).
-pub const MIN_BUDGET_USD: f64 = 0.000_001;
+pub use agentpipe_protocol::budget::MIN_BUDGET_USD;
 
 /// Largest request body, bytes.
 const MAX_BODY: usize = 16 * 1024;
@@ -55,12 +56,43 @@ pub struct BudgetSet {
     pub alert_event_ids: Vec<i64>,
 }
 
+/// 415 unless the body is JSON (`Content-Type` JSON or absent, as ingest reads it).
+fn json_only(headers: &HeaderMap) -> Result<(), ApiError> {
+    use crate::routes::ingest::{body_kind, BodyKind};
+    match body_kind(headers) {
+        Ok(BodyKind::Json) => Ok(()),
+        Ok(BodyKind::Ndjson) | Err(ApiError::UnsupportedMediaType(_)) => Err(ApiError::NotJson(
+            headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default(),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 fn invalid(field: &str, message: &str) -> ApiError {
     ApiError::Validation(ValidationError::new(field, message))
 }
 
-/// The `usd` of a PUT body: a finite number from [`MIN_BUDGET_USD`] to
-/// [`MAX_BUDGET_USD`]. Errors name `body` (not a JSON object) or `usd`.
+/// The path id of `PUT|DELETE /api/sessions/{id}/budget` under the one conversation id
+/// rule ingest applies ([`conversation_id_problem`]: not blank, at most 256 bytes, not
+/// `.` / `..`); errors name `id`.
+pub fn check_id(id: &str) -> Result<(), ApiError> {
+    match conversation_id_problem(id) {
+        Some(problem) => Err(invalid("id", &problem)),
+        None => Ok(()),
+    }
+}
+
+/// `usd` rounded to whole micro-dollars (amounts are kept to a millionth of a dollar).
+fn round_to_micros(usd: f64) -> f64 {
+    (usd * 1e6).round() / 1e6
+}
+
+/// The `usd` of a PUT body, rounded to whole micro-dollars: a finite number from
+/// [`MIN_BUDGET_USD`] to [`MAX_BUDGET_USD`] after rounding (one that rounds to 0 is
+/// refused). Errors name `body` (not a JSON object) or `usd`.
 pub fn parse_usd(body: &[u8]) -> Result<f64, ApiError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
     let Value::Object(m) = v else {
@@ -69,14 +101,14 @@ pub fn parse_usd(body: &[u8]) -> Result<f64, ApiError> {
     let range = "a number of US dollars greater than 0 and at most 1000000";
     match m.get("usd") {
         None | Some(Value::Null) => Err(invalid("usd", &format!("is required: {range}"))),
-        Some(Value::Number(n)) => match n.as_f64() {
+        Some(Value::Number(n)) => match n.as_f64().map(round_to_micros) {
             Some(x) if x.is_finite() && x > MAX_BUDGET_USD => {
                 Err(invalid("usd", &format!("is too large: {range}")))
             }
             Some(x) if x.is_finite() && x >= MIN_BUDGET_USD => Ok(x),
             Some(x) if x.is_finite() && x > 0.0 => Err(invalid(
                 "usd",
-                "is below the smallest budget, 0.000001 (a millionth of a dollar)",
+                "is below the smallest budget, 0.000001 (a millionth of a dollar; amounts are rounded to it)",
             )),
             _ => Err(invalid("usd", &format!("must be {range}"))),
         },
@@ -95,10 +127,11 @@ pub fn parse_usd(body: &[u8]) -> Result<f64, ApiError> {
     request_body(content = BudgetRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Set", body = BudgetSet),
-        (status = 400, description = "Bad body: `usd` missing, not a number, <= 0 or > 1000000; nothing stored", body = agentpipe_protocol::api::ErrorBody),
+        (status = 400, description = "Bad id (`id`: blank, over 256 bytes, `.` or `..`) or body: `usd` missing, not a number, or outside 0.000001..=1000000 once rounded to a micro-dollar; nothing stored", body = agentpipe_protocol::api::ErrorBody),
         (status = 401, description = "Missing or wrong key", body = agentpipe_protocol::api::ErrorBody),
         (status = 403, description = "Key lacks scope `ingest` or `admin`", body = agentpipe_protocol::api::ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = agentpipe_protocol::api::ErrorBody),
+        (status = 415, description = "`Content-Type` other than JSON", body = agentpipe_protocol::api::ErrorBody),
         (status = 503, description = "Storage unavailable", body = agentpipe_protocol::api::ErrorBody),
     ),
     security(("bearer" = []))
@@ -117,11 +150,10 @@ pub async fn set(
             "ingest' or 'admin",
         )
         .await?;
+    check_id(&id)?;
+    json_only(&headers)?;
     let bytes = crate::routes::ingest::read_body(&headers, body, MAX_BODY, "body").await?;
     let usd = parse_usd(&bytes)?;
-    if id.is_empty() {
-        return Err(invalid("id", "must not be empty"));
-    }
     // Alerts still reached under the new amount stay sent; the others are re-armed.
     let (figures, exists) = live::current(&state.store, &id, usd).await?;
     state
@@ -148,6 +180,7 @@ pub async fn set(
     params(("id" = String, Path, description = "Conversation id")),
     responses(
         (status = 204, description = "Removed"),
+        (status = 400, description = "Bad id (`id`: blank, over 256 bytes, `.` or `..`)", body = agentpipe_protocol::api::ErrorBody),
         (status = 401, description = "Missing or wrong key", body = agentpipe_protocol::api::ErrorBody),
         (status = 403, description = "Key lacks scope `ingest` or `admin`", body = agentpipe_protocol::api::ErrorBody),
         (status = 404, description = "The session has no budget", body = agentpipe_protocol::api::ErrorBody),
@@ -168,6 +201,7 @@ pub async fn clear(
             "ingest' or 'admin",
         )
         .await?;
+    check_id(&id)?;
     if state.store.delete_budget(&id).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
@@ -195,6 +229,7 @@ mod tests {
             (br#"{"usd": 0}"#, "usd"),
             (br#"{"usd": -1}"#, "usd"),
             (br#"{"usd": 0.0000001}"#, "usd"),
+            (br#"{"usd": 0.0000004}"#, "usd"),
             (br#"{"usd": 1000000.01}"#, "usd"),
             (br#"{"usd": true}"#, "usd"),
             (br#"{"usd": [2.5]}"#, "usd"),
@@ -207,5 +242,28 @@ mod tests {
             }
         }
         assert!(matches!(parse_usd(b"{"), Err(ApiError::BadJson(_))));
+    }
+
+    #[test]
+    fn usd_is_rounded_to_whole_micro_dollars() {
+        assert_eq!(parse_usd(br#"{"usd": 0.0000015}"#).ok(), Some(0.000002));
+        assert_eq!(parse_usd(br#"{"usd": 2.5000004}"#).ok(), Some(2.5));
+        assert_eq!(parse_usd(br#"{"usd": 0.0000007}"#).ok(), Some(0.000001));
+        assert_eq!(
+            parse_usd(br#"{"usd": 1000000.0000004}"#).ok(),
+            Some(MAX_BUDGET_USD)
+        );
+    }
+
+    #[test]
+    fn path_ids_follow_the_ingest_rule() {
+        for bad in [".", "..", " ", "", &"x".repeat(257)] {
+            match check_id(bad) {
+                Err(ApiError::Validation(v)) => assert_eq!(v.field, "id", "{bad:?}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        assert!(check_id(&"x".repeat(256)).is_ok());
+        assert!(check_id("a.b").is_ok());
     }
 }

@@ -393,3 +393,130 @@ async fn a_read_key_cannot_set_a_budget_an_ingest_or_admin_key_can() {
     assert_eq!((s, b["budget"]["usd"].as_f64()), (200, Some(3.0)), "{b}");
     assert_eq!(budget(&app, "bud-4").await["usd"], 3.0);
 }
+
+/// A raw HTTP/1.1 request (paths such as `/api/sessions/../budget` are sent as written;
+/// HTTP clients normalize them away); status and JSON body.
+async fn raw_request(app: &App, method: &str, path: &str, body: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(app.server.addr)
+        .await
+        .expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TEST_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    sock.read_to_end(&mut out).await.expect("read");
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let json = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// Path ids ingest refuses (blank, `.`, `..`, over 256 bytes: the one protocol rule) are
+/// a 400 naming `id` on PUT and DELETE, and nothing is stored under them.
+#[tokio::test]
+async fn path_ids_ingest_refuses_are_refused_naming_id_and_store_nothing() {
+    let app = App::start().await;
+    let store = agentpipe_server::open_store(&agentpipe_server::ServeConfig::admin(Some(
+        format!("sqlite://{}", app.server.db_path.display()),
+    )))
+    .await
+    .expect("store");
+    let long = "x".repeat(5_000);
+    for (path_id, stored_id) in [
+        ("..", ".."),
+        (".", "."),
+        ("%20", " "),
+        ("%20%20", "  "),
+        (long.as_str(), long.as_str()),
+    ] {
+        let path = format!("/api/sessions/{path_id}/budget");
+        let (s, b) = raw_request(&app, "PUT", &path, r#"{"usd": 2}"#).await;
+        assert_eq!(s, 400, "PUT {path_id:.20}: {b}");
+        assert_eq!(b["details"][0]["field"], "id", "{b}");
+        let (s, b) = raw_request(&app, "DELETE", &path, "").await;
+        assert_eq!(s, 400, "DELETE {path_id:.20}: {b}");
+        assert_eq!(b["details"][0]["field"], "id", "{b}");
+        assert_eq!(
+            store.get_budget(stored_id).await.expect("read"),
+            None,
+            "stored under {stored_id:.20}"
+        );
+    }
+    // The limit itself is fine: 256 bytes.
+    let ok = "y".repeat(256);
+    let (s, b) = raw_request(
+        &app,
+        "PUT",
+        &format!("/api/sessions/{ok}/budget"),
+        r#"{"usd": 2}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+}
+
+/// `usd` is rounded to whole micro-dollars on input (README: amounts are rounded to a
+/// millionth of a dollar); one that rounds to 0 is refused naming `usd`.
+#[tokio::test]
+async fn usd_is_rounded_to_a_micro_dollar_and_one_rounding_to_zero_is_refused() {
+    let app = App::start().await;
+    let cid = "bud-round";
+    send(&app, &start(cid, Some(1))).await;
+    send(&app, &start("bud-round-0", Some(1))).await;
+    let (s, b) = put_raw(&app, cid, r#"{"usd": 0.0000015}"#, Some(TEST_KEY)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["budget"]["usd"], 0.000002, "{b}");
+    assert_eq!(budget(&app, cid).await["usd"], 0.000002);
+    let (s, b) = put_raw(&app, cid, r#"{"usd": 2.5000004}"#, Some(TEST_KEY)).await;
+    assert_eq!((s, b["budget"]["usd"].as_f64()), (200, Some(2.5)), "{b}");
+    let (s, b) = put_raw(&app, "bud-round-0", r#"{"usd": 0.0000004}"#, Some(TEST_KEY)).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["details"][0]["field"], "usd", "{b}");
+    assert_eq!(budget(&app, "bud-round-0").await, Value::Null, "nothing stored");
+}
+
+/// A non-JSON `Content-Type` is a 415, as on ingest; no `Content-Type` is read as JSON.
+#[tokio::test]
+async fn a_non_json_content_type_is_a_415_and_stores_nothing() {
+    let app = App::start().await;
+    send(&app, &start("bud-ct", Some(1))).await;
+    for ct in ["text/plain", "application/x-ndjson", "application/x-www-form-urlencoded"] {
+        let r = app
+            .http
+            .put(app.url("/api/sessions/bud-ct/budget"))
+            .bearer_auth(TEST_KEY)
+            .header("content-type", ct)
+            .body(r#"{"usd": 2}"#)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status().as_u16(), 415, "{ct}");
+        let b: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(b["error"], "unsupported_media_type", "{b}");
+        assert!(
+            b["message"].as_str().unwrap_or_default().contains(ct),
+            "{b}"
+        );
+    }
+    assert_eq!(budget(&app, "bud-ct").await, Value::Null);
+    let r = app
+        .http
+        .put(app.url("/api/sessions/bud-ct/budget"))
+        .bearer_auth(TEST_KEY)
+        .body(r#"{"usd": 2}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(budget(&app, "bud-ct").await["usd"], 2.0);
+}
