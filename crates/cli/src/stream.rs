@@ -415,7 +415,16 @@ mod tests {
         assert_eq!(parse_budget("0.000001"), Ok(0.000001));
         assert_eq!(parse_budget("$2.5"), Ok(2.5));
         assert_eq!(parse_budget("1000000"), Ok(1_000_000.0));
-        for bad in ["1e-9", "0.0000009", "0", "-1", "inf", "NaN", "1000000.5", "lots"] {
+        for bad in [
+            "1e-9",
+            "0.0000009",
+            "0",
+            "-1",
+            "inf",
+            "NaN",
+            "1000000.5",
+            "lots",
+        ] {
             assert!(parse_budget(bad).is_err(), "{bad}");
         }
     }

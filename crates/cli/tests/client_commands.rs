@@ -960,7 +960,16 @@ async fn stream_sets_the_budget_of_the_conversation_it_streams() {
         ]
     );
     // Refused before anything is sent.
-    for bad in ["0", "-1", "lots", "2000000", "1e-9", "0.0000009", "inf", "NaN"] {
+    for bad in [
+        "0",
+        "-1",
+        "lots",
+        "2000000",
+        "1e-9",
+        "0.0000009",
+        "inf",
+        "NaN",
+    ] {
         let mut cmd = bin(&server.url());
         cmd.arg("stream")
             .arg(&input)
@@ -997,7 +1006,9 @@ async fn stream_treats_a_4xx_from_the_budget_put_as_final() {
     assert!(!err.contains("yet"), "{err}");
     assert!(!err.contains("budget $2 set"), "{err}");
     assert!(
-        err.contains(&format!("the budget was refused for 1 conversation (see above): {conv}")),
+        err.contains(&format!(
+            "the budget was refused for 1 conversation (see above): {conv}"
+        )),
         "{err}"
     );
     server.stop().await;

@@ -427,9 +427,10 @@ async fn raw_request(app: &App, method: &str, path: &str, body: &str) -> (u16, V
 #[tokio::test]
 async fn path_ids_ingest_refuses_are_refused_naming_id_and_store_nothing() {
     let app = App::start().await;
-    let store = agentpipe_server::open_store(&agentpipe_server::ServeConfig::admin(Some(
-        format!("sqlite://{}", app.server.db_path.display()),
-    )))
+    let store = agentpipe_server::open_store(&agentpipe_server::ServeConfig::admin(Some(format!(
+        "sqlite://{}",
+        app.server.db_path.display()
+    ))))
     .await
     .expect("store");
     let long = "x".repeat(5_000);
@@ -482,7 +483,11 @@ async fn usd_is_rounded_to_a_micro_dollar_and_one_rounding_to_zero_is_refused() 
     let (s, b) = put_raw(&app, "bud-round-0", r#"{"usd": 0.0000004}"#, Some(TEST_KEY)).await;
     assert_eq!(s, 400, "{b}");
     assert_eq!(b["details"][0]["field"], "usd", "{b}");
-    assert_eq!(budget(&app, "bud-round-0").await, Value::Null, "nothing stored");
+    assert_eq!(
+        budget(&app, "bud-round-0").await,
+        Value::Null,
+        "nothing stored"
+    );
 }
 
 /// A non-JSON `Content-Type` is a 415, as on ingest; no `Content-Type` is read as JSON.
@@ -490,7 +495,11 @@ async fn usd_is_rounded_to_a_micro_dollar_and_one_rounding_to_zero_is_refused() 
 async fn a_non_json_content_type_is_a_415_and_stores_nothing() {
     let app = App::start().await;
     send(&app, &start("bud-ct", Some(1))).await;
-    for ct in ["text/plain", "application/x-ndjson", "application/x-www-form-urlencoded"] {
+    for ct in [
+        "text/plain",
+        "application/x-ndjson",
+        "application/x-www-form-urlencoded",
+    ] {
         let r = app
             .http
             .put(app.url("/api/sessions/bud-ct/budget"))
