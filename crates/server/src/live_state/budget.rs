@@ -141,18 +141,6 @@ pub async fn current(store: &DynStore, id: &str, usd: f64) -> Result<(Budget, bo
     }
 }
 
-/// Sets `d.budget` from the stored budget of `d` (`null` when none).
-pub async fn fill(store: &DynStore, d: &mut SessionDetail) -> Result<(), StoreError> {
-    d.budget = match store.get_budget(&d.id).await? {
-        Some(b) => {
-            let rows = store.message_rows(&d.id).await?;
-            Some(figures(d, &rows, b.usd))
-        }
-        None => None,
-    };
-    Ok(())
-}
-
 /// Sends the alerts conversation `id` has reached and not sent yet (none without a
 /// budget: one key lookup). Returns the event-log ids appended.
 pub async fn check(store: &DynStore, id: &str) -> Result<Vec<i64>, StoreError> {

@@ -10,7 +10,6 @@ use agentpipe_protocol::context::{ContextPoint, ContextWindows};
 
 use super::turn::resolved_agent;
 use crate::store::turns::MessageRow;
-use crate::store::{DynStore, StoreError};
 use crate::{ServeConfig, ServeError};
 
 /// The context-pressure series of `d` from its message rows: one point per agent message
@@ -46,17 +45,6 @@ pub fn series(
             })
         })
         .collect()
-}
-
-/// Fills `d.context_pressure` (one read of the conversation's message rows, no content).
-pub async fn fill(
-    store: &DynStore,
-    windows: &ContextWindows,
-    d: &mut SessionDetail,
-) -> Result<(), StoreError> {
-    let rows = store.message_rows(&d.id).await?;
-    d.context_pressure = series(d, &rows, windows);
-    Ok(())
 }
 
 /// The server's context-window table: the built-in one, then the entries of

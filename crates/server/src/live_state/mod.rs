@@ -1,25 +1,41 @@
 //! The live session features of issue #18, computed from what is stored when a session
 //! is read (`GET /api/sessions/{id}`, the session page, every `?view=ui` update): the
-//! turn in flight ([`turn`]) and the budget ([`budget`], for every status), from the
-//! conversation's message rows (no content).
+//! turn in flight ([`turn`]), the budget ([`budget`], for every status) and the context
+//! pressure ([`context`]), from one read of the conversation's message rows (no content).
 
 pub mod budget;
 pub mod context;
 pub mod turn;
 
 use agentpipe_protocol::api::SessionDetail;
+use agentpipe_protocol::context::ContextWindows;
 
 use crate::store::{DynStore, StoreError};
 
-/// Fills the live members of `d` (issue #18). A session that is not `ACTIVE` gets no
-/// turn in flight and costs no query.
-pub async fn enrich(store: &DynStore, d: &mut SessionDetail) -> Result<(), StoreError> {
-    budget::fill(store, d).await?;
-    if d.status != "ACTIVE" || d.participants.is_empty() {
+/// Fills the live members of `d` (issue #18) from one read of the conversation's message
+/// rows: the budget (when one is set), the turn in flight (`ACTIVE` sessions with
+/// participants) and, with `windows`, the context pressure. Nothing needing the rows,
+/// no read.
+pub async fn enrich(
+    store: &DynStore,
+    windows: Option<&ContextWindows>,
+    d: &mut SessionDetail,
+) -> Result<(), StoreError> {
+    let stored_budget = store.get_budget(&d.id).await?;
+    let wants_turn = d.status == "ACTIVE" && !d.participants.is_empty();
+    let rows = if stored_budget.is_some() || wants_turn || windows.is_some() {
+        store.message_rows(&d.id).await?
+    } else {
+        Vec::new()
+    };
+    d.budget = stored_budget.map(|b| budget::figures(d, &rows, b.usd));
+    if let Some(w) = windows {
+        d.context_pressure = context::series(d, &rows, w);
+    }
+    if !wants_turn {
         d.turn_in_flight = None;
         return Ok(());
     }
-    let rows = store.message_rows(&d.id).await?;
     let started = store.last_turn_started(&d.id).await?;
     let mut next = turn::next_speaker(d, &rows, started.as_ref());
     if let Some(t) = next.as_mut() {

@@ -266,8 +266,7 @@ pub async fn read_detail(
         .map_err(query_error)?
     {
         Some(mut d) => {
-            crate::live_state::enrich(&state.store, &mut d).await?;
-            crate::live_state::context::fill(&state.store, &state.context_windows, &mut d).await?;
+            crate::live_state::enrich(&state.store, Some(&state.context_windows), &mut d).await?;
             Ok(Json(d).into_response())
         }
         None => Err(ApiError::NotFound(format!("Session '{id}'"))),
@@ -348,7 +347,7 @@ pub async fn full_session(state: &AppState, id: &str) -> Result<SessionDetail, A
         detail.next_after = more.next_after;
     }
     detail.next_after = Some(None);
-    crate::live_state::enrich(&state.store, &mut detail).await?;
+    crate::live_state::enrich(&state.store, None, &mut detail).await?;
     Ok(detail)
 }
 

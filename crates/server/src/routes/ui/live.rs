@@ -32,10 +32,16 @@ pub async fn ui_update(
             ..UiUpdate::default()
         });
     }
+    // A message also brings the context pressure, from the same read of the rows.
+    let is_message = ev.kind == "message.created";
+    let mut pressure_read = false;
     let detail = match store.get_session(cid, None).await {
         Ok(Some(mut d)) => {
-            if let Err(e) = crate::live_state::enrich(store, &mut d).await {
-                tracing::warn!(error = %e, "live UI update: cannot read the live session state");
+            match crate::live_state::enrich(store, is_message.then_some(windows), &mut d).await {
+                Ok(()) => pressure_read = is_message,
+                Err(e) => {
+                    tracing::warn!(error = %e, "live UI update: cannot read the live session state")
+                }
             }
             Some(d)
         }
@@ -49,7 +55,7 @@ pub async fn ui_update(
         session: detail.as_ref().map(UiSessionTotals::from),
         ..UiUpdate::default()
     };
-    if ev.kind == "message.created" {
+    if is_message {
         update.content_html = message_content(ev).map(|c| render::markdown(&c));
         if let Some(d) = &detail {
             match store.agent_sums(cid).await {
@@ -66,7 +72,13 @@ pub async fn ui_update(
                     tracing::warn!(error = %e, "live UI update: cannot read the per-agent sums")
                 }
             }
-            context_pressure(store, windows, d, &mut update).await;
+            if pressure_read {
+                update.context_pressure_html = Some(super::context_chart::block(
+                    &d.context_pressure,
+                    &d.participants,
+                ));
+                update.context_pressure = Some(d.context_pressure.clone());
+            }
         }
     } else if let Some(text) = detail
         .as_ref()
@@ -76,25 +88,6 @@ pub async fn ui_update(
         update.summary_html = Some(render::markdown(text));
     }
     Some(update)
-}
-
-/// Adds the session's context pressure after a message (issue #18) to `update`: the
-/// series and the header block the page swaps in. A failed read leaves both out (logged).
-async fn context_pressure(
-    store: &DynStore,
-    windows: &ContextWindows,
-    d: &agentpipe_protocol::api::SessionDetail,
-    update: &mut UiUpdate,
-) {
-    match store.message_rows(&d.id).await {
-        Ok(rows) => {
-            let series = crate::live_state::context::series(d, &rows, windows);
-            update.context_pressure_html =
-                Some(super::context_chart::block(&series, &d.participants));
-            update.context_pressure = Some(series);
-        }
-        Err(e) => tracing::warn!(error = %e, "live UI update: cannot read the context pressure"),
-    }
 }
 
 /// The content of a stored `message.created` event, read with the ingest parser (either

@@ -750,11 +750,9 @@ async fn render_session(
     // older pages come from `GET /sessions/{id}/messages` as the reader scrolls up.
     let d = match state.store.get_session(id, None).await {
         Ok(Some(mut d)) => {
-            let live = async {
-                crate::live_state::enrich(&state.store, &mut d).await?;
-                crate::live_state::context::fill(&state.store, &state.context_windows, &mut d).await
-            };
-            match live.await {
+            match crate::live_state::enrich(&state.store, Some(&state.context_windows), &mut d)
+                .await
+            {
                 Ok(()) => Ok(d),
                 Err(e) => Err(ApiError::from(e)),
             }
