@@ -280,12 +280,12 @@ impl SqliteStore {
             let result = (|| {
                 conn.execute_batch("BEGIN IMMEDIATE")?;
                 let mut pubs = Vec::new();
-                match f(conn, &mut pubs).and_then(|v| fts::fold(conn).map(|()| v)) {
-                    Ok(v) => match conn.execute_batch("COMMIT") {
+                match f(conn, &mut pubs) {
+                    Ok(v) => match commit(conn) {
                         Ok(()) => Ok((v, pubs)),
                         Err(e) => {
                             let _ = conn.execute_batch("ROLLBACK");
-                            Err(StoreError::from(e))
+                            Err(e)
                         }
                     },
                     Err(e) => {
@@ -416,6 +416,14 @@ fn writer_loop(
     }
 }
 
+/// Commits the open write transaction, after indexing its new messages for search
+/// ([`fts::fold`], migration 0075): every writer commit goes through here.
+fn commit(conn: &Connection) -> Result<(), StoreError> {
+    fts::fold(conn)?;
+    conn.execute_batch("COMMIT")?;
+    Ok(())
+}
+
 /// Commits `group` in one transaction; on any failure, rolls back and runs each job alone.
 fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn GroupJob>>, publish: &dyn EventSink) {
     if group.is_empty() {
@@ -431,8 +439,7 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn GroupJob>>, publish: 
                 return Ok(false);
             }
         }
-        fts::fold(conn)?;
-        conn.execute_batch("COMMIT")?;
+        commit(conn)?;
         Ok(true)
     })();
     match outcome {
@@ -458,8 +465,7 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn GroupJob>>, publish: 
                 let r = (|| -> Result<bool, StoreError> {
                     conn.execute_batch("BEGIN IMMEDIATE")?;
                     if job.run(conn, &mut pubs, true) {
-                        fts::fold(conn)?;
-                        conn.execute_batch("COMMIT")?;
+                        commit(conn)?;
                         Ok(true)
                     } else {
                         conn.execute_batch("ROLLBACK")?;
