@@ -138,9 +138,21 @@ pub struct Pagination {
     pub page: i64,
     /// Page size (at most 100).
     pub limit: i64,
-    /// Matching rows.
+    /// Matching rows. Exact, except for a full-text search (`q`) in which every word is
+    /// common (matches more than a few hundred sessions by message content): counting
+    /// those would check every session, so the count stops at 1,000 and `total` is then
+    /// a lower bound (at least 1,000, and at least every row up to this page's end plus
+    /// one if a next page exists), with `totalIsLowerBound` true (issue #15).
     pub total: i64,
-    /// Number of pages.
+    /// True when `total` (and so `pages`) is a lower bound, not the exact count: show it
+    /// as "1,000+". Absent (false) for every exact count, so every list without `q`.
+    #[serde(
+        default,
+        rename = "totalIsLowerBound",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub total_is_lower_bound: bool,
+    /// Number of pages (`ceil(total / limit)`; a lower bound with `totalIsLowerBound`).
     pub pages: i64,
     /// Cursor of the next page (pass it as `cursor`, with the same filters, sort and
     /// order), or null on the last page. Unlike `page`, a walk by cursor never repeats or

@@ -49,6 +49,12 @@ pub enum StoreError {
     Other(String),
 }
 
+/// A full-text list (`q`) counts its matches exactly up to this many; above it, when
+/// counting would check every session, `pagination.total` may be a lower bound (at
+/// least this many) with `totalIsLowerBound` true (issue #15; SQLite:
+/// [`sqlite::search`], PostgreSQL: the count of every `q` list stops here).
+pub const SEARCH_TOTAL_CAP: i64 = 1_000;
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match &e {

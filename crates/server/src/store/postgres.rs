@@ -1809,15 +1809,28 @@ async fn read_list(
         }
         query
     };
-    let total: i64 = col(
-        &bind_all(
-            format!("SELECT COUNT(*) FROM conversations c {where_sql}"),
-            &args,
+    // A full-text search counts at most SEARCH_TOTAL_CAP + 1 matches (issue #15): an
+    // exact count of a common word would check every session.
+    let capped = q.q.as_deref().is_some_and(|t| {
+        t.split_whitespace()
+            .take(8)
+            .any(|w| ts_prefix_query(w).is_some())
+    });
+    let count_sql = if capped {
+        format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM conversations c {where_sql} LIMIT {}) AS capped",
+            super::SEARCH_TOTAL_CAP + 1
         )
-        .fetch_one(pool)
-        .await?,
-        0,
-    )?;
+    } else {
+        format!("SELECT COUNT(*) FROM conversations c {where_sql}")
+    };
+    let counted: i64 = col(&bind_all(count_sql, &args).fetch_one(pool).await?, 0)?;
+    let total_is_lower_bound = capped && counted > super::SEARCH_TOTAL_CAP;
+    let mut total = if total_is_lower_bound {
+        super::SEARCH_TOTAL_CAP
+    } else {
+        counted
+    };
     let sort_col = cursor::sort_column(q.sort);
     let dir = if q.desc { "DESC" } else { "ASC" };
     // Offset (`page`) or keyset (`cursor`, issue #15): one row more than the page, to
@@ -1920,6 +1933,11 @@ async fn read_list(
             }
         }
     }
+    if total_is_lower_bound {
+        // At least every row up to this page's end, and one more if a next page exists.
+        let seen = (page_no - 1) * q.limit + data.len() as i64 + i64::from(fetched > data.len());
+        total = total.max(seen);
+    }
     let pages = if total == 0 {
         0
     } else {
@@ -1931,6 +1949,7 @@ async fn read_list(
             page: page_no,
             limit: q.limit,
             total,
+            total_is_lower_bound,
             pages,
             next_cursor,
         },

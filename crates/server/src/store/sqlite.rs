@@ -37,6 +37,7 @@ pub mod analytics;
 pub mod budgets;
 pub mod fts;
 pub mod otlp;
+pub mod search;
 pub mod shares;
 pub mod upload;
 
@@ -92,6 +93,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         75,
         include_str!("../../migrations/sqlite/0075_fts_fold.sql"),
+    ),
+    (
+        76,
+        include_str!("../../migrations/sqlite/0076_fts_by_conversation.sql"),
     ),
 ];
 
@@ -1467,11 +1472,14 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
         let p = arg(Box::new(to), &mut args);
         conds.push(format!("c.started_at <= {p}"));
     }
+    // Whether the count stops at search::TOTAL_CAP (every search word dense).
+    let mut capped = false;
     if let Some(text) = &q.q {
         // Every word must occur somewhere in the conversation (name, prompt or any
-        // message), through the FTS5 indexes of migration 0002.
+        // message), through the FTS5 indexes (migrations 0002, 0076; plan in search.rs).
+        let mut fts_words: Vec<&str> = Vec::new();
         for word in text.split_whitespace().take(8) {
-            let Some(query) = fts_prefix_query(word) else {
+            if fts_prefix_query(word).is_none() {
                 // Nothing FTS can index (punctuation, emoji): a plain substring match.
                 let p = arg(Box::new(like_pattern(word)), &mut args);
                 conds.push(format!(
@@ -1479,15 +1487,29 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
                       OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.content LIKE {p} ESCAPE '\\'))"
                 ));
                 continue;
+            }
+            fts_words.push(word);
+        }
+        if !fts_words.is_empty() {
+            let checks = match search::plan(conn, &fts_words)? {
+                search::Plan::Among { rids, checks } => {
+                    let p = arg(Box::new(search::json_ids(&rids)), &mut args);
+                    conds.push(format!(
+                        "c.id IN (SELECT conversation_id FROM conversation_search_ids
+                                  WHERE rid IN (SELECT value FROM json_each({p})))"
+                    ));
+                    checks
+                }
+                search::Plan::Walk { checks } => {
+                    capped = true;
+                    checks
+                }
             };
-            let p = arg(Box::new(query), &mut args);
-            conds.push(format!(
-                "c.id IN (SELECT m.conversation_id FROM messages_fts JOIN messages m ON m.pk = messages_fts.rowid
-                            WHERE messages_fts MATCH {p}
-                          UNION SELECT s.conversation_id FROM conversations_fts
-                            JOIN conversation_search_ids s ON s.rid = conversations_fts.rowid
-                            WHERE conversations_fts MATCH {p})"
-            ));
+            for w in &checks {
+                let names = arg(Box::new(search::json_ids(&w.names)), &mut args);
+                let expr = w.expr.as_ref().map(|e| arg(Box::new(e.clone()), &mut args));
+                conds.push(search::check_sql(w, &names, expr.as_deref()));
+            }
         }
     }
     let now = now_us();
@@ -1506,11 +1528,21 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
     } else {
         format!("WHERE {}", conds.join(" AND "))
     };
-    let total: i64 = conn.query_row(
-        &format!("SELECT COUNT(*) FROM conversations c {where_sql}"),
-        params_from_iter(args.iter()),
-        |r| r.get(0),
-    )?;
+    let count_sql = if capped {
+        format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM conversations c {where_sql} LIMIT {})",
+            search::TOTAL_CAP + 1
+        )
+    } else {
+        format!("SELECT COUNT(*) FROM conversations c {where_sql}")
+    };
+    let counted: i64 = conn.query_row(&count_sql, params_from_iter(args.iter()), |r| r.get(0))?;
+    let total_is_lower_bound = capped && counted > search::TOTAL_CAP;
+    let mut total = if total_is_lower_bound {
+        search::TOTAL_CAP
+    } else {
+        counted
+    };
     let col = cursor::sort_column(q.sort);
     let dir = if q.desc { "DESC" } else { "ASC" };
     // Offset (`page`) or keyset (`cursor`, issue #15): one row more than the page, to
@@ -1614,6 +1646,11 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
         }
         row.participant_types = distinct;
     }
+    if total_is_lower_bound {
+        // At least every row up to this page's end, and one more if a next page exists.
+        let seen = (page_no - 1) * q.limit + data.len() as i64 + i64::from(fetched > data.len());
+        total = total.max(seen);
+    }
     let pages = if total == 0 {
         0
     } else {
@@ -1625,6 +1662,7 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
             page: page_no,
             limit: q.limit,
             total,
+            total_is_lower_bound,
             pages,
             next_cursor,
         },

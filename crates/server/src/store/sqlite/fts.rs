@@ -4,19 +4,33 @@
 //! The writer calls it just before every COMMIT, so a committed message is searchable
 //! exactly as when a trigger indexed it; it also runs once at start, so the index is
 //! complete even if a write path ever committed without it.
+//!
+//! Since migration 0076 a row's rowid is `(conversation search id << 32) | (pk & 0xFFFFFFFF)`
+//! (the conversation's hits are one rowid range; store::sqlite::search reads them).
 
 use rusqlite::Connection;
 
 use crate::store::StoreError;
 
 /// Indexes the messages stored since the last fold, inside the open transaction (or in
-/// one of its own outside one). Cost: one rowid range scan of the new messages.
+/// one of its own outside one). Cost: one rowid range scan of the new messages and one
+/// search-id lookup per message.
 pub fn fold(conn: &Connection) -> Result<(), StoreError> {
+    // Every conversation gets its search id when its row is inserted (migration 0002's
+    // trigger); this covers a message stored before its conversation row, if any path
+    // ever did, so no message is left out of the index for want of one.
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO conversation_search_ids (conversation_id)
+         SELECT DISTINCT conversation_id FROM messages
+         WHERE pk > (SELECT pk FROM fts_watermark WHERE id = 1)",
+    )?
+    .execute([])?;
     let added = conn
         .prepare_cached(
             "INSERT INTO messages_fts (rowid, content)
-             SELECT pk, content FROM messages
-             WHERE pk > (SELECT pk FROM fts_watermark WHERE id = 1)",
+             SELECT (s.rid << 32) | (m.pk & 4294967295), m.content
+             FROM messages m JOIN conversation_search_ids s ON s.conversation_id = m.conversation_id
+             WHERE m.pk > (SELECT pk FROM fts_watermark WHERE id = 1)",
         )?
         .execute([])?;
     if added > 0 {
