@@ -129,7 +129,6 @@ async fn messages_left_unindexed_by_a_crash_are_indexed_at_start() {
     assert_eq!(integrity(&db), Ok(()));
 }
 
-/// Search against a brute-force scan (issue #15, migration 0076).
 mod search_words {
     //! Full-text search (`GET /api/sessions?q=`, SPEC 5) against a brute-force scan, on both
     //! backends (issue #15): the bounded search plans find exactly the sessions a scan of
