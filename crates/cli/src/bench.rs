@@ -1234,7 +1234,9 @@ async fn analytics(args: &AnalyticsArgs) -> BenchResult<()> {
 }
 
 /// mimalloc: the request path allocates many small objects on several threads, where
-/// glibc's allocator showed up as ~12 % of server CPU under load.
+/// glibc's allocator showed up as ~12 % of server CPU under load. The `system-alloc`
+/// feature turns it off for heap profiling.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -132,7 +132,9 @@ async fn shutdown_signal(token: CancellationToken) {
 }
 
 /// mimalloc: the request path allocates many small objects on several threads, where
-/// glibc's allocator showed up as ~12 % of server CPU under load.
+/// glibc's allocator showed up as ~12 % of server CPU under load. The `system-alloc`
+/// feature turns it off for heap profiling.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -6,14 +6,23 @@
 //!   the limit. Any other encoding is 415 JSON naming it, with `Accept-Encoding`.
 //! - Responses are compressed (gzip, br, zstd, by the client's `Accept-Encoding`)
 //!   except SSE streams (`text/event-stream`, which must reach the client event by
-//!   event), images and bodies under 32 bytes: tower-http's default predicate.
+//!   event), images and bodies under 32 bytes: tower-http's default predicate. The
+//!   live streams do not even pass through the compression layer ([`is_stream_path`]):
+//!   its body wrapper holds every encoder's state inline, which an idle SSE subscriber
+//!   would carry for its whole life (issue #14).
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tower_http::compression::CompressionLayer;
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use futures::future::BoxFuture;
+use tower::{Layer, Service, ServiceExt};
+use tower_http::compression::{Compression, CompressionLayer};
 use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::error::ApiError;
@@ -26,7 +35,60 @@ pub fn layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> 
     router
         .layer(RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(check_content_encoding))
-        .layer(CompressionLayer::new())
+        .layer(CompressUnlessStream)
+}
+
+/// The paths of the live SSE streams (SPEC 4 and share links, issue #18), which are
+/// never compressed.
+pub fn is_stream_path(path: &str) -> bool {
+    path == "/api/realtime/stream" || (path.starts_with("/s/") && path.ends_with("/stream"))
+}
+
+/// tower-http's [`CompressionLayer`] on every route but the live streams
+/// ([`is_stream_path`]), which reach the service underneath unwrapped.
+#[derive(Debug, Clone, Copy)]
+struct CompressUnlessStream;
+
+impl<S: Clone> Layer<S> for CompressUnlessStream {
+    type Service = CompressUnlessStreamService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CompressUnlessStreamService {
+            compressed: CompressionLayer::new().layer(inner.clone()),
+            plain: inner,
+        }
+    }
+}
+
+/// The service of [`CompressUnlessStream`].
+#[derive(Clone)]
+struct CompressUnlessStreamService<S> {
+    plain: S,
+    compressed: Compression<S>,
+}
+
+impl<S> Service<Request> for CompressUnlessStreamService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Both paths are readied in `call` (oneshot): axum's routes are always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if is_stream_path(req.uri().path()) {
+            Box::pin(self.plain.clone().oneshot(req))
+        } else {
+            let compressed = self.compressed.clone();
+            Box::pin(async move { Ok(compressed.oneshot(req).await?.map(Body::new)) })
+        }
+    }
 }
 
 /// Checks and normalizes `Content-Encoding` before the decompression layer sees it.

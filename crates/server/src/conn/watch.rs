@@ -59,7 +59,9 @@ impl ConnState {
         }
     }
 
-    fn bytes_arrived(&self) {
+    /// The first bytes of a request head (or TLS handshake) arrived: starts the head
+    /// timeout of an idle connection.
+    pub(crate) fn bytes_arrived(&self) {
         self.set(|p| match p {
             Phase::Idle(_) => Phase::Head(Instant::now()),
             other => other,

@@ -112,8 +112,15 @@ impl Conn {
                         StreamView::Api => sse_frame(&ev, self.named),
                         StreamView::Ui => {
                             // Totals once per page: only the newest matter.
-                            let u =
-                                live::ui_update(&self.store, &self.windows, &ev, i == last).await;
+                            // Boxed, as every rarely taken await here: the stream's
+                            // future lives as long as the connection (issue #14).
+                            let u = Box::pin(live::ui_update(
+                                &self.store,
+                                &self.windows,
+                                &ev,
+                                i == last,
+                            ))
+                            .await;
                             frame_with_data(&ev, self.named, &live::ui_envelope(&ev, u.as_ref()))
                         }
                     };
@@ -125,7 +132,7 @@ impl Conn {
                 _ = self.shutdown.cancelled() => return None,
                 _ = share_expiry(self.share.as_ref()) => return None,
                 _ = self.heartbeat.tick() => {
-                    if !self.share_still_valid().await {
+                    if !Box::pin(self.share_still_valid()).await {
                         return None;
                     }
                     return Some(Bytes::from_static(b":heartbeat\n\n"));
@@ -142,7 +149,7 @@ impl Conn {
                             let frame = match self.view {
                                 StreamView::Api if self.named => p.named_frame.clone(),
                                 StreamView::Api => p.frame.clone(),
-                                StreamView::Ui => self.ui_frame(&p).await,
+                                StreamView::Ui => Box::pin(self.ui_frame(&p)).await,
                             };
                             // Commit -> handed to this connection's socket, rendering
                             // included (issue #18).

@@ -27,6 +27,7 @@ mod otel_sdk;
 mod otlp;
 mod otlp_join;
 mod paging;
+mod protocols;
 mod redis_outage;
 mod retention;
 mod scaleout;
