@@ -1747,9 +1747,9 @@ async fn read_list(
     }
     if let Some(t) = &q.agent_type {
         let p = arg(Arg::Text(enc(t).into_owned()), &mut args);
+        // Some participant or message has the type: one index range (migration 0077).
         conds.push(format!(
-            "(EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id AND p.agent_type = {p})
-              OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.agent_type = {p}))"
+            "c.id IN (SELECT t.conversation_id FROM conversation_agent_types t WHERE t.agent_type = {p})"
         ));
     }
     if let Some(from) = q.start_from {

@@ -98,6 +98,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         76,
         include_str!("../../migrations/sqlite/0076_fts_by_conversation.sql"),
     ),
+    (
+        77,
+        include_str!("../../migrations/sqlite/0077_conversation_agent_types.sql"),
+    ),
 ];
 
 /// Settings of the SQLite store.
@@ -1459,9 +1463,9 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
     }
     if let Some(t) = &q.agent_type {
         let p = arg(Box::new(t.clone()), &mut args);
+        // Some participant or message has the type: one index range (migration 0077).
         conds.push(format!(
-            "(EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id AND p.agent_type = {p})
-              OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.agent_type = {p}))"
+            "c.id IN (SELECT t.conversation_id FROM conversation_agent_types t WHERE t.agent_type = {p})"
         ));
     }
     if let Some(from) = q.start_from {

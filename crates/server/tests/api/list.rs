@@ -304,3 +304,96 @@ async fn pagination_filters_and_sorting() {
     assert_eq!(got, vec!["list-07".to_string()]);
     assert!(all_pages(&app, "q=nonexistentword", 3).await.is_empty());
 }
+
+/// `agentType=` (issue #15, migration 0077): a type counts when a participant or only a
+/// message has it, on every backend, through live ingest, uploads and deletes, and a
+/// type stops counting when the last participant and message with it are gone.
+#[tokio::test]
+async fn agent_type_counts_participants_and_message_only_types_on_every_backend() {
+    for (backend, app) in crate::backends::backends("agent_type_index").await {
+        let ids = |body: &Value| -> BTreeSet<String> {
+            body["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["id"].as_str().map(str::to_string))
+                .collect()
+        };
+        let (s, body) = app
+            .ingest(
+                &json!({"type": "conversation.started", "timestamp": "2025-11-04T10:00:00Z",
+                "data": {"conversation_id": "at-a", "mode": "round-robin", "initial_prompt": "hi",
+                    "participants": [{"agent_type": "claude"}]}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+        for (cid, mid, t) in [
+            ("at-a", "m1", "claude"),
+            ("at-a", "m2", "gemini"),
+            ("at-b", "m1", "codex"),
+            ("at-b", "m2", "codex"),
+        ] {
+            let (s, body) = app
+                .ingest(&json!({"type": "message.created", "timestamp": "2025-11-04T10:00:01Z",
+                    "data": {"conversation_id": cid, "message_id": mid, "agent_type": t, "content": "x"}}))
+                .await;
+            assert_eq!(s, 201, "{body}");
+        }
+        let upload = json!({
+            "session": {"name": "Up", "status": "COMPLETED", "startedAt": "2025-10-20T14:30:05Z",
+                "metadata": {"originalId": "at-up"}},
+            "participants": [{"agentId": "q-1", "agentType": "qwen", "agentName": "Qwen"}],
+            "messages": [{"agentId": "q-1", "agentType": "ollama", "content": "hello",
+                "timestamp": "2025-10-20T14:30:20Z", "sequenceNumber": 1}]
+        });
+        let (s, body) = app.post("/api/sessions/upload", &upload).await;
+        assert!(s == 200 || s == 201, "{s} {body}");
+        let up = body["sessionId"]
+            .as_str()
+            .or(body["id"].as_str())
+            .map(str::to_string);
+        let find = |t: &'static str| {
+            let app = &app;
+            async move {
+                let (s, body) = app.get(&format!("/api/sessions?agentType={t}")).await;
+                assert_eq!(s, 200, "{body}");
+                (ids(&body), body["pagination"]["total"].as_i64())
+            }
+        };
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(find("claude").await, (set(&["at-a"]), Some(1)), "{backend}");
+        assert_eq!(find("gemini").await, (set(&["at-a"]), Some(1)), "{backend}");
+        assert_eq!(find("codex").await, (set(&["at-b"]), Some(1)), "{backend}");
+        assert_eq!(find("amp").await, (set(&[]), Some(0)), "{backend}");
+        let (qwen, n) = find("qwen").await;
+        assert_eq!((qwen.len(), n), (1, Some(1)), "{backend}");
+        assert_eq!(find("ollama").await.0, qwen, "{backend}");
+        if let Some(up) = &up {
+            assert!(qwen.contains(up), "{backend}: {up} {qwen:?}");
+        }
+        for cid in ["at-a"] {
+            let r = app
+                .http
+                .delete(app.url(&format!("/api/sessions/{cid}")))
+                .bearer_auth(crate::helpers::TEST_KEY)
+                .send()
+                .await
+                .expect("delete");
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+        assert_eq!(find("claude").await, (set(&[]), Some(0)), "{backend}");
+        assert_eq!(find("gemini").await, (set(&[]), Some(0)), "{backend}");
+        assert_eq!(find("codex").await, (set(&["at-b"]), Some(1)), "{backend}");
+        // The deleted id used again: it stays deleted (SPEC 2.4) or starts afresh with only
+        // its own types.
+        let (s, body) = app
+            .ingest(&json!({"type": "message.created", "timestamp": "2025-11-04T10:00:09Z",
+                "data": {"conversation_id": "at-a", "message_id": "m9", "agent_type": "amp", "content": "x"}}))
+            .await;
+        assert!(s == 200 || s == 201 || s == 409 || s == 410, "{s} {body}");
+        if s == 201 {
+            assert_eq!(find("amp").await, (set(&["at-a"]), Some(1)), "{backend}");
+            assert_eq!(find("gemini").await, (set(&[]), Some(0)), "{backend}");
+        }
+    }
+}
