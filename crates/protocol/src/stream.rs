@@ -46,7 +46,16 @@ pub struct StreamParams {
     pub resume: ResumePoint,
     /// `?view=ui` or the default API view.
     pub view: StreamView,
+    /// `?uiFor=["id", ...]` (a JSON array of conversation ids, with `view=ui`): only the
+    /// events of these conversations carry `ui`; the others get the plain SPEC 4
+    /// envelope. `None` (no `uiFor`): every event of a `view=ui` stream carries `ui`.
+    /// The web UI's shared live connection (one per browser for all tabs, issue #14)
+    /// streams every conversation but needs the rendered HTML of the open ones only.
+    pub ui_for: Option<Vec<String>>,
 }
+
+/// At most this many conversations in `uiFor`.
+pub const UI_FOR_MAX: usize = 200;
 
 impl StreamParams {
     /// Parses the request: `last_event_id` is the raw `Last-Event-ID` header value if the
@@ -101,13 +110,29 @@ impl StreamParams {
                 ))
             }
         };
+        let ui_for = match query.get("uiFor") {
+            None => None,
+            Some(raw) => Some(parse_ui_for(raw)?),
+        };
         Ok(Self {
             conversation,
             named,
             resume,
             view,
+            ui_for,
         })
     }
+}
+
+/// `uiFor`: a JSON array of at most [`UI_FOR_MAX`] non-blank strings (trimmed).
+fn parse_ui_for(raw: &str) -> Result<Vec<String>, ValidationError> {
+    const RULE: &str = "must be a JSON array of conversation ids (non-empty strings), at most 200";
+    let ids: Vec<String> =
+        serde_json::from_str(raw).map_err(|_| ValidationError::new("uiFor", RULE))?;
+    if ids.len() > UI_FOR_MAX || ids.iter().any(|c| c.trim().is_empty()) {
+        return Err(ValidationError::new("uiFor", RULE));
+    }
+    Ok(ids.into_iter().map(|c| c.trim().to_string()).collect())
 }
 
 #[cfg(test)]
@@ -144,6 +169,21 @@ mod tests {
         assert_eq!(p.conversation.as_deref(), Some("c1"));
         assert!(p.named);
         assert_eq!(p.view, StreamView::Api);
+    }
+
+    #[test]
+    fn ui_for_is_a_json_array_of_ids_and_anything_else_is_refused_naming_it() {
+        let p = StreamParams::parse(None, &q(&[("view", "ui"), ("uiFor", r#"["a,b", " c "]"#)]))
+            .unwrap();
+        assert_eq!(p.ui_for, Some(vec!["a,b".to_string(), "c".to_string()]));
+        assert_eq!(StreamParams::parse(None, &q(&[])).unwrap().ui_for, None);
+        let p = StreamParams::parse(None, &q(&[("uiFor", "[]")])).unwrap();
+        assert_eq!(p.ui_for, Some(vec![]));
+        let many = serde_json::to_string(&vec!["x"; UI_FOR_MAX + 1]).unwrap();
+        for bad in ["a", "[1]", r#"[""]"#, "{}", many.as_str()] {
+            let e = StreamParams::parse(None, &q(&[("uiFor", bad)])).unwrap_err();
+            assert_eq!(e.field, "uiFor", "{bad}");
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //   carries with the event (issue #14), parsed with DOMParser (inert: nothing in
 //   it runs, and the Content-Security-Policy forbids inline script anyway);
 // - the live stream is /api/realtime/stream (EventSource), resumed from the event-log id
-//   the page was rendered at, so nothing committed in between is missed.
+//   the page was rendered at, so nothing committed in between is missed; one connection
+//   per browser for all tabs, held by the SharedWorker static/live-worker.js, else one
+//   per tab (see openStream).
 (function () {
   'use strict';
 
@@ -110,17 +112,126 @@
     if (t) t.textContent = text;
   }
 
-  // Opens the live stream and keeps it open: EventSource reconnects by itself after a
+  // The live stream of this tab: through the SharedWorker (static/live-worker.js), which
+  // holds one connection per browser for all the tabs of the origin (issue #14: over
+  // HTTP/1.1 a browser opens 6 connections per host, and a seventh streaming tab never
+  // loaded), else (no SharedWorker, a file:// page, the worker fails to start, or
+  // `?live=tab` in the address / localStorage `agentpipe.live` = `tab`) a connection of its
+  // own. Either way `onEvent` gets each event once, in id order, from `lastEventId` on;
+  // the path taken is `<html data-live="shared|tab">`. Returns {close}.
+  function openStream(params, onEvent) {
+    var url = workerUrl();
+    if (!url || perTabWanted()) return ownStream(params, onEvent);
+    return sharedStream(url, params, onEvent);
+  }
+
+  // The worker's URL beside this script's, with the same `?v=` (one worker per version).
+  var SCRIPT_SRC = document.currentScript ? document.currentScript.src : '';
+  function workerUrl() {
+    if (typeof SharedWorker === 'undefined' || location.protocol === 'file:') return null;
+    if (!/\/static\/app\.js(\?|$)/.test(SCRIPT_SRC)) return null;
+    return SCRIPT_SRC.replace(/\/static\/app\.js/, '/static/live-worker.js');
+  }
+
+  function perTabWanted() {
+    if (/[?&]live=tab(&|$)/.test(location.search)) return true;
+    try { return window.localStorage.getItem('agentpipe.live') === 'tab'; } catch (_) { return false; }
+  }
+
+  function idOf(v) {
+    if (typeof v === 'number' && isFinite(v)) return v;
+    if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
+    return null;
+  }
+
+  // Through the SharedWorker. It answers `hello` as soon as it runs; without it within 5 s
+  // (or on a worker error first) the tab falls back to its own connection, from the last
+  // id it got.
+  function sharedStream(url, params, onEvent) {
+    var lastId = idOf(params.lastEventId);
+    var port = null, dead = false, acked = false, own = null, ping = null;
+    var lock = 'agentpipe-live-' + Date.now().toString(36) + Math.random().toString(36).slice(2);
+    function fallback() {
+      if (dead) return;
+      dead = true;
+      clearTimeout(ackTimer);
+      if (ping) clearInterval(ping);
+      if (port) { try { port.postMessage({ type: 'close' }); port.close(); } catch (_) { /* gone */ } }
+      var p = {};
+      Object.keys(params).forEach(function (k) { p[k] = params[k]; });
+      p.lastEventId = lastId;
+      own = ownStream(p, onEvent);
+    }
+    var ackTimer = setTimeout(function () { if (!acked) fallback(); }, 5000);
+    var worker;
+    try {
+      worker = new SharedWorker(url, { name: 'agentpipe-live' });
+      port = worker.port;
+    } catch (_) {
+      fallback();
+      return { close: function () { if (own) own.close(); } };
+    }
+    document.documentElement.dataset.live = 'shared';
+    worker.onerror = function () { if (!acked) fallback(); };
+    port.onmessage = function (e) {
+      if (dead) return;
+      var m = e.data || {};
+      if (m.type === 'hello') { acked = true; clearTimeout(ackTimer); }
+      else if (m.type === 'state') setConn(m.state, m.text);
+      else if (m.type === 'error') { if (params.onError) params.onError(); }
+      else if (m.type === 'event' && m.env && typeof m.env === 'object') {
+        var env = m.env;
+        if (typeof env.id === 'number') {
+          if (lastId !== null && env.id <= lastId) return;
+          lastId = env.id;
+        }
+        onEvent(env);
+      }
+    };
+    port.start();
+    function subscribe() {
+      if (dead) return;
+      port.postMessage({
+        type: 'subscribe', url: params.url || '/api/realtime/stream',
+        conversationId: params.conversationId || null, ui: params.view === 'ui',
+        lastEventId: lastId, lock: lock
+      });
+    }
+    // The tab holds a Web Lock for its life: the worker learns that the tab is gone when
+    // it is released. Pings and pagehide cover browsers without locks.
+    var locked = false;
+    try {
+      if (navigator.locks) {
+        navigator.locks.request(lock, function () { locked = true; subscribe(); return new Promise(function () {}); });
+      }
+    } catch (_) { locked = false; }
+    if (!navigator.locks) subscribe();
+    else setTimeout(function () { if (!locked) { lock = null; subscribe(); } }, 1000);
+    ping = setInterval(function () { if (!dead) port.postMessage({ type: 'ping' }); }, 20000);
+    window.addEventListener('pagehide', function () { if (!dead) port.postMessage({ type: 'close' }); });
+    window.addEventListener('pageshow', function (e) { if (e.persisted) subscribe(); });
+    return {
+      close: function () {
+        if (own) { own.close(); return; }
+        if (!dead) { dead = true; clearTimeout(ackTimer); clearInterval(ping); port.postMessage({ type: 'close' }); }
+      }
+    };
+  }
+
+  // A connection of this tab's own, kept open: EventSource reconnects by itself after a
   // network error (sending Last-Event-ID, after the server's per-connection `retry:`);
   // after a refused connection (503) or a closed stream it gives up, so we open a new one
   // from the last id seen, backing off with jitter (1-2 s, doubling to 30 s) so that tabs
   // do not all come back at once after a restart (issue #14).
-  function openStream(params, onEvent) {
+  function ownStream(params, onEvent) {
+    document.documentElement.dataset.live = 'tab';
     var lastId = params.lastEventId;
     var es = null;
     var retryTimer = null;
     var failures = 0;
+    var closed = false;
     function connect() {
+      if (closed) return;
       var q = [];
       if (params.conversationId) q.push('conversationId=' + encodeURIComponent(params.conversationId));
       if (params.view) q.push('view=' + encodeURIComponent(params.view));
@@ -152,7 +263,17 @@
       };
     }
     connect();
+    return {
+      close: function () {
+        closed = true;
+        if (retryTimer) clearTimeout(retryTimer);
+        if (es) es.close();
+      }
+    };
   }
+
+  // For replay.js (issue #20): its live continuation goes the same way.
+  window.AgentPipeLive = { open: openStream };
 
   function throttle(fn, ms) {
     var timer = null;

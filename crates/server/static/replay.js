@@ -8,8 +8,9 @@
 //   so the scrubber and the marks (one per message and per error) jump both ways. The
 //   totals and the per-agent panel are recomputed for the position.
 // - A session still ACTIVE continues live once the position reaches its end: the live
-//   stream (/api/realtime/stream?conversationId=...) says when something happened, the
-//   timeline is read again and new messages are fetched as rendered fragments.
+//   stream (/api/realtime/stream?conversationId=...; through app.js's AgentPipeLive, the
+//   browser's one live connection shared by all tabs, issue #14) says when something
+//   happened, the timeline is read again and new messages are fetched as rendered fragments.
 // No inline script or style (strict CSP): positions are set through the CSSOM and every
 // text through textContent.
 (function () {
@@ -233,14 +234,23 @@
       if (stream) return;
       liveBadge.hidden = false;
       root.dataset.live = '1';
-      var q = 'conversationId=' + encodeURIComponent(sid);
-      if (data && data.lastEventId !== null && data.lastEventId !== undefined) q += '&lastEventId=' + encodeURIComponent(String(data.lastEventId));
-      stream = new EventSource('/api/realtime/stream?' + q);
-      stream.onmessage = function (ev) {
-        var env;
-        try { env = JSON.parse(ev.data); } catch (_) { return; }
-        if (env && env.conversationId === sid) refetch();
-      };
+      var last = data && data.lastEventId !== null && data.lastEventId !== undefined ? data.lastEventId : null;
+      var onEvent = function (env) { if (env && env.conversationId === sid) refetch(); };
+      if (window.AgentPipeLive) {
+        // app.js's stream: the browser's one shared live connection (issue #14), else
+        // this tab's own.
+        stream = window.AgentPipeLive.open({ conversationId: sid, lastEventId: last }, onEvent);
+      } else {
+        var q = 'conversationId=' + encodeURIComponent(sid);
+        if (last !== null) q += '&lastEventId=' + encodeURIComponent(String(last));
+        var es = new EventSource('/api/realtime/stream?' + q);
+        es.onmessage = function (ev) {
+          var env;
+          try { env = JSON.parse(ev.data); } catch (_) { return; }
+          onEvent(env);
+        };
+        stream = es;
+      }
       refetch();
     }
     function stopLive() {

@@ -34,6 +34,8 @@ mod long;
 mod polish;
 #[path = "browser/share.rs"]
 mod share;
+#[path = "browser/tabs.rs"]
+mod tabs;
 
 /// One browser at a time: the machine has two cores, and Chromium is heavy.
 static ONE_BROWSER: LazyLock<tokio::sync::Mutex<()>> =

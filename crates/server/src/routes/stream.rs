@@ -49,6 +49,9 @@ struct Conn {
     conversation: Option<String>,
     named: bool,
     view: StreamView,
+    /// `?uiFor`: with [`StreamView::Ui`], the conversations whose events carry `ui`
+    /// (`None`: all of them). Boxed: the connection's state stays small while idle.
+    ui_for: Option<Box<std::collections::HashSet<String>>>,
     cursor: i64,
     pending: std::collections::VecDeque<Bytes>,
     needs_replay: bool,
@@ -84,6 +87,19 @@ impl Conn {
         }
     }
 
+    /// Whether `ev` goes out with `ui` (a `view=ui` stream, and its conversation in
+    /// `uiFor` when that was given).
+    fn wants_ui(&self, ev: &StoredEvent) -> bool {
+        self.view == StreamView::Ui
+            && match &self.ui_for {
+                None => true,
+                Some(set) => ev
+                    .conversation_id
+                    .as_deref()
+                    .is_some_and(|c| set.contains(c)),
+            }
+    }
+
     /// Next chunk to write, or `None` to end the stream.
     async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
@@ -108,21 +124,20 @@ impl Conn {
                 let last = page.len().saturating_sub(1);
                 for (i, ev) in page.into_iter().enumerate() {
                     self.cursor = self.cursor.max(ev.id);
-                    let frame = match self.view {
-                        StreamView::Api => sse_frame(&ev, self.named),
-                        StreamView::Ui => {
-                            // Totals once per page: only the newest matter.
-                            // Boxed, as every rarely taken await here: the stream's
-                            // future lives as long as the connection (issue #14).
-                            let u = Box::pin(live::ui_update(
-                                &self.store,
-                                &self.windows,
-                                &ev,
-                                i == last,
-                            ))
-                            .await;
-                            frame_with_data(&ev, self.named, &live::ui_envelope(&ev, u.as_ref()))
-                        }
+                    let frame = if self.wants_ui(&ev) {
+                        // Totals once per page: only the newest matter.
+                        // Boxed, as every rarely taken await here: the stream's
+                        // future lives as long as the connection (issue #14).
+                        let u = Box::pin(live::ui_update(
+                            &self.store,
+                            &self.windows,
+                            &ev,
+                            i == last,
+                        ))
+                        .await;
+                        frame_with_data(&ev, self.named, &live::ui_envelope(&ev, u.as_ref()))
+                    } else {
+                        sse_frame(&ev, self.named)
                     };
                     self.pending.push_back(frame);
                 }
@@ -146,10 +161,12 @@ impl Conn {
                             self.cursor = p.event.id;
                             metrics::histogram!("agentpipe_sse_fanout_lag_seconds")
                                 .record(p.published_at.elapsed().as_secs_f64());
-                            let frame = match self.view {
-                                StreamView::Api if self.named => p.named_frame.clone(),
-                                StreamView::Api => p.frame.clone(),
-                                StreamView::Ui => Box::pin(self.ui_frame(&p)).await,
+                            let frame = if self.wants_ui(&p.event) {
+                                Box::pin(self.ui_frame(&p)).await
+                            } else if self.named {
+                                p.named_frame.clone()
+                            } else {
+                                p.frame.clone()
                             };
                             // Commit -> handed to this connection's socket, rendering
                             // included (issue #18).
@@ -270,6 +287,7 @@ async fn reload_frame(store: &DynStore, last: i64, named: bool) -> Option<(Bytes
         ("conversationId" = Option<String>, Query, description = "Only this conversation"),
         ("named" = Option<String>, Query, description = "1: also `event: <type>` lines"),
         ("view" = Option<String>, Query, description = "`ui`: each envelope of a conversation's event also has `ui` (UiUpdate: the rendered message, the session's totals, the per-agent chart), for the web UI (issue #14); `api` (default): the SPEC 4 envelope only"),
+        ("uiFor" = Option<String>, Query, description = "With `view=ui`: a JSON array of conversation ids (at most 200); only their events carry `ui`, the others the plain envelope (the web UI's one shared connection for all tabs, issue #14)"),
         ("lastEventId" = Option<String>, Query, description = "Resume after this event-log id (like the Last-Event-ID header); a value that is no id gets the reload message"),
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event-log id; a value that is no id gets the reload message"),
     ),
@@ -312,6 +330,7 @@ pub async fn open(
         named,
         resume,
         view,
+        ui_for,
     } = params;
     let last_id = match resume {
         ResumePoint::After(i) => Some(i),
@@ -388,6 +407,7 @@ pub async fn open(
         conversation,
         named,
         view,
+        ui_for: ui_for.map(|v| Box::new(v.into_iter().collect())),
         cursor,
         pending,
         needs_replay: last_id.is_some(),

@@ -57,6 +57,9 @@ const APP_CSS: &str = concat!(
 );
 /// The replay player (issue #20), loaded by the replay page only.
 const REPLAY_JS: &str = include_str!("../../../static/replay.js");
+/// The SharedWorker that holds one live connection per browser for all the tabs of the
+/// origin (issue #14), started by `app.js` as `/static/live-worker.js?v=<version>`.
+const LIVE_WORKER_JS: &str = include_str!("../../../static/live-worker.js");
 
 /// Short content hash of the static assets; pages link `/static/app.js?v=<this>`, so the
 /// assets can be cached for a long time and still change with the binary.
@@ -65,6 +68,7 @@ pub static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
     h.update(APP_JS.as_bytes());
     h.update(APP_CSS.as_bytes());
     h.update(REPLAY_JS.as_bytes());
+    h.update(LIVE_WORKER_JS.as_bytes());
     h.update(FAVICON_SVG.as_bytes());
     hex::encode(&h.finalize()[..6])
 });
@@ -229,7 +233,7 @@ fn api_error_page(e: ApiError) -> Response {
     path = "/static/{file}",
     tag = "ui",
     params(
-        ("file" = String, Path, description = "`app.js` or `app.css`"),
+        ("file" = String, Path, description = "`app.js`, `app.css`, `replay.js` or `live-worker.js`"),
         ("v" = Option<String>, Query, description = "Asset version: with the current one the answer may be cached for a year"),
     ),
     responses(
@@ -250,6 +254,7 @@ async fn static_file(
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "replay.js" => (REPLAY_JS, "text/javascript; charset=utf-8"),
+        "live-worker.js" => (LIVE_WORKER_JS, "text/javascript; charset=utf-8"),
         _ => return error_page(StatusCode::NOT_FOUND, "Not found", "No such file."),
     };
     let etag = format!("\"{}\"", &*ASSET_VERSION);
