@@ -11,6 +11,7 @@
 // (on connect: the worker runs), {type:'state', state, text} (connecting / live /
 // reconnecting / offline, for #conn), {type:'event', env} (an SSE envelope, in id order,
 // each id once), {type:'error'} (the stream broke: a share page then checks its link).
+// {type:'status'} (diagnostics) is answered with the streams held: [{url, ports, open, state, pos}].
 //
 // Gap-free: each port starts at the event-log id its page was rendered at and is handed only
 // events with a greater id. The stream is always connected from the lowest id any port needs
@@ -26,12 +27,11 @@
 //
 // A port is dropped on its `close`, when the tab's Web Lock is released (the tab is gone),
 // or after 130 s without a ping (hidden tabs run timers about once a minute); the stream is
-// closed 2 s after its last port went.
+// closed when its last port goes.
 'use strict';
 
 var REALTIME = '/api/realtime/stream';
 var PORT_TIMEOUT_MS = 130000;
-var IDLE_CLOSE_MS = 2000;
 var streams = {};
 
 function send(port, msg) {
@@ -45,7 +45,7 @@ function getStream(url) {
   if (!st) {
     st = streams[url] = {
       url: url, subs: [], es: null, cur: null, pos: null, state: 'connecting',
-      text: 'Connecting\u2026', failures: 0, retryTimer: null, planTimer: null, idleTimer: null
+      text: 'Connecting\u2026', failures: 0, retryTimer: null, planTimer: null
     };
   }
   return st;
@@ -171,25 +171,12 @@ function reload(st, env, id) {
   st.pos = id;
 }
 
-// After ports joined or left: reconnect when the stream does not serve them all from where
-// they are, close it when no port is left.
+// After ports joined: reconnect when the stream does not serve them all from where they are.
 function plan(st) {
   if (st.planTimer) return;
   st.planTimer = setTimeout(function () {
     st.planTimer = null;
-    if (!st.subs.length) {
-      if (!st.idleTimer) {
-        st.idleTimer = setTimeout(function () {
-          st.idleTimer = null;
-          if (st.subs.length) return;
-          if (st.es) { st.es.onopen = st.es.onerror = st.es.onmessage = null; st.es.close(); }
-          if (st.retryTimer) clearTimeout(st.retryTimer);
-          delete streams[st.url];
-        }, IDLE_CLOSE_MS);
-      }
-      return;
-    }
-    if (st.idleTimer) { clearTimeout(st.idleTimer); st.idleTimer = null; }
+    if (!st.subs.length) return;
     if (st.retryTimer) return; // the retry connects for everyone
     var from = lowest(st);
     var behind = isId(from) && (!isId(st.pos) || from < st.pos);
@@ -205,12 +192,19 @@ function plan(st) {
   }, 20);
 }
 
+// A port leaves. The last one closes the stream at once: the browser may end a worker
+// that no page uses any more without closing its connections (Chromium then kept the
+// stream open on the server).
 function drop(sub) {
   var st = sub.stream;
   var i = st.subs.indexOf(sub);
   if (i < 0) return;
   st.subs.splice(i, 1);
-  plan(st);
+  if (st.subs.length) return;
+  if (st.es) { st.es.onopen = st.es.onerror = st.es.onmessage = null; st.es.close(); st.es = null; }
+  if (st.retryTimer) clearTimeout(st.retryTimer);
+  if (st.planTimer) clearTimeout(st.planTimer);
+  if (streams[st.url] === st) delete streams[st.url];
 }
 
 function lastOf(v) {
@@ -243,6 +237,12 @@ self.onconnect = function (e) {
       plan(st);
     } else if (d.type === 'ping') {
       if (sub) sub.seen = Date.now();
+    } else if (d.type === 'status') {
+      // Diagnostics (and the browser tests): the streams this worker holds.
+      send(port, { type: 'status', streams: Object.keys(streams).map(function (u) {
+        var st = streams[u];
+        return { url: u, ports: st.subs.length, open: !!st.es, state: st.state, pos: st.pos };
+      }) });
     } else if (d.type === 'close') {
       if (sub) drop(sub);
       sub = null;

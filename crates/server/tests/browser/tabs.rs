@@ -10,6 +10,8 @@ use super::*;
 
 const CONN_STATE: &str =
     "const c = document.getElementById('conn'); return c ? c.dataset.state : null;";
+/// The shared worker's streams (`{type:'status'}`), asked from the current page.
+const WORKER_STATUS: &str = "const done = arguments[arguments.length - 1]; const src = document.querySelector('script[src*=\"/static/app.js\"]').src.replace('/static/app.js', '/static/live-worker.js'); const w = new SharedWorker(src, {name: 'agentpipe-live'}); w.port.onmessage = e => { if (e.data.type === 'status') done(e.data.streams); }; w.port.start(); w.port.postMessage({type: 'status'});";
 const LIVE_PATH: &str = "return document.documentElement.dataset.live || null;";
 
 /// A test server whose streams send a heartbeat every 300 ms, so that it notices a stream
@@ -122,6 +124,16 @@ async fn seven_tabs_of_one_origin_stay_live_on_one_connection() {
         tabs.push(h);
     }
     wait_connections(&api, 1, "seven live tabs").await;
+    // The worker's own view: one stream, seven ports on it (this status port is none).
+    let status = b
+        .client
+        .execute_async(WORKER_STATUS, vec![])
+        .await
+        .expect("worker status");
+    assert_eq!(status.as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(status[0]["url"], "/api/realtime/stream", "{status}");
+    assert_eq!(status[0]["ports"], 7, "{status}");
+    assert_eq!(status[0]["open"], true, "{status}");
 
     api.message("tabs-a", "ta-2", 2, "gemini", "A **goes on**.")
         .await;
@@ -137,7 +149,7 @@ async fn seven_tabs_of_one_origin_stay_live_on_one_connection() {
             b.wait_js(
                 &what,
                 "return Array.from(document.querySelectorAll('#feed li')).map(li => li.textContent).join('|');",
-                |v| v.as_str().is_some_and(|t| t.contains("A goes on") && t.contains("B goes on.")),
+                |v| v.as_str().is_some_and(|t| t.contains("A **goes on**") && t.contains("B goes on.")),
             )
             .await;
         } else {
