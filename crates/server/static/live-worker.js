@@ -162,7 +162,8 @@ function reload(st, env, id) {
   if (id === null) return;
   var pruned = isId(env.oldestEventId);
   st.subs.forEach(function (s) {
-    if (!s.covered || !isId(s.last)) { s.last = id; return; }
+    if (!s.covered) return; // the reconnect planned for it resumes from its own id
+    if (!isId(s.last)) { s.last = id; return; }
     if (pruned ? s.last < id : s.last > id) {
       s.last = id;
       send(s.port, { type: 'event', env: env });

@@ -293,7 +293,7 @@ async fn reload_frame(store: &DynStore, last: i64, named: bool) -> Option<(Bytes
     ),
     responses(
         (status = 200, description = "The event stream; each `data:` is an SseEnvelope (or ReloadSignal)", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Empty conversationId, or an unknown view", body = agentpipe_protocol::api::ErrorBody),
+        (status = 400, description = "Empty conversationId, an unknown view, or a uiFor that is no JSON array of ids", body = agentpipe_protocol::api::ErrorBody),
         (status = 401, description = "Reads need a key", body = agentpipe_protocol::api::ErrorBody),
         (status = 503, description = "Too many connections (`Retry-After`)", body = agentpipe_protocol::api::ErrorBody),
     ),

@@ -522,3 +522,64 @@ async fn the_ui_view_carries_the_rendered_message_totals_and_chart() {
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["details"][0]["field"], "view", "{body}");
 }
+
+/// `?view=ui&uiFor=[...]` (issue #14, the web UI's one stream for all tabs): every
+/// conversation's events, `ui` only on those of the listed ones, live and in a catch-up;
+/// a `uiFor` that is no JSON array of ids is refused naming it.
+#[tokio::test]
+async fn ui_for_limits_the_rendered_view_to_the_listed_conversations() {
+    let app = App::start().await;
+    for cid in ["uf-a", "uf-b"] {
+        let (st, _) = app
+            .ingest(&json!({"type":"conversation.started","timestamp":"2025-11-04T10:00:00Z",
+                "data":{"conversation_id":cid,"mode":"round-robin","initial_prompt":"p",
+                    "participants":[{"agent_id":"claude-0","agent_type":"claude","name":"Claude"}]}}))
+            .await;
+        assert_eq!(st, 201);
+    }
+    let path = "/api/realtime/stream?view=ui&uiFor=%5B%22uf-a%22%5D";
+    let mut live = SseClient::open(&app, path, None).await;
+    live.next(T).await.expect("retry");
+    for (cid, mid) in [("uf-b", "b1"), ("uf-a", "a1")] {
+        let (st, _) = app
+            .ingest(
+                &json!({"type":"message.created","timestamp":"2025-11-04T10:00:01Z",
+                "data":{"conversation_id":cid,"message_id":mid,"agent_id":"claude-0",
+                    "agent_type":"claude","content":"Hi **there**"}}),
+            )
+            .await;
+        assert_eq!(st, 201);
+    }
+    for c in [&mut live, &mut SseClient::open(&app, path, Some(0)).await] {
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let d = c.next_event(T).await.expect("event").data.expect("data");
+            if d["type"] != "message.created" {
+                continue;
+            }
+            if d["conversationId"] == "uf-a" {
+                assert!(
+                    d["ui"]["contentHtml"]
+                        .as_str()
+                        .is_some_and(|h| h.contains("<strong>there</strong>")),
+                    "{d}"
+                );
+            } else {
+                assert!(d.get("ui").is_none(), "not listed: the plain envelope: {d}");
+            }
+            seen.push(d["conversationId"].as_str().unwrap_or_default().to_string());
+        }
+        assert_eq!(seen, ["uf-b", "uf-a"]);
+    }
+    for bad in ["a", "%5B1%5D", "%5B%22%22%5D"] {
+        let r = app
+            .http
+            .get(app.url(&format!("/api/realtime/stream?view=ui&uiFor={bad}")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["details"][0]["field"], "uiFor", "{body}");
+    }
+}
