@@ -128,13 +128,9 @@ impl Conn {
                         // Totals once per page: only the newest matter.
                         // Boxed, as every rarely taken await here: the stream's
                         // future lives as long as the connection (issue #14).
-                        let u = Box::pin(live::ui_update(
-                            &self.store,
-                            &self.windows,
-                            &ev,
-                            i == last,
-                        ))
-                        .await;
+                        let u =
+                            Box::pin(live::ui_update(&self.store, &self.windows, &ev, i == last))
+                                .await;
                         frame_with_data(&ev, self.named, &live::ui_envelope(&ev, u.as_ref()))
                     } else {
                         sse_frame(&ev, self.named)
