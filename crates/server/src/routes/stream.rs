@@ -50,8 +50,9 @@ struct Conn {
     named: bool,
     view: StreamView,
     /// `?uiFor`: with [`StreamView::Ui`], the conversations whose events carry `ui`
-    /// (`None`: all of them). Boxed: the connection's state stays small while idle.
-    ui_for: Option<Box<std::collections::HashSet<String>>>,
+    /// (`None`: all of them), sorted. A boxed slice: the connection's state stays small
+    /// while idle.
+    ui_for: Option<Box<[String]>>,
     cursor: i64,
     pending: std::collections::VecDeque<Bytes>,
     needs_replay: bool,
@@ -96,7 +97,7 @@ impl Conn {
                 Some(set) => ev
                     .conversation_id
                     .as_deref()
-                    .is_some_and(|c| set.contains(c)),
+                    .is_some_and(|c| set.binary_search_by(|x| x.as_str().cmp(c)).is_ok()),
             }
     }
 
@@ -403,7 +404,10 @@ pub async fn open(
         conversation,
         named,
         view,
-        ui_for: ui_for.map(|v| Box::new(v.into_iter().collect())),
+        ui_for: ui_for.map(|mut v| {
+            v.sort_unstable();
+            v.into_boxed_slice()
+        }),
         cursor,
         pending,
         needs_replay: last_id.is_some(),
