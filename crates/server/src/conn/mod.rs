@@ -288,7 +288,9 @@ async fn http<I>(
         let req = axum::extract::Request::from_parts(parts, Body::new(body));
         let app = svc_shared.app.clone();
         async move {
-            let resp = match app.oneshot(req).await {
+            // Boxed: hyper keeps this future's allocation for the connection's life,
+            // so an idle SSE subscriber would hold the router's whole future (issue #14).
+            let resp = match Box::pin(app.oneshot(req)).await {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
