@@ -10,20 +10,23 @@ pub mod turn;
 use agentpipe_protocol::api::SessionDetail;
 use agentpipe_protocol::context::ContextWindows;
 
+use crate::store::turns::MessageRow;
 use crate::store::{DynStore, StoreError};
 
 /// Fills the live members of `d` (issue #18) from one read of the conversation's message
 /// rows: the budget (when one is set), the turn in flight (`ACTIVE` sessions with
 /// participants) and, with `windows`, the context pressure. Nothing needing the rows,
-/// no read.
+/// no read. Returns the rows when it read them, for the caller's own use (e.g.
+/// [`crate::store::agents::sums_from_rows`]: one scan of the messages per session read).
 pub async fn enrich(
     store: &DynStore,
     windows: Option<&ContextWindows>,
     d: &mut SessionDetail,
-) -> Result<(), StoreError> {
+) -> Result<Option<Vec<MessageRow>>, StoreError> {
     let stored_budget = store.get_budget(&d.id).await?;
     let wants_turn = d.status == "ACTIVE" && !d.participants.is_empty();
-    let rows = if stored_budget.is_some() || wants_turn || windows.is_some() {
+    let read = stored_budget.is_some() || wants_turn || windows.is_some();
+    let rows = if read {
         store.message_rows(&d.id).await?
     } else {
         Vec::new()
@@ -34,7 +37,7 @@ pub async fn enrich(
     }
     if !wants_turn {
         d.turn_in_flight = None;
-        return Ok(());
+        return Ok(read.then_some(rows));
     }
     let started = store.last_turn_started(&d.id).await?;
     let mut next = turn::next_speaker(d, &rows, started.as_ref());
@@ -48,5 +51,5 @@ pub async fn enrich(
         }
     }
     d.turn_in_flight = next;
-    Ok(())
+    Ok(Some(rows))
 }

@@ -17,6 +17,55 @@ pub(crate) const AGENT_SUMS_SQL: &str =
      GROUP BY agent_id, agent_type, role
      ORDER BY MIN(sort_seq), MIN(ts)";
 
+/// The sums of [`AGENT_SUMS_SQL`] from a conversation's message rows already read
+/// (`Store::message_rows`), so a session read that needs the rows anyway (the session
+/// page, a live `?view=ui` update) scans the conversation's messages once, not twice
+/// (issue #14). Same groups (agent id, agent type, role), `MAX` of the names, sums with
+/// missing values as 0, and the same order: by the group's first `sort_seq`, then its
+/// first timestamp.
+pub fn sums_from_rows(rows: &[super::turns::MessageRow]) -> Vec<AgentSum> {
+    // (sums, first sort_seq, first ts) per group, and the group of each key.
+    let mut groups: Vec<(AgentSum, i64, i64)> = Vec::new();
+    let mut index: std::collections::HashMap<(Option<&str>, &str, &str), usize> =
+        std::collections::HashMap::new();
+    for r in rows {
+        let key = (
+            r.agent_id.as_deref(),
+            r.agent_type.as_str(),
+            r.role.as_str(),
+        );
+        let i = *index.entry(key).or_insert_with(|| {
+            groups.push((
+                AgentSum {
+                    agent_id: r.agent_id.clone(),
+                    agent_type: r.agent_type.clone(),
+                    role: r.role.clone(),
+                    agent_name: None,
+                    messages: 0,
+                    tokens: 0,
+                    cost: 0.0,
+                    duration_ms: 0,
+                },
+                r.sort_seq,
+                r.ts_us,
+            ));
+            groups.len() - 1
+        });
+        let (s, seq, ts) = &mut groups[i];
+        s.messages += 1;
+        s.tokens += r.total_tokens.unwrap_or(0);
+        s.cost += r.cost.unwrap_or(0.0);
+        s.duration_ms += r.duration_ms.unwrap_or(0);
+        if r.agent_name > s.agent_name {
+            s.agent_name.clone_from(&r.agent_name);
+        }
+        *seq = (*seq).min(r.sort_seq);
+        *ts = (*ts).min(r.ts_us);
+    }
+    groups.sort_by_key(|(_, seq, ts)| (*seq, *ts));
+    groups.into_iter().map(|(s, _, _)| s).collect()
+}
+
 /// One stored agent's messages in a conversation, summed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSum {
@@ -66,5 +115,90 @@ impl AgentSum {
             },
             participants,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::turns::MessageRow;
+
+    fn row(
+        agent: Option<&str>,
+        ty: &str,
+        role: &str,
+        seq: i64,
+        ts: i64,
+        tokens: Option<i64>,
+        name: Option<&str>,
+    ) -> MessageRow {
+        MessageRow {
+            agent_id: agent.map(str::to_string),
+            agent_type: ty.into(),
+            role: role.into(),
+            ts_us: ts,
+            duration_ms: Some(5),
+            turn_number: None,
+            input_tokens: None,
+            cost: tokens.map(|t| t as f64 / 100.0),
+            model: None,
+            sort_seq: seq,
+            total_tokens: tokens,
+            agent_name: name.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn sums_from_rows_group_like_the_grouped_query() {
+        // Rows in conversation order, as Store::message_rows returns them.
+        let rows = vec![
+            row(Some("b"), "gemini", "agent", 1, 50, Some(10), None),
+            row(
+                Some("a"),
+                "claude",
+                "agent",
+                2,
+                10,
+                Some(100),
+                Some("Claude"),
+            ),
+            row(None, "gemini", "agent", 3, 60, None, Some("G")),
+            row(Some("b"), "gemini", "agent", 4, 70, Some(5), Some("Gem")),
+            row(Some("a"), "claude", "user", 5, 80, Some(1), None),
+            row(
+                Some("a"),
+                "claude",
+                "agent",
+                6,
+                90,
+                Some(1000),
+                Some("Claude 2"),
+            ),
+        ];
+        let s = sums_from_rows(&rows);
+        let got: Vec<_> = s
+            .iter()
+            .map(|s| {
+                (
+                    s.agent_id.as_deref(),
+                    s.role.as_str(),
+                    s.messages,
+                    s.tokens,
+                    s.duration_ms,
+                    s.agent_name.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some("b"), "agent", 2, 15, 10, Some("Gem")),
+                (Some("a"), "agent", 2, 1100, 10, Some("Claude 2")),
+                (None, "agent", 1, 0, 5, Some("G")),
+                (Some("a"), "user", 1, 1, 5, None),
+            ]
+        );
+        assert!((s[1].cost - 11.0).abs() < 1e-9, "{}", s[1].cost);
+        assert!(sums_from_rows(&[]).is_empty());
     }
 }

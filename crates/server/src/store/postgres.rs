@@ -2197,6 +2197,9 @@ impl Store for PgStore {
                         input_tokens: col(r, 6)?,
                         cost: col(r, 7)?,
                         model: col::<Option<String>>(r, 8)?.map(dec),
+                        sort_seq: col(r, 9)?,
+                        total_tokens: col(r, 10)?,
+                        agent_name: col::<Option<String>>(r, 11)?.map(dec),
                     })
                 })
                 .collect()

@@ -1837,6 +1837,9 @@ impl Store for SqliteStore {
                     input_tokens: r.get(6)?,
                     cost: r.get(7)?,
                     model: r.get(8)?,
+                    sort_seq: r.get(9)?,
+                    total_tokens: r.get(10)?,
+                    agent_name: r.get(11)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

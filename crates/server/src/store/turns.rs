@@ -5,7 +5,8 @@
 
 /// One row per stored message of conversation `$1`, in conversation order.
 pub(crate) const MESSAGE_ROWS_SQL: &str =
-    "SELECT agent_id, agent_type, role, ts, duration_ms, turn_number, input_tokens, cost, model
+    "SELECT agent_id, agent_type, role, ts, duration_ms, turn_number, input_tokens, cost, model,
+        sort_seq, total_tokens, agent_name
      FROM messages WHERE conversation_id = $1
      ORDER BY sort_seq, ts, id";
 
@@ -45,6 +46,12 @@ pub struct MessageRow {
     pub cost: Option<f64>,
     /// Model the message named.
     pub model: Option<String>,
+    /// Position in the conversation (the order messages are shown in).
+    pub sort_seq: i64,
+    /// Total tokens.
+    pub total_tokens: Option<i64>,
+    /// Display name the message carried.
+    pub agent_name: Option<String>,
 }
 
 /// The newest `turn.started` of a conversation (spec dialect `{turnNumber, agentId?}`).

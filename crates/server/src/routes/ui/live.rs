@@ -35,10 +35,14 @@ pub async fn ui_update(
     // A message also brings the context pressure, from the same read of the rows.
     let is_message = ev.kind == "message.created";
     let mut pressure_read = false;
+    let mut rows = None;
     let detail = match store.get_session(cid, None).await {
         Ok(Some(mut d)) => {
             match crate::live_state::enrich(store, is_message.then_some(windows), &mut d).await {
-                Ok(()) => pressure_read = is_message,
+                Ok(r) => {
+                    pressure_read = is_message;
+                    rows = r;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "live UI update: cannot read the live session state")
                 }
@@ -58,7 +62,11 @@ pub async fn ui_update(
     if is_message {
         update.content_html = message_content(ev).map(|c| render::markdown(&c));
         if let Some(d) = &detail {
-            match store.agent_sums(cid).await {
+            let sums = match rows {
+                Some(r) => Ok(crate::store::agents::sums_from_rows(&r)),
+                None => store.agent_sums(cid).await,
+            };
+            match sums {
                 Ok(sums) => {
                     let styles = render::participant_styles(&d.participants);
                     let views: Vec<_> = sums

@@ -753,12 +753,16 @@ async fn render_session(
     };
     // Issue #14: the session without its messages, then only the newest page of them;
     // older pages come from `GET /sessions/{id}/messages` as the reader scrolls up.
+    let mut rows = None;
     let d = match state.store.get_session(id, None).await {
         Ok(Some(mut d)) => {
             match crate::live_state::enrich(&state.store, Some(&state.context_windows), &mut d)
                 .await
             {
-                Ok(()) => Ok(d),
+                Ok(r) => {
+                    rows = r;
+                    Ok(d)
+                }
                 Err(e) => Err(ApiError::from(e)),
             }
         }
@@ -795,9 +799,14 @@ async fn render_session(
         Ok(s) => s,
         Err(e) => return api_error_page(e),
     };
-    // The per-agent panel from one grouped query (as live updates draw it), not from
-    // the messages on the page.
-    let chart = match state.store.agent_sums(id).await {
+    // The per-agent panel from every message of the session (as live updates draw it),
+    // not from the messages on the page: from the rows the live state read, else from
+    // one grouped query.
+    let sums = match rows {
+        Some(r) => Ok(crate::store::agents::sums_from_rows(&r)),
+        None => state.store.agent_sums(id).await,
+    };
+    let chart = match sums {
         Ok(sums) => {
             let views: Vec<_> = sums
                 .iter()
