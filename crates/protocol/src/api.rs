@@ -140,12 +140,12 @@ pub struct Pagination {
     pub limit: i64,
     /// Matching rows. Exact, except for a full-text search (`q`) in which every word is
     /// common (matches more than a few hundred sessions by message content): counting
-    /// those would check every session, so the count stops at 1,000 and `total` is then
-    /// a lower bound (at least 1,000, and at least every row up to this page's end plus
+    /// those would check every session, so the count stops at 200 and `total` is then
+    /// a lower bound (at least 200, and at least every row up to this page's end plus
     /// one if a next page exists), with `totalIsLowerBound` true (issue #15).
     pub total: i64,
     /// True when `total` (and so `pages`) is a lower bound, not the exact count: show it
-    /// as "1,000+". Absent (false) for every exact count, so every list without `q`.
+    /// as "200+". Absent (false) for every exact count, so every list without `q`.
     #[serde(
         default,
         rename = "totalIsLowerBound",

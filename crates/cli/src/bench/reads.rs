@@ -293,6 +293,26 @@ pub async fn reads(args: &ReadsArgs) -> BenchResult<()> {
             50.0,
         ),
         (
+            format!("q={COMMON} by cost"),
+            format!("/api/sessions?q={COMMON}&sort=totalCost"),
+            50.0,
+        ),
+        (
+            format!("q={COMMON} {RARE}"),
+            format!("/api/sessions?q={COMMON}%20{RARE}"),
+            50.0,
+        ),
+        (
+            "q=gran (prefix, every message)".into(),
+            "/api/sessions?q=gran".into(),
+            50.0,
+        ),
+        (
+            "q=12 (prefix of 111 terms)".into(),
+            "/api/sessions?q=12".into(),
+            50.0,
+        ),
+        (
             "detail, 100 messages".into(),
             "/api/sessions/reads-5000?includeMessages=true".into(),
             20.0,

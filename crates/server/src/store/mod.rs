@@ -53,7 +53,7 @@ pub enum StoreError {
 /// counting would check every session, `pagination.total` may be a lower bound (at
 /// least this many) with `totalIsLowerBound` true (issue #15; SQLite:
 /// [`sqlite::search`], PostgreSQL: the count of every `q` list stops here).
-pub const SEARCH_TOTAL_CAP: i64 = 1_000;
+pub const SEARCH_TOTAL_CAP: i64 = 200;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {

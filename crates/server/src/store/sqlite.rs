@@ -1463,9 +1463,12 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
     }
     if let Some(t) = &q.agent_type {
         let p = arg(Box::new(t.clone()), &mut args);
-        // Some participant or message has the type: one index range (migration 0077).
+        // Some participant or message has the type: one index range (migration 0077),
+        // read once into a set that each row is checked against. The unary `+` keeps
+        // SQLite from driving the query by that set (a primary-key lookup and a sort of
+        // every matching wide row) instead of walking the list's own sort index.
         conds.push(format!(
-            "c.id IN (SELECT t.conversation_id FROM conversation_agent_types t WHERE t.agent_type = {p})"
+            "+c.id IN (SELECT t.conversation_id FROM conversation_agent_types t WHERE t.agent_type = {p})"
         ));
     }
     if let Some(from) = q.start_from {

@@ -13,8 +13,8 @@
 //!   word, or one with more terms, is FTS5's own prefix query;
 //! - the sessions whose name or prompt match (`conversations_fts`, one row per session);
 //! - the sessions whose messages match, if there are at most [`COMPLETE_SESSIONS`]:
-//!   the first [`STREAM_HITS`] hits are read in one pass, then one seek per further session
-//!   (past the last session seen). A word with more sessions than that is *dense*.
+//!   the first [`STREAM_HITS`] hits are read in one pass, then (if they named at most that
+//!   many sessions) one seek per further session, past the last session seen. A word with more sessions than that is *dense*.
 //!
 //! [`plan`] then picks how the list query finds its rows:
 //! - [`Plan::Among`]: some word is not dense, so the matching sessions are among a known
@@ -33,8 +33,9 @@ use rusqlite::Connection;
 
 use crate::store::StoreError;
 
-/// Hits read in one pass before switching to one seek per session.
-pub const STREAM_HITS: usize = 4_000;
+/// Hits read in one pass (about 0.07 us each) before switching to one seek per session
+/// (tens of us each).
+pub const STREAM_HITS: usize = 20_000;
 /// Sessions (by message content) above which a word is dense (checked per row).
 pub const COMPLETE_SESSIONS: usize = 200;
 /// Sessions matching by name or prompt above which a word is dense.
@@ -238,6 +239,9 @@ fn message_sessions(
     if ended {
         return Ok(Some(out));
     }
+    if out.len() > COMPLETE_SESSIONS {
+        return Ok(None);
+    }
     // Many hits: one seek per further session, past the last one seen.
     let mut stmt = conn.prepare_cached(
         "SELECT rowid >> 32 FROM messages_fts WHERE messages_fts MATCH ?1 AND rowid >= ?2
@@ -263,15 +267,19 @@ fn message_sessions(
 }
 
 /// The SQL condition that a session (`c`, a `conversations` row) matches `w`, a dense
-/// word: its search id among `names_json` (a JSON array parameter), or one seek into
-/// its rowid range of `messages_fts` for `expr_param`.
+/// word: its id among the sessions of `names_json` (a JSON array parameter of search
+/// ids, read once per statement), or one seek into its rowid range of `messages_fts` for
+/// `expr_param` (its search id looked up once; `CROSS JOIN` keeps that lookup first).
 pub fn check_sql(w: &Word, names_json: &str, expr_param: Option<&str>) -> String {
-    const RID: &str = "(SELECT rid FROM conversation_search_ids WHERE conversation_id = c.id)";
-    let names = format!("{RID} IN (SELECT value FROM json_each({names_json}))");
+    let names = format!(
+        "c.id IN (SELECT conversation_id FROM conversation_search_ids
+                  WHERE rid IN (SELECT value FROM json_each({names_json})))"
+    );
     match (expr_param, &w.expr) {
         (Some(e), Some(_)) => format!(
-            "({names} OR EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH {e}
-                AND messages_fts.rowid BETWEEN {RID} << 32 AND ({RID} << 32) | 4294967295))"
+            "({names} OR EXISTS (SELECT 1 FROM conversation_search_ids s CROSS JOIN messages_fts
+                WHERE s.conversation_id = c.id AND messages_fts MATCH {e}
+                AND messages_fts.rowid BETWEEN s.rid << 32 AND (s.rid << 32) | 4294967295))"
         ),
         _ => names,
     }
@@ -353,7 +361,7 @@ mod tests {
     fn a_word_in_many_sessions_is_dense() {
         let c = db();
         for rid in 1..=(COMPLETE_SESSIONS as i64 + 10) {
-            for k in 0..30 {
+            for k in 0..100 {
                 add(&c, rid, rid * 100 + k, "fox");
             }
         }
@@ -376,6 +384,6 @@ mod tests {
                 |r| r.get(0),
             )
             .expect("count");
-        assert_eq!(n, (COMPLETE_SESSIONS as i64 + 9) * 30);
+        assert_eq!(n, (COMPLETE_SESSIONS as i64 + 9) * 100);
     }
 }
