@@ -679,8 +679,10 @@ pub struct UiUpdate {
     /// and the page's receive time, the end-to-end lag the page shows (issue #18).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub committed_at: Option<String>,
-    /// `message.created`: the session's context pressure after this message (issue #18),
-    /// the same series as session detail's `contextPressure`.
+    /// `message.created`: each agent's newest context-pressure point after this message
+    /// (issue #18), agents in order of first appearance; the whole series is session
+    /// detail's `contextPressure` (issue #14: sending it with every message made the
+    /// update grow with the session).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub context_pressure: Option<Vec<crate::context::ContextPoint>>,
     /// `message.created`: the session header's context-pressure block after this message

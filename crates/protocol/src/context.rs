@@ -181,6 +181,20 @@ fn parse_tokens(s: &str) -> Option<i64> {
     (n.fract() == 0.0 && n >= 1.0 && n <= MAX_WINDOW as f64).then_some(n as i64)
 }
 
+/// Each agent's newest point of `series`, agents in order of first appearance: what a
+/// live `?view=ui` update carries (issue #14: the whole series grew with the session and
+/// was sent to every viewer with every message).
+pub fn latest_per_agent(series: &[ContextPoint]) -> Vec<ContextPoint> {
+    let mut out: Vec<ContextPoint> = Vec::new();
+    for p in series {
+        match out.iter_mut().find(|q| q.agent_id == p.agent_id) {
+            Some(q) => *q = p.clone(),
+            None => out.push(p.clone()),
+        }
+    }
+    out
+}
+
 /// The share of `limit` that `input` fills, in whole percent rounded down (so a point
 /// shown as 80% has reached 80%).
 pub fn percent(input: i64, limit: i64) -> i64 {

@@ -153,14 +153,23 @@ async fn the_series_names_each_messages_model_and_its_window() {
         let f = c.next_event(Duration::from_secs(10)).await.expect("frame");
         let data = f.data.unwrap_or_default();
         let ui = &data["ui"];
-        let mut want_live = want.as_array().cloned().unwrap_or_default();
-        want_live.push(point(
+        // Each agent's newest point only (the whole series is the detail's).
+        let mut all = want.as_array().cloned().unwrap_or_default();
+        all.push(point(
             "ollama-0",
             2,
             12_000,
             json!("llama-3.1-70b"),
             Value::Null,
         ));
+        let mut want_live: Vec<Value> = Vec::new();
+        for p in all {
+            match want_live.iter_mut().find(|q| q["agentId"] == p["agentId"]) {
+                Some(q) => *q = p,
+                None => want_live.push(p),
+            }
+        }
+        assert!(want_live.len() >= 3, "{want_live:?}");
         assert_eq!(ui["contextPressure"], Value::Array(want_live), "{data}");
         let html = ui["contextPressureHtml"].as_str().unwrap_or_default();
         assert!(

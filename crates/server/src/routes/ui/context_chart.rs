@@ -140,9 +140,37 @@ pub fn block(series: &[ContextPoint], participants: &[ParticipantView]) -> Strin
     html
 }
 
+/// Most vertices of one agent's line: a longer series is drawn with the highest share of
+/// each of this many equal stretches of it (the peaks are what the chart is for), so the
+/// block of a 10,000-message session stays a few KB, page and live update alike (issue
+/// #14; it was one dot per message, 482 KB of a 3,000-message session's page).
+pub const MAX_LINE_POINTS: usize = 160;
+
+/// Most dots (each with its hover text) of one agent: its newest points.
+pub const MAX_DOTS: usize = 40;
+
+/// At most `max` of `pts` (in order) for a line: all of them when they fit, else the
+/// point with the highest share of each of `max` equal stretches.
+fn thin<T: Copy>(pts: &[T], max: usize, share: impl Fn(&T) -> f64) -> Vec<T> {
+    if pts.len() <= max || max == 0 {
+        return pts.to_vec();
+    }
+    (0..max)
+        .filter_map(|b| {
+            let (lo, hi) = (b * pts.len() / max, (b + 1) * pts.len() / max);
+            pts[lo..hi]
+                .iter()
+                .copied()
+                .max_by(|x, y| share(x).total_cmp(&share(y)))
+        })
+        .collect()
+}
+
 /// The SVG: x is the point's place in the conversation (every agent on one axis), y the
 /// share of the window (0 to 100%, more when a point exceeds it, at most 150%). Agents
 /// without a known window are left out (the legend lists them). Empty when none has one.
+/// Each agent's line has at most [`MAX_LINE_POINTS`] vertices and its newest
+/// [`MAX_DOTS`] points are dots.
 fn chart(n: usize, agents: &[Agent<'_>]) -> String {
     let known: Vec<&Agent<'_>> = agents
         .iter()
@@ -210,7 +238,7 @@ fn chart(n: usize, agents: &[Agent<'_>]) -> String {
             .collect();
         let c = a.style.c % PALETTE;
         if pts.len() > 1 {
-            let line: Vec<String> = pts
+            let line: Vec<String> = thin(&pts, MAX_LINE_POINTS, |(_, _, _, s)| *s)
                 .iter()
                 .map(|(px, py, _, _)| format!("{px:.1},{py:.1}"))
                 .collect();
@@ -220,7 +248,7 @@ fn chart(n: usize, agents: &[Agent<'_>]) -> String {
                 line.join(" ")
             );
         }
-        for (px, py, p, s) in &pts {
+        for (px, py, p, s) in &pts[pts.len().saturating_sub(MAX_DOTS)..] {
             let turn = p.turn.map(|t| format!(" · turn {t}")).unwrap_or_default();
             let _ = write!(
                 svg,
@@ -282,5 +310,33 @@ mod tests {
         assert!(h.contains(r#"data-level="critical""#), "{h}");
         let h = block(&[point("d", 5, None)], &[]);
         assert!(!h.contains("<svg"), "{h}");
+    }
+
+    #[test]
+    fn a_long_series_is_thinned_to_its_peaks_and_newest_dots() {
+        // 10,000 points of one agent, one peak at 97% in the middle.
+        let mut s: Vec<ContextPoint> = (0..10_000)
+            .map(|i| point("a", 1_000 + i, Some(200_000)))
+            .collect();
+        s[5_000].input_tokens = 194_000;
+        let h = block(&s, &[]);
+        assert_eq!(h.matches("<circle").count(), MAX_DOTS, "{}", h.len());
+        let line = h
+            .split(r#"points=""#)
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default();
+        assert_eq!(line.split(' ').count(), MAX_LINE_POINTS);
+        // The peak is one of the vertices: its y is the highest point drawn (smallest y).
+        let ys: Vec<f64> = line
+            .split(' ')
+            .filter_map(|xy| xy.split(',').nth(1)?.parse().ok())
+            .collect();
+        let min = ys.iter().copied().fold(f64::MAX, f64::min);
+        assert!(min < 20.0, "peak not drawn: {min}");
+        assert!(h.len() < 20_000, "{} bytes", h.len());
+        // A short series is drawn whole.
+        let h = block(&s[..30], &[]);
+        assert_eq!(h.matches("<circle").count(), 30);
     }
 }

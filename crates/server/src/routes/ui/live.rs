@@ -85,7 +85,9 @@ pub async fn ui_update(
                     &d.context_pressure,
                     &d.participants,
                 ));
-                update.context_pressure = Some(d.context_pressure.clone());
+                update.context_pressure = Some(agentpipe_protocol::context::latest_per_agent(
+                    &d.context_pressure,
+                ));
             }
         }
     } else if let Some(text) = detail
