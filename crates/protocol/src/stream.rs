@@ -14,8 +14,8 @@ pub enum ResumePoint {
     Newest,
     /// Resume after this event-log id: every stored event after it comes first.
     After(i64),
-    /// Something that is no event id this server hands out (`garbage`, `1.5`, bytes that
-    /// are not UTF-8): the client gets the `reload` message and the stream goes on from
+    /// Something that is no event id this server hands out (`garbage`, `1.5`, `-1`, bytes
+    /// that are not UTF-8): the client gets the `reload` message and the stream goes on from
     /// the newest event. A 400 here would make `EventSource` stop reconnecting for good
     /// (issue #16).
     Invalid,
@@ -95,8 +95,12 @@ impl StreamParams {
         };
         let resume = match raw.map(str::trim) {
             None | Some("") => ResumePoint::Newest,
+            // Ids start at 1 and `0` means "from the start": a negative number was never
+            // handed out (it used to be answered as "pruned" on a log that pruned nothing).
             Some(s) => s
                 .parse::<i64>()
+                .ok()
+                .filter(|i| *i >= 0)
                 .map_or(ResumePoint::Invalid, ResumePoint::After),
         };
         let view = match query.get("view").map(|v| v.trim().to_ascii_lowercase()) {
@@ -152,7 +156,13 @@ mod tests {
         assert_eq!(p.resume, ResumePoint::After(42));
         let p = StreamParams::parse(None, &q(&[("lastEventId", "7")])).unwrap();
         assert_eq!(p.resume, ResumePoint::After(7));
-        for bad in [&b"garbage"[..], b"1.5", b"\xff\xfe"] {
+        for bad in [
+            &b"garbage"[..],
+            b"1.5",
+            b"\xff\xfe",
+            b"-1",
+            b"-9223372036854775808",
+        ] {
             let p = StreamParams::parse(Some(bad), &q(&[])).unwrap();
             assert_eq!(p.resume, ResumePoint::Invalid);
         }
