@@ -4,12 +4,13 @@
 //! needs no request per live message: before this, each message made every viewer fetch
 //! its fragment and re-read the session, which read the whole conversation.
 
-use agentpipe_protocol::api::{UiSessionTotals, UiUpdate};
+use agentpipe_protocol::api::{ParticipantView, UiSessionTotals, UiUpdate};
 use agentpipe_protocol::context::ContextWindows;
 use agentpipe_protocol::event::Body;
 
 use crate::routes::ui::render;
-use crate::store::{DynStore, StoredEvent};
+use crate::store::turns::MessageRow;
+use crate::store::{DynStore, StoreError, StoredEvent};
 
 /// The [`UiUpdate`] of `ev`, or `None` for an event that names no conversation. With
 /// `totals`, reads the session's totals (one detail read without messages) and, for a
@@ -62,20 +63,8 @@ pub async fn ui_update(
     if is_message {
         update.content_html = message_content(ev).map(|c| render::markdown(&c));
         if let Some(d) = &detail {
-            let sums = match rows {
-                Some(r) => Ok(crate::store::agents::sums_from_rows(&r)),
-                None => store.agent_sums(cid).await,
-            };
-            match sums {
-                Ok(sums) => {
-                    let styles = render::participant_styles(&d.participants);
-                    let views: Vec<_> = sums
-                        .iter()
-                        .map(|s| (s.as_view(&d.participants), s.messages))
-                        .collect();
-                    let totals = render::agent_totals(&styles, views.iter().map(|(v, n)| (v, *n)));
-                    update.agents_chart = Some(render::chart_svg(&totals));
-                }
+            match agents_chart(store, cid, &d.participants, rows).await {
+                Ok(chart) => update.agents_chart = Some(chart),
                 Err(e) => {
                     tracing::warn!(error = %e, "live UI update: cannot read the per-agent sums")
                 }
@@ -123,4 +112,31 @@ pub fn ui_envelope(ev: &StoredEvent, update: Option<&UiUpdate>) -> String {
         (Ok(ui), Some(head)) => format!("{head},\"ui\":{ui}}}"),
         _ => env,
     }
+}
+
+/// The per-agent chart (SVG) of conversation `id`, from every message: summed from `rows`
+/// when the caller has read them (`live_state::enrich` returns them), else by one grouped
+/// query (`Store::agent_sums`), so a session read scans its messages once (issue #14).
+/// Used by the session page and every `?view=ui` message update.
+///
+/// Errors: the store's, when it has to read.
+pub(super) async fn agents_chart(
+    store: &DynStore,
+    id: &str,
+    participants: &[ParticipantView],
+    rows: Option<Vec<MessageRow>>,
+) -> Result<String, StoreError> {
+    let sums = match rows {
+        Some(r) => crate::store::agents::sums_from_rows(&r),
+        None => store.agent_sums(id).await?,
+    };
+    let styles = render::participant_styles(participants);
+    let views: Vec<_> = sums
+        .iter()
+        .map(|s| (s.as_view(participants), s.messages))
+        .collect();
+    Ok(render::chart_svg(&render::agent_totals(
+        &styles,
+        views.iter().map(|(v, n)| (v, *n)),
+    )))
 }

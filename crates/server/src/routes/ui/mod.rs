@@ -800,23 +800,9 @@ async fn render_session(
         Err(e) => return api_error_page(e),
     };
     // The per-agent panel from every message of the session (as live updates draw it),
-    // not from the messages on the page: from the rows the live state read, else from
-    // one grouped query.
-    let sums = match rows {
-        Some(r) => Ok(crate::store::agents::sums_from_rows(&r)),
-        None => state.store.agent_sums(id).await,
-    };
-    let chart = match sums {
-        Ok(sums) => {
-            let views: Vec<_> = sums
-                .iter()
-                .map(|s| (s.as_view(&d.participants), s.messages))
-                .collect();
-            render::chart_svg(&render::agent_totals(
-                &styles,
-                views.iter().map(|(v, n)| (v, *n)),
-            ))
-        }
+    // not from the messages on the page.
+    let chart = match live::agents_chart(&state.store, id, &d.participants, rows).await {
+        Ok(c) => c,
         Err(e) => return api_error_page(e.into()),
     };
     let agents: HashMap<&str, &AgentStyle> =
