@@ -32,16 +32,19 @@ CREATE TRIGGER agent_types_participant_insert AFTER INSERT ON participants
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION agent_types_rows_insert();
 
--- The old type stays only while something else of the conversation still has it.
+-- The old type stays only while something else of the conversation still has it: one
+-- rule, used by the delete and the update triggers.
+CREATE FUNCTION agent_types_forget(t TEXT, c TEXT) RETURNS void LANGUAGE sql AS $$
+    DELETE FROM conversation_agent_types
+    WHERE agent_type = t AND conversation_id = c
+      AND NOT EXISTS (SELECT 1 FROM participants p WHERE p.agent_type = t AND p.conversation_id = c)
+      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c AND m.agent_type = t);
+$$;
+
 CREATE FUNCTION agent_types_rows_gone() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM conversation_agent_types t
-    USING (SELECT DISTINCT agent_type, conversation_id FROM old_rows) o
-    WHERE t.agent_type = o.agent_type AND t.conversation_id = o.conversation_id
-      AND NOT EXISTS (SELECT 1 FROM participants p
-                      WHERE p.agent_type = o.agent_type AND p.conversation_id = o.conversation_id)
-      AND NOT EXISTS (SELECT 1 FROM messages m
-                      WHERE m.conversation_id = o.conversation_id AND m.agent_type = o.agent_type);
+    PERFORM agent_types_forget(o.agent_type, o.conversation_id)
+    FROM (SELECT DISTINCT agent_type, conversation_id FROM old_rows) o;
     RETURN NULL;
 END;
 $$;
@@ -64,12 +67,7 @@ BEGIN
     END IF;
     INSERT INTO conversation_agent_types (agent_type, conversation_id)
         VALUES (new.agent_type, new.conversation_id) ON CONFLICT DO NOTHING;
-    DELETE FROM conversation_agent_types t
-    WHERE t.agent_type = old.agent_type AND t.conversation_id = old.conversation_id
-      AND NOT EXISTS (SELECT 1 FROM participants p
-                      WHERE p.agent_type = old.agent_type AND p.conversation_id = old.conversation_id)
-      AND NOT EXISTS (SELECT 1 FROM messages m
-                      WHERE m.conversation_id = old.conversation_id AND m.agent_type = old.agent_type);
+    PERFORM agent_types_forget(old.agent_type, old.conversation_id);
     RETURN NULL;
 END;
 $$;
