@@ -289,15 +289,10 @@ async fn shutdown_has_a_deadline_on_http() {
 
 #[tokio::test]
 async fn shutdown_has_a_deadline_on_https() {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
-    let dir = tempfile::tempdir().expect("dir");
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+    let tls = crate::helpers::TlsFiles::localhost();
     let s = TestServer::start_with(|c| {
-        c.tls_cert = Some(cert_path.clone());
-        c.tls_key = Some(key_path.clone());
+        c.tls_cert = Some(tls.cert_path.clone());
+        c.tls_key = Some(tls.key_path.clone());
         c.shutdown_timeout = 1;
         c.header_read_timeout = 0;
         c.keep_alive_timeout = 0;

@@ -87,19 +87,14 @@ async fn the_plain_port_serves_http2_with_prior_knowledge_and_http1() {
 #[tokio::test]
 async fn https_offers_http2_by_alpn_and_still_serves_http1() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
-    let dir = tempfile::tempdir().expect("dir");
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+    let files = crate::helpers::TlsFiles::localhost();
     let s = TestServer::start_with(|c| {
-        c.tls_cert = Some(cert_path.clone());
-        c.tls_key = Some(key_path.clone());
+        c.tls_cert = Some(files.cert_path.clone());
+        c.tls_key = Some(files.key_path.clone());
     })
     .await;
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).expect("root");
+    roots.add(files.cert.cert.der().clone()).expect("root");
 
     for (offer, want) in [
         (vec![b"h2".to_vec(), b"http/1.1".to_vec()], Some(&b"h2"[..])),

@@ -6,18 +6,14 @@ use crate::helpers::{TestServer, TEST_KEY};
 
 #[tokio::test]
 async fn over_https_the_cookie_is_secure_and_pages_offer_sign_out() {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
-    let dir = tempfile::tempdir().expect("dir");
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+    let tls = crate::helpers::TlsFiles::localhost();
     let server = TestServer::start_with(|c| {
-        c.tls_cert = Some(cert_path.clone());
-        c.tls_key = Some(key_path.clone());
+        c.tls_cert = Some(tls.cert_path.clone());
+        c.tls_key = Some(tls.key_path.clone());
         c.read_auth = Some("key".into());
     })
     .await;
-    let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("root");
+    let root = reqwest::Certificate::from_pem(tls.cert.cert.pem().as_bytes()).expect("root");
     let http = reqwest::Client::builder()
         .add_root_certificate(root)
         .resolve("localhost", server.addr)
