@@ -55,6 +55,29 @@ pub enum StoreError {
 /// [`sqlite::search`], PostgreSQL: the count of every `q` list stops here).
 pub const SEARCH_TOTAL_CAP: i64 = 200;
 
+/// The count query of a session list (both backends): `COUNT(*)` of the conversations
+/// matching `where_sql` (`c` the conversations' alias), stopping after
+/// [`SEARCH_TOTAL_CAP`] + 1 rows when `capped`.
+pub(crate) fn list_count_sql(where_sql: &str, capped: bool) -> String {
+    if capped {
+        format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM conversations c {where_sql} LIMIT {}) AS capped",
+            SEARCH_TOTAL_CAP + 1
+        )
+    } else {
+        format!("SELECT COUNT(*) FROM conversations c {where_sql}")
+    }
+}
+
+/// `(total, totalIsLowerBound)` of a list from the count of [`list_count_sql`].
+pub(crate) fn list_total(counted: i64, capped: bool) -> (i64, bool) {
+    if capped && counted > SEARCH_TOTAL_CAP {
+        (SEARCH_TOTAL_CAP, true)
+    } else {
+        (counted, false)
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match &e {

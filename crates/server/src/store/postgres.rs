@@ -1816,21 +1816,9 @@ async fn read_list(
             .take(8)
             .any(|w| ts_prefix_query(w).is_some())
     });
-    let count_sql = if capped {
-        format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM conversations c {where_sql} LIMIT {}) AS capped",
-            super::SEARCH_TOTAL_CAP + 1
-        )
-    } else {
-        format!("SELECT COUNT(*) FROM conversations c {where_sql}")
-    };
+    let count_sql = super::list_count_sql(&where_sql, capped);
     let counted: i64 = col(&bind_all(count_sql, &args).fetch_one(pool).await?, 0)?;
-    let total_is_lower_bound = capped && counted > super::SEARCH_TOTAL_CAP;
-    let mut total = if total_is_lower_bound {
-        super::SEARCH_TOTAL_CAP
-    } else {
-        counted
-    };
+    let (mut total, total_is_lower_bound) = super::list_total(counted, capped);
     let sort_col = cursor::sort_column(q.sort);
     let dir = if q.desc { "DESC" } else { "ASC" };
     // Offset (`page`) or keyset (`cursor`, issue #15): one row more than the page, to

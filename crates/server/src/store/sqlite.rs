@@ -1479,7 +1479,7 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
         let p = arg(Box::new(to), &mut args);
         conds.push(format!("c.started_at <= {p}"));
     }
-    // Whether the count stops at search::TOTAL_CAP (every search word dense).
+    // Whether the count stops at SEARCH_TOTAL_CAP (every search word dense).
     let mut capped = false;
     if let Some(text) = &q.q {
         // Every word must occur somewhere in the conversation (name, prompt or any
@@ -1535,21 +1535,9 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
     } else {
         format!("WHERE {}", conds.join(" AND "))
     };
-    let count_sql = if capped {
-        format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM conversations c {where_sql} LIMIT {})",
-            search::TOTAL_CAP + 1
-        )
-    } else {
-        format!("SELECT COUNT(*) FROM conversations c {where_sql}")
-    };
+    let count_sql = super::list_count_sql(&where_sql, capped);
     let counted: i64 = conn.query_row(&count_sql, params_from_iter(args.iter()), |r| r.get(0))?;
-    let total_is_lower_bound = capped && counted > search::TOTAL_CAP;
-    let mut total = if total_is_lower_bound {
-        search::TOTAL_CAP
-    } else {
-        counted
-    };
+    let (mut total, total_is_lower_bound) = super::list_total(counted, capped);
     let col = cursor::sort_column(q.sort);
     let dir = if q.desc { "DESC" } else { "ASC" };
     // Offset (`page`) or keyset (`cursor`, issue #15): one row more than the page, to

@@ -21,7 +21,7 @@
 //!   set of at most a few thousand; the list counts them exactly;
 //! - [`Plan::Walk`]: every word is dense: the list walks its own sort order and checks
 //!   each session with one seek per word, stopping at the page. Counting every match
-//!   would check every session, so the count stops at [`TOTAL_CAP`]: above it, `total`
+//!   would check every session, so the count stops at [`crate::store::SEARCH_TOTAL_CAP`]: above it, `total`
 //!   is a lower bound and `pagination.totalIsLowerBound` is true.
 //!
 //! The one case that is not bounded: a word that is not plain ASCII letters and digits,
@@ -42,9 +42,6 @@ pub const COMPLETE_SESSIONS: usize = 200;
 pub const NAME_SESSIONS: usize = 4_000;
 /// Terms a search word may expand into before it is FTS5's prefix query instead.
 pub const MAX_TERMS: usize = 64;
-/// `total` is exact up to this many sessions when every word is dense; above it, it is
-/// a lower bound (SPEC 5 extension, issue #15).
-pub const TOTAL_CAP: i64 = crate::store::SEARCH_TOTAL_CAP;
 
 /// What one search word matches.
 #[derive(Debug, Clone)]
