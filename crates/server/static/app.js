@@ -104,12 +104,24 @@
 
   // ---- connection and stream ----
 
-  function setConn(state, text) {
+  // `retryAt` (epoch ms, while paused): the text counts down to it once a second.
+  var connTick = null;
+  function setConn(state, text, retryAt) {
     var c = $('#conn');
     if (!c) return;
     c.dataset.state = state;
     var t = $('.conn-text', c);
-    if (t) t.textContent = text;
+    clearInterval(connTick);
+    connTick = null;
+    if (!t) return;
+    if (typeof retryAt !== 'number') { t.textContent = text; return; }
+    var show = function () {
+      var s = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+      t.textContent = s > 0 ? 'Live updates paused \u2013 retrying in ' + s + ' s' : 'Live updates paused \u2013 retrying\u2026';
+      if (s <= 0) { clearInterval(connTick); connTick = null; }
+    };
+    show();
+    connTick = setInterval(show, 1000);
   }
 
   // The live stream of this tab: through the SharedWorker (static/live-worker.js), which
@@ -177,7 +189,7 @@
       if (dead) return;
       var m = e.data || {};
       if (m.type === 'hello') { acked = true; clearTimeout(ackTimer); }
-      else if (m.type === 'state') setConn(m.state, m.text);
+      else if (m.type === 'state') setConn(m.state, m.text, m.retryAt);
       else if (m.type === 'error') { if (params.onError) params.onError(); }
       else if (m.type === 'event' && m.env && typeof m.env === 'object') {
         var env = m.env;
@@ -245,7 +257,7 @@
           failures += 1;
           var base = Math.min(30000, 1000 * Math.pow(2, Math.min(failures - 1, 5)));
           var wait = Math.round(base * (1 + Math.random()));
-          setConn('offline', 'Live updates paused \u2013 retrying in ' + Math.ceil(wait / 1000) + ' s');
+          setConn('offline', 'Live updates paused', Date.now() + wait);
           if (!retryTimer) {
             retryTimer = setTimeout(function () { retryTimer = null; connect(); }, wait);
           }
@@ -687,6 +699,12 @@
       return items.filter(function (li) { return !(li.id && document.getElementById(li.id)); });
     }
     function firstMsg() { return list.querySelector(':scope > li.msg'); }
+    function firstOnScreen() {
+      for (var n = list.firstElementChild; n; n = n.nextElementSibling) {
+        if (n.getBoundingClientRect().bottom > 0) return n;
+      }
+      return null;
+    }
     function lastMsg() { var all = list.querySelectorAll(':scope > li.msg'); return all[all.length - 1]; }
     // Keeps the element `keep` where it is on the screen while `change` runs above it.
     function steady(keep, change) {
@@ -1024,11 +1042,14 @@
             if (!atEnd()) afterGrowth(true);
             return;
           }
-          insertOrdered(list, li);
+          // Scrolled up, the message on the screen stays where it is, whatever lands above.
+          steady(follow ? null : firstOnScreen(), function () { insertOrdered(list, li); });
           $('#messages-empty').hidden = true;
           applyUi(env, li);
           noteLag(env, li);
-          afterGrowth(true);
+          // A late message slotted in above the screen is not "new below": the button
+          // would take the reader to the end, where it is not.
+          afterGrowth(li.getBoundingClientRect().top >= window.innerHeight);
           break;
         case 'conversation.completed':
           setBadge(badge, str((env.data || {}).status) || 'completed');

@@ -8,8 +8,8 @@
 //
 // Protocol (tab -> worker): {type:'subscribe', url, conversationId|null, ui, lastEventId|null,
 // lock}, {type:'ping'} (every 20 s), {type:'close'} (pagehide). Worker -> tab: {type:'hello'}
-// (on connect: the worker runs), {type:'state', state, text} (connecting / live /
-// reconnecting / offline, for #conn), {type:'event', env} (an SSE envelope, in id order,
+// (on connect: the worker runs), {type:'state', state, text, retryAt} (connecting / live /
+// reconnecting / offline, for #conn; retryAt: epoch ms of the next try while offline), {type:'event', env} (an SSE envelope, in id order,
 // each id once), {type:'error'} (the stream broke: a share page then checks its link).
 // {type:'status'} (diagnostics) is answered with the streams held: [{url, ports, open, state, pos}].
 //
@@ -51,10 +51,11 @@ function getStream(url) {
   return st;
 }
 
-function setState(st, state, text) {
+function setState(st, state, text, retryAt) {
   st.state = state;
   st.text = text;
-  st.subs.forEach(function (s) { send(s.port, { type: 'state', state: state, text: text }); });
+  st.retryAt = retryAt;
+  st.subs.forEach(function (s) { send(s.port, { type: 'state', state: state, text: text, retryAt: retryAt }); });
 }
 
 // What the stream must ask for so that every port gets its events: {cid, ui: [ids]}.
@@ -122,7 +123,7 @@ function connect(st) {
       st.failures += 1;
       var base = Math.min(30000, 1000 * Math.pow(2, Math.min(st.failures - 1, 5)));
       var wait = Math.round(base * (1 + Math.random()));
-      setState(st, 'offline', 'Live updates paused \u2013 retrying in ' + Math.ceil(wait / 1000) + ' s');
+      setState(st, 'offline', 'Live updates paused', Date.now() + wait);
       if (st.es === es) st.es = null;
       if (!st.retryTimer) {
         st.retryTimer = setTimeout(function () {
@@ -229,7 +230,7 @@ self.onconnect = function (e) {
         last: lastOf(d.lastEventId)
       };
       st.subs.push(sub);
-      send(port, { type: 'state', state: st.state, text: st.text });
+      send(port, { type: 'state', state: st.state, text: st.text, retryAt: st.retryAt });
       var mine = sub;
       if (typeof d.lock === 'string' && self.navigator && navigator.locks) {
         // Granted once the tab, which holds this lock for its life, is gone.

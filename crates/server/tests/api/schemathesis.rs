@@ -8,6 +8,8 @@
 //! findings (requests the server judges differently from the document, such as analytics
 //! ranges over the bucket limit or batch items rejected one by one inside a 200) are
 //! printed with the figures, not asserted: they are rules a JSON Schema cannot state.
+//! Runtime errors fail the test, except Hypothesis's `FlakyFailure` (a found failure its
+//! replay did not reproduce; the failure itself is among the checked findings).
 //!
 //! Needs the `schemathesis` command (pip), found as `AGENTPIPE_SCHEMATHESIS` or on `PATH`;
 //! without it the test prints why it skips, and fails instead when
@@ -83,6 +85,34 @@ fn error_events(ndjson: &str) -> String {
         .map(|l| l.chars().take(1500).collect::<String>())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The type and operation of every `NonFatalError` event (schemathesis reports these as
+/// "Runtime Error").
+fn non_fatal_errors(ndjson: &str) -> Vec<(String, String)> {
+    ndjson
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| {
+            let e = v.get("NonFatalError")?;
+            Some((
+                e["value"]["type"].as_str().unwrap_or("?").to_string(),
+                e["label"].as_str().unwrap_or("?").to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Whether a `NonFatalError` type is Hypothesis failing to replay a failure it found
+/// (`FlakyFailure`: "A test case failed on the first run but now succeeds"). The failure
+/// itself was recorded when it happened and is in the report's `failures`, which are
+/// checked against [`FORBIDDEN`]; what went wrong is the replay (Hypothesis raises it
+/// when the final replay of a failing case stops early or does not fail the same way).
+/// Seen once in CI (2026-12-02) on `POST /api/sessions/upload` in the coverage phase,
+/// beside that operation's tolerated ST202 finding; a replayed upload is not the same
+/// request twice anyway, as a repeat answers 200 "duplicate" where the first gave 201.
+fn is_replay_noise(kind: &str) -> bool {
+    kind == "FlakyFailure"
 }
 
 /// The file in `dir` whose name starts with `prefix`.
@@ -180,11 +210,24 @@ async fn schemathesis_all_phases_find_no_server_error_and_no_undocumented_answer
         json["complete"], true,
         "schemathesis did not complete:\n{summary}"
     );
+    let ndjson = report(&reports, "ndjson-");
+    let reported: u64 = json["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["count"].as_u64().unwrap_or(1))
+        .sum();
+    let (noise, real): (Vec<_>, Vec<_>) = non_fatal_errors(&ndjson)
+        .into_iter()
+        .partition(|(kind, _)| is_replay_noise(kind));
+    for (kind, label) in &noise {
+        eprintln!("  replay noise, not a finding: {kind} on {label}");
+    }
     assert!(
-        json["errors"].as_array().is_none_or(|e| e.is_empty()),
-        "schemathesis errors: {}\n{}\n{summary}",
+        real.is_empty() && reported <= noise.len() as u64,
+        "schemathesis errors: {} ({real:?})\n{}\n{summary}",
         json["errors"],
-        error_events(&report(&reports, "ndjson-"))
+        error_events(&ndjson)
     );
     assert!(
         per_phase.get("stateful").copied().unwrap_or(0) > 0,

@@ -145,6 +145,47 @@ async fn after_a_server_restart_the_page_resumes_without_a_gap() {
     api.server.stop().await;
 }
 
+/// Records every text of the connection state into `window.__connTexts`.
+const RECORD_CONN_TEXTS: &str = "window.__connTexts = []; const t = document.querySelector('#conn .conn-text'); new MutationObserver(() => window.__connTexts.push(t.textContent)).observe(t, {childList: true, characterData: true, subtree: true}); return true;";
+
+#[tokio::test]
+async fn refused_live_updates_count_down_to_the_next_try_and_come_back() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let mut api = Api::start().await;
+    let cid = "live-refused";
+    api.start_conversation(cid, "Refused for a while", "2025-11-04T10:00:00Z")
+        .await;
+    api.message(cid, "rf-1", 1, "claude", "Before.").await;
+    open_live(&b, &api.url(&format!("/sessions/{cid}"))).await;
+    b.js(RECORD_CONN_TEXTS, vec![]).await;
+    // Every stream is refused (503, SPEC 4's connection limit): EventSource gives up, and
+    // the page backs off (1-2 s, then 2-4 s, ...) showing when it tries again.
+    api.server = api.server.restart(|c| c.sse_max_connections = 0).await;
+    // A countdown: some "retrying in k s" is followed by "retrying in k-1 s" within one
+    // pause. Fixed texts per try would only ever go up (the back-off doubles).
+    b.wait_js(
+            "a countdown while paused",
+            "const n = window.__connTexts.map(t => { const m = /retrying in (\\d+) s/.exec(t); return m ? Number(m[1]) : null; }); for (let i = 1; i < n.length; i++) if (n[i - 1] !== null && n[i] === n[i - 1] - 1) return window.__connTexts; return null;",
+            |v| v.is_array(),
+        )
+        .await;
+    api.server = api.server.restart(|_| {}).await;
+    api.message(cid, "rf-2", 2, "gemini", "After.").await;
+    b.wait_js("message 2 after the pause", SEQS_SCRIPT, |v| v == "1,2")
+        .await;
+    b.wait_js(
+        "live again",
+        "return document.getElementById('conn').dataset.state;",
+        |v| v == "live",
+    )
+    .await;
+    b.close().await;
+    api.server.stop().await;
+}
+
 /// True when the text has half a surrogate pair.
 const LONE_SURROGATE: &str = "return /[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])|(^|[^\\uD800-\\uDBFF])[\\uDC00-\\uDFFF]/.test(arguments[0]);";
 

@@ -190,6 +190,38 @@ async fn a_10000_message_session_opens_at_once_and_every_message_is_reachable() 
     assert_eq!(num(&b, "return window.scrollY;").await, y, "the view stays");
     assert_eq!(num(&b, &top_of(9901)).await, top, "the view stays");
 
+    // A late message (an earlier turn the CLI retried) slots into its place above the
+    // screen: it is not "new below" (the button would lead to the end, where it is not).
+    api.ingest(json!({
+        "type": "message.created",
+        "timestamp": agentpipe_protocol::timefmt::format_us(BASE_US + 9_850 * 1_000_000 + 500_000),
+        "data": {"conversation_id": cid, "message_id": "late-9850", "agent_id": "claude-0",
+                 "agent_type": "claude", "agent_name": "Claude", "content": "Late.",
+                 "sequence_number": 9850}
+    }))
+    .await;
+    b.wait_js(
+        "the late message in its place",
+        "const li = document.getElementById('m-late-9850'); return li && li.previousElementSibling ? li.previousElementSibling.id : null;",
+        |v| v == "m-l9850",
+    )
+    .await;
+    assert_eq!(
+        b.js(
+            "var n = document.getElementById('new-below'); return n.hidden ? null : n.textContent;",
+            vec![]
+        )
+        .await
+        .as_str()
+        .map(|t| t.starts_with("1 new message")),
+        Some(true),
+        "a message slotted above the screen is not counted"
+    );
+    assert!(
+        (num(&b, &top_of(9901)).await - top).abs() <= 1.0,
+        "the view stays"
+    );
+
     // Further up: the window stays bounded (the newest messages are let go below).
     for want in [9701, 9601, 9501] {
         b.js(
