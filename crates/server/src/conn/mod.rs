@@ -209,6 +209,10 @@ async fn secure(
     state: Arc<ConnState>,
     shared: Arc<Shared>,
 ) {
+    if opens_with_plain_http(&stream).await {
+        refuse_plain_http(stream, peer).await;
+        return;
+    }
     let io = Watched::new(stream, state.clone());
     let s = match acceptor.accept(io).await {
         Ok(s) => s,
@@ -222,6 +226,43 @@ async fn secure(
         _ => Proto::H1,
     };
     http(s, proto, peer, &state, &shared).await
+}
+
+/// Whether a connection to the TLS port opens like a plain HTTP/1.x request (an ASCII
+/// capital, the first letter of a method) rather than a TLS record (a ClientHello
+/// starts with the handshake type 0x16), looked at with `peek`. A read error or EOF is
+/// "no": the handshake then fails as it would.
+async fn opens_with_plain_http(stream: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(stream.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
+}
+
+/// The answer to plain HTTP on the TLS port: a 400 in the API's error shape (SPEC 7)
+/// saying to use `https://`, instead of a TLS alert that an HTTP client prints as
+/// garbage. The request head (what has arrived, at most 8 KiB) is read first and the
+/// connection half-closed after the answer, so the client reads it rather than a reset.
+async fn refuse_plain_http(mut stream: TcpStream, peer: SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const BODY: &str = "{\"error\":\"https_required\",\"message\":\"This port speaks HTTPS: use https:// in the URL.\"}";
+    tracing::debug!(%peer, "plain HTTP on the TLS port");
+    let mut head = vec![0u8; 8192];
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut head)).await;
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Until the client closes (or 1 s): closing with unread bytes would reset.
+        let mut sink = [0u8; 1024];
+        while tokio::time::timeout(Duration::from_secs(1), stream.read(&mut sink))
+            .await
+            .is_ok_and(|r| r.is_ok_and(|n| n > 0))
+        {}
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
 }
 
 /// The protocol of one connection, known before hyper reads a byte.

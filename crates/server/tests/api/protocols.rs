@@ -135,3 +135,67 @@ async fn https_offers_http2_by_alpn_and_still_serves_http1() {
         }
     }
 }
+
+#[tokio::test]
+async fn plain_http_on_the_tls_port_gets_a_400_saying_to_use_https() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let files = crate::helpers::TlsFiles::localhost();
+    let s = TestServer::start_with(|c| {
+        c.tls_cert = Some(files.cert_path.clone());
+        c.tls_key = Some(files.key_path.clone());
+    })
+    .await;
+    let mut sock = None;
+    for _ in 0..200 {
+        if let Ok(t) = TcpStream::connect(s.addr).await {
+            sock = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut sock = sock.expect("connect");
+    sock.write_all(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(GUARD, sock.read_to_end(&mut out))
+        .await
+        .expect("no answer")
+        .expect("read");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+    let body: serde_json::Value =
+        serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap_or("")).expect("JSON body");
+    assert_eq!(body["error"], "https_required", "{text}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("https://")),
+        "{text}"
+    );
+    // TLS on the same port still works after it.
+    let (status, _) = {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(files.cert.cert.der().clone()).expect("root");
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let sock = TcpStream::connect(s.addr).await.expect("connect");
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let mut tls = connector.connect(name, sock).await.expect("TLS handshake");
+        tls.write_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut out = Vec::new();
+        tokio::time::timeout(GUARD, tls.read_to_end(&mut out))
+            .await
+            .expect("no answer")
+            .ok();
+        (
+            String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"),
+            (),
+        )
+    };
+    assert!(status, "HTTPS after the refused plain request");
+}
