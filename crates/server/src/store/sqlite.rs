@@ -1481,6 +1481,9 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
     }
     // Whether the count stops at SEARCH_TOTAL_CAP (every search word dense).
     let mut capped = false;
+    // For a capped count: one dense word's check (its index in `conds`) and the
+    // condition "among the sessions already known to match it" that may stand in for it.
+    let mut known: Option<(usize, String)> = None;
     if let Some(text) = &q.q {
         // Every word must occur somewhere in the conversation (name, prompt or any
         // message), through the FTS5 indexes (migrations 0002, 0076; plan in search.rs).
@@ -1516,6 +1519,16 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
                 let names = arg(Box::new(search::json_ids(&w.names)), &mut args);
                 let expr = w.expr.as_ref().map(|e| arg(Box::new(e.clone()), &mut args));
                 conds.push(search::check_sql(w, &names, expr.as_deref()));
+                if let (true, None, Some(ids)) = (capped, &known, w.known()) {
+                    let p = arg(Box::new(search::json_ids(ids)), &mut args);
+                    known = Some((
+                        conds.len() - 1,
+                        format!(
+                            "c.id IN (SELECT conversation_id FROM conversation_search_ids
+                                      WHERE rid IN (SELECT value FROM json_each({p})))"
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -1535,8 +1548,22 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
     } else {
         format!("WHERE {}", conds.join(" AND "))
     };
-    let count_sql = super::list_count_sql(&where_sql, capped);
-    let counted: i64 = conn.query_row(&count_sql, params_from_iter(args.iter()), |r| r.get(0))?;
+    // A capped count is decided by the sessions known to match a dense word when more
+    // than the cap of them pass every other filter (the full count could only be larger,
+    // and is capped the same); otherwise every session is checked.
+    let mut counted = -1;
+    if let Some((at, among)) = &known {
+        let mut only = conds.clone();
+        only[*at] = among.clone();
+        let sql = super::list_count_sql(&format!("WHERE {}", only.join(" AND ")), true);
+        counted = count_bound(conn, &sql, &args)?;
+        if counted <= super::SEARCH_TOTAL_CAP {
+            counted = -1;
+        }
+    }
+    if counted < 0 {
+        counted = count_bound(conn, &super::list_count_sql(&where_sql, capped), &args)?;
+    }
     let (mut total, total_is_lower_bound) = super::list_total(counted, capped);
     let col = cursor::sort_column(q.sort);
     let dir = if q.desc { "DESC" } else { "ASC" };
@@ -1571,10 +1598,17 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
         SortKey::TotalTokens => 9,
         SortKey::TotalCost => 10,
     };
+    // The page's rows are chosen first by rowid alone (an index walk, or a sort of narrow
+    // (key, id, rowid) records), and only those rows are read in full: selected directly,
+    // a sort materializes every matching wide row with its FACT_COLS subqueries before the
+    // LIMIT applies (a thousand-row match cost a thousand participant counts).
     let sql = format!(
         "SELECT c.id, c.name, c.status, c.mode, c.source, c.created_at, c.started_at, c.completed_at,
            c.total_messages, c.total_tokens, c.total_cost, c.total_duration, {FACT_COLS}
-         FROM conversations c {where_sql} {keyset} ORDER BY {col} {dir}, c.id {dir} LIMIT {lim} OFFSET {off}"
+         FROM (SELECT c.rowid AS pick, {col} AS pick_key, c.id AS pick_id FROM conversations c
+               {where_sql} {keyset} ORDER BY {col} {dir}, c.id {dir} LIMIT {lim} OFFSET {off}) p
+         CROSS JOIN conversations c ON c.rowid = p.pick
+         ORDER BY p.pick_key {dir}, p.pick_id {dir}"
     );
     let mut stmt = conn.prepare(&sql)?;
     let mut facts = Vec::new();
@@ -1662,6 +1696,20 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
             next_cursor,
         },
     })
+}
+
+/// The single integer answer of `sql`, binding the first of `args` (`?1`, `?2`, ...) up
+/// to its highest placeholder: it may leave later parameters of the list unused.
+fn count_bound(conn: &Connection, sql: &str, args: &[Box<dyn ToSql>]) -> Result<i64, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    for (i, a) in args.iter().take(stmt.parameter_count()).enumerate() {
+        stmt.raw_bind_parameter(i + 1, a)?;
+    }
+    let mut rows = stmt.raw_query();
+    match rows.next()? {
+        Some(r) => Ok(r.get(0)?),
+        None => Err(StoreError::Other("a count returned no row".into())),
+    }
 }
 
 /// A cursor value as a SQLite parameter.
