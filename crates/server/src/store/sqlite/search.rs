@@ -54,6 +54,10 @@ pub struct Word {
     pub names: Vec<i64>,
     /// Search ids of the sessions whose messages match, when the word is not dense.
     pub messages: Option<Vec<i64>>,
+    /// When dense by its messages: the search ids (sorted) of the more than
+    /// [`COMPLETE_SESSIONS`] sessions that the messages read so far showed to match, a
+    /// subset of its matches (see [`Word::known`]).
+    pub seen: Vec<i64>,
 }
 
 impl Word {
@@ -68,6 +72,21 @@ impl Word {
         all.sort_unstable();
         all.dedup();
         Some(all)
+    }
+
+    /// Search ids (sorted) of more than [`crate::store::SEARCH_TOTAL_CAP`] sessions known
+    /// to match this dense word, or `None`. A capped count first counts the listed
+    /// sessions among these (one lookup each) and checks every session (one FTS seek
+    /// each) only when fewer than the cap + 1 of them pass the list's other filters.
+    pub fn known(&self) -> Option<&[i64]> {
+        let cap = crate::store::SEARCH_TOTAL_CAP as usize;
+        if self.seen.len() > cap {
+            Some(&self.seen)
+        } else if self.names.len() > cap {
+            Some(&self.names)
+        } else {
+            None
+        }
     }
 }
 
@@ -192,9 +211,12 @@ pub fn word(conn: &Connection, word: &str) -> Result<Word, StoreError> {
         },
         None => (Some(native.clone()), true),
     };
-    let messages = match &expr {
-        None => Some(Vec::new()),
-        Some(e) => message_sessions(conn, e, native_prefix)?,
+    let (messages, seen) = match &expr {
+        None => (Some(Vec::new()), Vec::new()),
+        Some(e) => match message_sessions(conn, e, native_prefix)? {
+            Ok(all) => (Some(all), Vec::new()),
+            Err(seen) => (None, seen),
+        },
     };
     let mut names = names;
     names.sort_unstable();
@@ -203,16 +225,18 @@ pub fn word(conn: &Connection, word: &str) -> Result<Word, StoreError> {
         native_prefix,
         names,
         messages,
+        seen,
     })
 }
 
-/// The search ids of the sessions with a message matching `expr` (sorted), or `None`
-/// when there are more than [`COMPLETE_SESSIONS`] (unless `all`: then every one).
+/// The search ids of the sessions with a message matching `expr` (sorted), or, when
+/// there are more than [`COMPLETE_SESSIONS`] (unless `all`: then every one), `Err` with
+/// the first of them (sorted, more than [`COMPLETE_SESSIONS`]).
 fn message_sessions(
     conn: &Connection,
     expr: &str,
     all: bool,
-) -> Result<Option<Vec<i64>>, StoreError> {
+) -> Result<Result<Vec<i64>, Vec<i64>>, StoreError> {
     let mut out: Vec<i64> = Vec::new();
     let mut hits = 0usize;
     let mut ended = true;
@@ -234,10 +258,10 @@ fn message_sessions(
         }
     }
     if ended {
-        return Ok(Some(out));
+        return Ok(Ok(out));
     }
     if out.len() > COMPLETE_SESSIONS {
-        return Ok(None);
+        return Ok(Err(out));
     }
     // Many hits: one seek per further session, past the last one seen.
     let mut stmt = conn.prepare_cached(
@@ -246,7 +270,7 @@ fn message_sessions(
     )?;
     loop {
         if out.len() > COMPLETE_SESSIONS {
-            return Ok(None);
+            return Ok(Err(out));
         }
         let from = out.last().map_or(0, |l| (l + 1) << 32);
         let next: Option<i64> = stmt
@@ -258,7 +282,7 @@ fn message_sessions(
             })?;
         match next {
             Some(rid) => out.push(rid),
-            None => return Ok(Some(out)),
+            None => return Ok(Ok(out)),
         }
     }
 }
