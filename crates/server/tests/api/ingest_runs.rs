@@ -165,8 +165,11 @@ async fn without_the_ingest_function_messages_are_applied_item_by_item() {
     let app = App::from(TestServer::start_on_url(&db.url, |_| {}).await);
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
-    sqlx::query("DROP FUNCTION ingest_messages")
-        .execute(&mut conn)
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP FUNCTION \"{}\".ingest_messages",
+        db.schema
+    )))
+    .execute(&mut conn)
         .await
         .expect("drop the function");
     let got: Vec<Value> = mixed_batch(&app).await.into_iter().map(normalized).collect();
