@@ -29,7 +29,17 @@ fn msg(cid: &str, mid: &str, seq: i64) -> Value {
 async fn mixed_batch(app: &App) -> Vec<Value> {
     let mut obs = Vec::new();
     // "late": completed with message 3 missing, so it is past streaming.
-    obs.push(send(app, &json!([msg("late", "l1", 1), msg("late", "l2", 2), msg("late", "l4", 4)])).await);
+    obs.push(
+        send(
+            app,
+            &json!([
+                msg("late", "l1", 1),
+                msg("late", "l2", 2),
+                msg("late", "l4", 4)
+            ]),
+        )
+        .await,
+    );
     obs.push(
         send(
             app,
@@ -51,12 +61,18 @@ async fn mixed_batch(app: &App) -> Vec<Value> {
         msg("run-a", "a1", 1),
         msg("gone", "g2", 2),
         msg("run-b", "b1", 1),
-        ev("log.entry", "2025-11-07T08:00:30Z",
-            json!({"conversation_id": "run-a", "level": "info", "content": "between"})),
+        ev(
+            "log.entry",
+            "2025-11-07T08:00:30Z",
+            json!({"conversation_id": "run-a", "level": "info", "content": "between"})
+        ),
         msg("run-b", "b2", 2),
         msg("late", "l3", 3),
-        ev("conversation.completed", "2025-11-07T08:02:00Z",
-            json!({"conversation_id": "run-b", "status": "completed"})),
+        ev(
+            "conversation.completed",
+            "2025-11-07T08:02:00Z",
+            json!({"conversation_id": "run-b", "status": "completed"})
+        ),
         msg("run-b", "b3", 3),
         msg("run-a", "a3", 3),
     ]);
@@ -98,8 +114,7 @@ async fn a_batch_mixing_every_case_is_applied_the_same_on_every_backend() {
 
 /// Every event-log row (all conversations) as (type, conversationId), in id order.
 async fn whole_log(app: &App) -> Vec<(String, String)> {
-    let mut c =
-        crate::sse::SseClient::open(app, "/api/realtime/stream", Some(0)).await;
+    let mut c = crate::sse::SseClient::open(app, "/api/realtime/stream", Some(0)).await;
     let mut out = Vec::new();
     while let Some(f) = c.next_event(Duration::from_millis(500)).await {
         let d = f.data.expect("data");
@@ -143,7 +158,11 @@ async fn concurrent_single_events_store_each_message_once() {
         for k in 0..4 {
             let d = detail(&app, &format!("conc-{k}")).await;
             assert_eq!(d["body"]["totalMessages"], 20, "{name}: {d}");
-            assert_eq!(d["body"]["totalTokens"], 20 * 10 + (1..=20).sum::<i64>(), "{name}: {d}");
+            assert_eq!(
+                d["body"]["totalTokens"],
+                20 * 10 + (1..=20).sum::<i64>(),
+                "{name}: {d}"
+            );
             total += d["body"]["messages"].as_array().map_or(0, Vec::len);
         }
         assert_eq!(total, 80, "{name}");
@@ -160,7 +179,11 @@ async fn without_the_ingest_function_messages_are_applied_item_by_item() {
     };
     let want: Vec<Value> = {
         let app = App::from(TestServer::start().await);
-        mixed_batch(&app).await.into_iter().map(normalized).collect()
+        mixed_batch(&app)
+            .await
+            .into_iter()
+            .map(normalized)
+            .collect()
     };
     let app = App::from(TestServer::start_on_url(&db.url, |_| {}).await);
     use sqlx::Connection;
@@ -170,9 +193,13 @@ async fn without_the_ingest_function_messages_are_applied_item_by_item() {
         db.schema
     )))
     .execute(&mut conn)
+    .await
+    .expect("drop the function");
+    let got: Vec<Value> = mixed_batch(&app)
         .await
-        .expect("drop the function");
-    let got: Vec<Value> = mixed_batch(&app).await.into_iter().map(normalized).collect();
+        .into_iter()
+        .map(normalized)
+        .collect();
     assert_eq!(want.len(), got.len());
     for (i, (w, g)) in want.iter().zip(&got).enumerate() {
         assert_eq!(w, g, "observation {i}");

@@ -32,10 +32,7 @@ pub(super) async fn apply_run(
     let mut out = Vec::with_capacity(items.len());
     let mut i = 0;
     while i < items.len() {
-        let messages = items[i..]
-            .iter()
-            .take_while(|it| is_message(it))
-            .count();
+        let messages = items[i..].iter().take_while(|it| is_message(it)).count();
         if messages > 0 {
             let run = &items[i..i + messages];
             match apply_messages(conn, run, now, silence_us, pubs, &mut out).await? {
@@ -133,7 +130,9 @@ async fn apply_messages(
     let mut plain: Vec<(&str, String, String)> = Vec::with_capacity(run.len());
     for item in run {
         let Body::Message(m) = &item.event.body else {
-            return Err(StoreError::Other("a message run holds another event".into()));
+            return Err(StoreError::Other(
+                "a message run holds another event".into(),
+            ));
         };
         let mid = m
             .message_id
@@ -210,7 +209,9 @@ async fn apply_messages(
     };
     exec(conn, "RELEASE SAVEPOINT messages").await?;
     if rows.len() > run.len() {
-        return Err(StoreError::Other("ingest_messages returned extra rows".into()));
+        return Err(StoreError::Other(
+            "ingest_messages returned extra rows".into(),
+        ));
     }
     for ((r, (cid, mid, data)), item) in rows.iter().zip(plain).zip(run) {
         let outcome: i16 = col(r, 0)?;
