@@ -186,6 +186,9 @@ async fn without_the_ingest_function_messages_are_applied_item_by_item() {
             .collect()
     };
     let app = App::from(TestServer::start_on_url(&db.url, |_| {}).await);
+    // The server migrates in its own task: a first answer means the function exists.
+    let (st, _) = app.get("/api/sessions").await;
+    assert_eq!(st, 200);
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
     sqlx::query(sqlx::AssertSqlSafe(format!(
