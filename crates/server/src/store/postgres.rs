@@ -16,9 +16,12 @@
 //! **Round trips.** The writer is one connection, so a group's time is mostly its round
 //! trips. Ingest jobs that follow each other in a group are applied as one run
 //! ([`ingest`]): consecutive `message.created` events go to the server-side function
-//! `ingest_messages` (migration 0078) as one call with parallel arrays, which applies
-//! them in order, each in its own subtransaction, with the same statements as
-//! [`apply_item`] (folded: one conversation update per message). A group of single-event
+//! `ingest_messages` (migration 0078) as one call with parallel arrays. When no two of
+//! them share an identity it applies them set-based (one insert each into conversations,
+//! messages and the event log, one update of the sums per conversation, so the statement
+//! triggers on messages run once); otherwise, or if that fails, one by one in order, each
+//! in its own subtransaction, with the same statements as [`apply_item`] (folded: one
+//! conversation update per message). Both end in the same rows. A group of single-event
 //! POSTs thus costs BEGIN + lock, SAVEPOINT, the call, RELEASE, NOTIFY + COMMIT: five
 //! round trips however many events (it was ~10 per event). Other events, and a message
 //! to a conversation past streaming (it may need a `conversation.updated` event), are
