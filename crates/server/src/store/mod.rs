@@ -106,34 +106,40 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
-            sqlx::Error::Database(d) => match d.code().as_deref() {
-                // connection exceptions, insufficient resources, operator intervention,
-                // serialization failure, deadlock, lock timeout
-                Some(c)
-                    if c.starts_with("08")
-                        || c.starts_with("53")
-                        || c.starts_with("57")
-                        || c == "40001"
-                        || c == "40P01"
-                        || c == "55P03" =>
-                {
-                    StoreError::Unavailable(e.to_string())
-                }
-                // invalid byte sequence / untranslatable character: a value PostgreSQL
-                // cannot hold (SPEC 6: 400, never 500)
-                Some("22021") | Some("22P05") => StoreError::Invalid {
-                    field: "data".into(),
-                    message: "contains text the database cannot store".into(),
-                },
-                // program limit exceeded (e.g. text too long for the search index)
-                Some("54000") => StoreError::Invalid {
-                    field: "data".into(),
-                    message: "too large for the database".into(),
-                },
-                _ => StoreError::Other(e.to_string()),
-            },
+            sqlx::Error::Database(d) => pg_error(d.code().as_deref(), e.to_string()),
             _ => StoreError::Other(e.to_string()),
         }
+    }
+}
+
+/// The [`StoreError`] of a PostgreSQL error with SQLSTATE `code` and text `text` (also
+/// for errors a server-side function caught and reported, `store::postgres::ingest`).
+pub(crate) fn pg_error(code: Option<&str>, text: String) -> StoreError {
+    match code {
+        // connection exceptions, insufficient resources, operator intervention,
+        // serialization failure, deadlock, lock timeout
+        Some(c)
+            if c.starts_with("08")
+                || c.starts_with("53")
+                || c.starts_with("57")
+                || c == "40001"
+                || c == "40P01"
+                || c == "55P03" =>
+        {
+            StoreError::Unavailable(text)
+        }
+        // invalid byte sequence / untranslatable character: a value PostgreSQL
+        // cannot hold (SPEC 6: 400, never 500)
+        Some("22021") | Some("22P05") => StoreError::Invalid {
+            field: "data".into(),
+            message: "contains text the database cannot store".into(),
+        },
+        // program limit exceeded (e.g. text too long for the search index)
+        Some("54000") => StoreError::Invalid {
+            field: "data".into(),
+            message: "too large for the database".into(),
+        },
+        _ => StoreError::Other(text),
     }
 }
 

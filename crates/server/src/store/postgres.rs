@@ -13,6 +13,20 @@
 //! read-then-write steps (first start wins, completion winner) cannot race. Inserts still
 //! use `ON CONFLICT` against the unique constraints.
 //!
+//! **Round trips.** The writer is one connection, so a group's time is mostly its round
+//! trips. Ingest jobs that follow each other in a group are applied as one run
+//! ([`ingest`]): consecutive `message.created` events go to the server-side function
+//! `ingest_messages` (migration 0078) as one call with parallel arrays. When no two of
+//! them share an identity it applies them set-based (one insert each into conversations,
+//! messages and the event log, one update of the sums per conversation, so the statement
+//! triggers on messages run once); otherwise, or if that fails, one by one in order, each
+//! in its own subtransaction, with the same statements as [`apply_item`] (folded: one
+//! conversation update per message). Both end in the same rows. A group of single-event
+//! POSTs thus costs BEGIN + lock, SAVEPOINT, the call, RELEASE, NOTIFY + COMMIT: five
+//! round trips however many events (it was ~10 per event). Other events, and a message
+//! to a conversation past streaming (it may need a `conversation.updated` event), are
+//! applied one by one in a savepoint each, as every other write job is.
+//!
 //! **Fan-out.** The write transaction ends with `pg_notify('agentpipe_events', <max id>)`
 //! (delivered at commit). Every instance LISTENs and, on a notification (and on a short
 //! poll as a safety net for a dropped listener connection), reads the event-log rows
@@ -47,6 +61,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod analytics;
 pub mod budgets;
+mod ingest;
 pub mod otlp;
 pub mod shares;
 pub mod upload;
@@ -296,12 +311,17 @@ async fn listen_loop(tailer: Arc<Tailer>, shutdown: CancellationToken) {
     }
 }
 
-/// A unit of work inside the group-commit transaction: the work, and whether it keeps
-/// itself isolated (its own savepoints, never leaving partial writes) or needs the
-/// writer's savepoint around it, so that an `Err` rolls back what it did.
-struct Job {
-    run: JobFn,
-    isolated: bool,
+/// A unit of work inside the group-commit transaction.
+enum Job {
+    /// Any write, run in the writer's savepoint so that an `Err` rolls back what it did.
+    Run(JobFn),
+    /// Live ingest of one request's items ([`Store::ingest`]). Consecutive ingest jobs of
+    /// a group are applied as one run ([`ingest::apply_run`]): a run of `message.created`
+    /// events is one round trip.
+    Ingest {
+        items: Vec<IngestItem>,
+        reply: oneshot::Sender<Result<Vec<Result<Applied, StoreError>>, StoreError>>,
+    },
 }
 
 /// The work of a [`Job`]; returns the finisher to call once the commit outcome is known.
@@ -384,7 +404,13 @@ impl PgStore {
         });
         tokio::spawn(listen_loop(tailer.clone(), shutdown.clone()));
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
-        tokio::spawn(writer_loop(pool.clone(), rx, tailer, shutdown));
+        tokio::spawn(writer_loop(
+            pool.clone(),
+            rx,
+            tailer,
+            opts.completeness_silence_us,
+            shutdown,
+        ));
         Ok(PgStore {
             silence_us: opts.completeness_silence_us,
             pool,
@@ -434,25 +460,10 @@ impl PgStore {
             + Send
             + 'static,
     {
-        self.submit(f, false).await
+        self.submit(f).await
     }
 
-    /// [`Self::write`] for a job that isolates its own steps with savepoints and never
-    /// fails half-way (ingest): no savepoint around it, two round trips fewer.
-    async fn write_isolated<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(
-                &'c mut PgConnection,
-                &'c mut Vec<StoredEvent>,
-            ) -> BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + 'static,
-    {
-        self.submit(f, true).await
-    }
-
-    async fn submit<T, F>(&self, f: F, isolated: bool) -> Result<T, StoreError>
+    async fn submit<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(
@@ -484,7 +495,7 @@ impl PgStore {
             })
         });
         self.tx
-            .send(Job { run, isolated })
+            .send(Job::Run(run))
             .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
         reply_rx
             .await
@@ -497,13 +508,15 @@ pub(crate) async fn exec(conn: &mut PgConnection, sql: &'static str) -> Result<(
     Ok(())
 }
 
-/// Runs one group: BEGIN, write lock, every job in a savepoint, NOTIFY, COMMIT.
-/// Returns the highest event-log id before the group (read under the lock).
+/// Runs one group: BEGIN, write lock, every job in a savepoint (each run of consecutive
+/// ingest jobs as one [`ingest::apply_run`]), NOTIFY, COMMIT. Returns the highest
+/// event-log id before the group (read under the lock).
 async fn run_group(
     conn: &mut PgConnection,
     jobs: &mut Vec<Job>,
     fins: &mut Vec<Finisher>,
     pubs: &mut Vec<StoredEvent>,
+    silence_us: i64,
 ) -> Result<i64, StoreError> {
     // One round trip: BEGIN, the write lock (held until COMMIT), then the newest
     // event-log id. In READ COMMITTED each statement takes its own snapshot, so the last
@@ -518,30 +531,56 @@ async fn run_group(
         Some(r) => r.try_get("prev_max")?,
         None => return Err(StoreError::Other("no reply to the write-lock query".into())),
     };
-    for job in jobs.drain(..) {
-        if !job.isolated {
-            exec(conn, "SAVEPOINT job").await?;
+    let mut queue = jobs.drain(..).peekable();
+    while let Some(job) = queue.next() {
+        let (items, reply) = match job {
+            Job::Run(run) => {
+                exec(conn, "SAVEPOINT job").await?;
+                let mut local = Vec::new();
+                let (keep, fin) = run(conn, &mut local).await;
+                fins.push(fin);
+                if keep {
+                    exec(conn, "RELEASE SAVEPOINT job").await?;
+                    pubs.append(&mut local);
+                } else {
+                    sqlx::raw_sql("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                continue;
+            }
+            Job::Ingest { items, reply } => (items, reply),
+        };
+        let mut run = vec![(items, reply)];
+        while let Some(Job::Ingest { .. }) = queue.peek() {
+            if let Some(Job::Ingest { items, reply }) = queue.next() {
+                run.push((items, reply));
+            }
         }
-        let mut local = Vec::new();
-        let (keep, fin) = (job.run)(conn, &mut local).await;
-        fins.push(fin);
-        match (keep, job.isolated) {
-            (true, true) => pubs.append(&mut local),
-            (true, false) => {
-                exec(conn, "RELEASE SAVEPOINT job").await?;
-                pubs.append(&mut local);
+        let all: Vec<&IngestItem> = run.iter().flat_map(|(items, _)| items.iter()).collect();
+        let applied = ingest::apply_run(conn, &all, now_us(), silence_us, pubs).await;
+        drop(all);
+        let mut results = match applied {
+            Ok(r) => r.into_iter(),
+            Err(e) => {
+                // Not applied item by item (the connection failed): the group fails, and
+                // with it every job of the run (their finishers get the commit error).
+                for (_, reply) in run {
+                    fins.push(Box::new(move |commit: Result<(), StoreError>| {
+                        let _ = reply.send(commit.map(|_| Vec::new()));
+                    }));
+                }
+                return Err(e);
             }
-            (false, false) => {
-                sqlx::raw_sql("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            // An isolated job failed outside its savepoints: the group cannot be trusted.
-            (false, true) => {
-                return Err(StoreError::Unavailable("write job failed".into()));
-            }
+        };
+        for (items, reply) in run {
+            let mine: Vec<_> = results.by_ref().take(items.len()).collect();
+            fins.push(Box::new(move |commit: Result<(), StoreError>| {
+                let _ = reply.send(commit.map(|_| mine));
+            }));
         }
     }
+    drop(queue);
     // One round trip: the notification (delivered at commit, only if it commits) and
     // COMMIT. The payload is a number.
     let commit = match pubs.iter().map(|e| e.id).max() {
@@ -558,6 +597,7 @@ async fn writer_loop(
     pool: PgPool,
     mut rx: mpsc::UnboundedReceiver<Job>,
     tailer: Arc<Tailer>,
+    silence_us: i64,
     shutdown: CancellationToken,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_GROUP);
@@ -594,7 +634,7 @@ async fn writer_loop(
         let Some(c) = conn.as_mut() else { continue };
         let mut fins = Vec::with_capacity(jobs.len());
         let mut pubs = Vec::new();
-        match run_group(c, &mut jobs, &mut fins, &mut pubs).await {
+        match run_group(c, &mut jobs, &mut fins, &mut pubs, silence_us).await {
             Ok(prev_max) => {
                 for fin in fins {
                     fin(Ok(()));
@@ -1950,32 +1990,12 @@ impl Store for PgStore {
         &self,
         items: Vec<IngestItem>,
     ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
-        let silence = self.silence_us;
-        self.write_isolated(move |conn, pubs| {
-            Box::pin(async move {
-                let now = now_us();
-                let mut out = Vec::with_capacity(items.len());
-                for item in &items {
-                    exec(conn, "SAVEPOINT item").await?;
-                    let mut local = Vec::new();
-                    match apply_live(conn, item, now, silence, &mut local).await {
-                        Ok(a) => {
-                            exec(conn, "RELEASE SAVEPOINT item").await?;
-                            pubs.append(&mut local);
-                            out.push(Ok(a));
-                        }
-                        Err(e) => {
-                            sqlx::raw_sql("ROLLBACK TO SAVEPOINT item; RELEASE SAVEPOINT item")
-                                .execute(&mut *conn)
-                                .await?;
-                            out.push(Err(e));
-                        }
-                    }
-                }
-                Ok(out)
-            })
-        })
-        .await
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Ingest { items, reply })
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
     }
 
     async fn upload(&self, plan: UploadPlan) -> Result<UploadResult, StoreError> {

@@ -114,7 +114,7 @@ pub async fn detail(app: &App, cid: &str) -> Value {
 }
 
 /// Every event-log row of `cid` as (type, conversationId, timestamp, data), via SSE replay.
-async fn event_log(app: &App, cid: &str) -> Value {
+pub async fn event_log(app: &App, cid: &str) -> Value {
     let mut c = SseClient::open(
         app,
         &format!("/api/realtime/stream?conversationId={cid}"),

@@ -18,6 +18,7 @@ mod faults;
 mod fts_fold;
 mod generated_client;
 mod helpers;
+mod ingest_runs;
 mod lag;
 mod list;
 mod metrics;
