@@ -418,6 +418,42 @@ mod search_words {
             assert_eq!(ids, want, "{backend}");
             assert_eq!(pagination["total"], 3, "{backend}");
             assert_eq!(pagination.get("totalIsLowerBound"), None, "{backend}");
+
+            // A filter that leaves few of the word's sessions: SQLite's count first counts
+            // among the sessions its search plan already saw holding the word (the first
+            // 200-odd by creation), and when 200 or fewer of them pass, counts every
+            // session. Seven sessions get a gemini message, two of them past that set.
+            let typed: Vec<String> = (0..250)
+                .filter(|i| i % 40 == 3)
+                .map(|i| format!("dense-{i:04}"))
+                .collect();
+            let extra: Vec<Value> = typed
+                .iter()
+                .map(|cid| {
+                    json!({"type": "message.created", "timestamp": "2025-11-04T11:13:15Z",
+                        "data": {"conversation_id": cid, "message_id": "g1",
+                                 "agent_type": "gemini", "content": "a gemini fox"}})
+                })
+                .collect();
+            let (s, body) = app.post("/api/ingest", &Value::Array(extra)).await;
+            assert!(s == 200 || s == 201, "{s} {body}");
+            let (s, body) = app
+                .get("/api/sessions?q=fox&agentType=gemini&limit=100")
+                .await;
+            assert_eq!(s, 200, "{body}");
+            let got: BTreeSet<String> = body["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["id"].as_str().map(str::to_string))
+                .collect();
+            assert_eq!(got, typed.iter().cloned().collect(), "{backend}");
+            assert_eq!(body["pagination"]["total"], 7, "{backend}: {body}");
+            assert_eq!(
+                body["pagination"].get("totalIsLowerBound"),
+                None,
+                "{backend}: {body}"
+            );
         }
     }
 }
