@@ -261,10 +261,11 @@ async fn postgres_cut_under_load_answers_503_and_loses_nothing() {
         if *status == 503 {
             assert!(*retry_after, "503 for message {seq} without Retry-After");
         }
-        // Bounded by the pool wait (500 ms here), not by TCP timeouts: generous, since
-        // this box is shared, but far below a hang.
+        // Bounded by the pool wait (500 ms here), not by TCP timeouts (minutes): generous,
+        // since this box is shared (one run in three took over 10 s at load 3.7 with
+        // builds beside it, 2026-12-02), but far below a hang.
         assert!(
-            *took < Duration::from_secs(10),
+            *took < Duration::from_secs(20),
             "message {seq} waited {took:?} for its answer"
         );
     }
