@@ -104,7 +104,7 @@
 
   // ---- connection and stream ----
 
-  // `retryAt` (epoch ms, while paused): the text counts down to it once a second.
+  // `retryAt` (epoch ms, while paused): "<text> – retrying in N s", counted down once a second.
   var connTick = null;
   function setConn(state, text, retryAt) {
     var c = $('#conn');
@@ -117,7 +117,7 @@
     if (typeof retryAt !== 'number') { t.textContent = text; return; }
     var show = function () {
       var s = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-      t.textContent = s > 0 ? 'Live updates paused \u2013 retrying in ' + s + ' s' : 'Live updates paused \u2013 retrying\u2026';
+      t.textContent = text + (s > 0 ? ' \u2013 retrying in ' + s + ' s' : ' \u2013 retrying\u2026');
       if (s <= 0) { clearInterval(connTick); connTick = null; }
     };
     show();

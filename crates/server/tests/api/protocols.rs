@@ -69,68 +69,87 @@ async fn the_plain_port_serves_http2_with_prior_knowledge_and_http1() {
     let mut sock = TcpStream::connect(s.addr).await.expect("connect");
     sock.write_all(b"P").await.expect("write");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    sock.write_all(
+    let text = exchange(
+        &mut sock,
         b"OST /api/ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
     )
-    .await
-    .expect("write");
-    let mut out = Vec::new();
-    tokio::time::timeout(GUARD, sock.read_to_end(&mut out))
-        .await
-        .expect("no answer")
-        .expect("read");
-    let text = String::from_utf8_lossy(&out);
+    .await;
     // No key: the ingest answer is 401, over HTTP/1.1.
     assert!(text.starts_with("HTTP/1.1 401"), "{text}");
 }
 
-#[tokio::test]
-async fn https_offers_http2_by_alpn_and_still_serves_http1() {
+/// A server serving HTTPS with `files`' certificate.
+async fn tls_server(files: &crate::helpers::TlsFiles) -> TestServer {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let files = crate::helpers::TlsFiles::localhost();
-    let s = TestServer::start_with(|c| {
+    TestServer::start_with(|c| {
         c.tls_cert = Some(files.cert_path.clone());
         c.tls_key = Some(files.key_path.clone());
     })
-    .await;
+    .await
+}
+
+/// A TLS client trusting `files`' certificate and offering `alpn`.
+fn tls_connector(
+    files: &crate::helpers::TlsFiles,
+    alpn: Vec<Vec<u8>>,
+) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(files.cert.cert.der().clone()).expect("root");
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
 
+/// A TLS connection to `s` through `connector`, retried while the server starts.
+async fn tls_connect(
+    s: &TestServer,
+    connector: &tokio_rustls::TlsConnector,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    for _ in 0..200 {
+        if let Ok(sock) = TcpStream::connect(s.addr).await {
+            let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+            if let Ok(t) = connector.connect(name, sock).await {
+                return t;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("TLS handshake");
+}
+
+/// Writes `request` on `io` and returns everything read until the server closes, as text.
+async fn exchange<I>(io: &mut I, request: &[u8]) -> String
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    io.write_all(request).await.expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(GUARD, io.read_to_end(&mut out))
+        .await
+        .expect("no answer")
+        .ok();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+const GET_LIVEZ: &[u8] = b"GET /livez HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+
+#[tokio::test]
+async fn https_offers_http2_by_alpn_and_still_serves_http1() {
+    let files = crate::helpers::TlsFiles::localhost();
+    let s = tls_server(&files).await;
     for (offer, want) in [
         (vec![b"h2".to_vec(), b"http/1.1".to_vec()], Some(&b"h2"[..])),
         (vec![b"http/1.1".to_vec()], Some(&b"http/1.1"[..])),
     ] {
-        let mut config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots.clone())
-            .with_no_client_auth();
-        config.alpn_protocols = offer;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let mut tls = None;
-        for _ in 0..200 {
-            if let Ok(sock) = TcpStream::connect(s.addr).await {
-                let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-                if let Ok(t) = connector.connect(name, sock).await {
-                    tls = Some(t);
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let mut tls = tls.expect("TLS handshake");
+        let mut tls = tls_connect(&s, &tls_connector(&files, offer)).await;
         assert_eq!(tls.get_ref().1.alpn_protocol(), want);
         if want == Some(&b"h2"[..]) {
             let (status, version, _) = h2_get(tls, "/livez").await;
             assert_eq!((status, version), (200, hyper::Version::HTTP_2));
         } else {
-            tls.write_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .await
-                .expect("write");
-            let mut out = Vec::new();
-            tokio::time::timeout(GUARD, tls.read_to_end(&mut out))
-                .await
-                .expect("no answer")
-                .ok();
-            let text = String::from_utf8_lossy(&out);
+            let text = exchange(&mut tls, GET_LIVEZ).await;
             assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         }
     }
@@ -138,31 +157,16 @@ async fn https_offers_http2_by_alpn_and_still_serves_http1() {
 
 #[tokio::test]
 async fn plain_http_on_the_tls_port_gets_a_400_saying_to_use_https() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let files = crate::helpers::TlsFiles::localhost();
-    let s = TestServer::start_with(|c| {
-        c.tls_cert = Some(files.cert_path.clone());
-        c.tls_key = Some(files.key_path.clone());
-    })
+    let s = tls_server(&files).await;
+    // Once the server takes TLS connections, a plain request.
+    drop(tls_connect(&s, &tls_connector(&files, Vec::new())).await);
+    let mut sock = TcpStream::connect(s.addr).await.expect("connect");
+    let text = exchange(
+        &mut sock,
+        b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
     .await;
-    let mut sock = None;
-    for _ in 0..200 {
-        if let Ok(t) = TcpStream::connect(s.addr).await {
-            sock = Some(t);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let mut sock = sock.expect("connect");
-    sock.write_all(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .expect("write");
-    let mut out = Vec::new();
-    tokio::time::timeout(GUARD, sock.read_to_end(&mut out))
-        .await
-        .expect("no answer")
-        .expect("read");
-    let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
     let body: serde_json::Value =
         serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap_or("")).expect("JSON body");
@@ -174,28 +178,10 @@ async fn plain_http_on_the_tls_port_gets_a_400_saying_to_use_https() {
         "{text}"
     );
     // TLS on the same port still works after it.
-    let (status, _) = {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(files.cert.cert.der().clone()).expect("root");
-        let config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let sock = TcpStream::connect(s.addr).await.expect("connect");
-        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-        let mut tls = connector.connect(name, sock).await.expect("TLS handshake");
-        tls.write_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await
-            .expect("write");
-        let mut out = Vec::new();
-        tokio::time::timeout(GUARD, tls.read_to_end(&mut out))
-            .await
-            .expect("no answer")
-            .ok();
-        (
-            String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"),
-            (),
-        )
-    };
-    assert!(status, "HTTPS after the refused plain request");
+    let mut tls = tls_connect(&s, &tls_connector(&files, Vec::new())).await;
+    let text = exchange(&mut tls, GET_LIVEZ).await;
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "HTTPS after the refused plain request: {text}"
+    );
 }

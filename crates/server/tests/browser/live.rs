@@ -14,12 +14,26 @@ const CHART_TEXT: &str =
 
 async fn open_live(b: &Browser, url: &str) {
     b.client.goto(url).await.expect("open");
+    wait_live(b, "live connection").await;
+}
+
+/// Waits until the page's connection indicator says live.
+async fn wait_live(b: &Browser, what: &str) {
     b.wait_js(
-        "live connection",
+        what,
         "return document.getElementById('conn').dataset.state;",
         |v| v == "live",
     )
     .await;
+}
+
+/// Starts conversation `cid` named `title` with message `first` (seq 1), then opens its
+/// session page live.
+async fn watch_new(b: &Browser, api: &Api, cid: &str, title: &str, first: &str) {
+    api.start_conversation(cid, title, "2025-11-04T10:00:00Z")
+        .await;
+    api.message(cid, first, 1, "claude", "Before.").await;
+    open_live(b, &api.url(&format!("/sessions/{cid}"))).await;
 }
 
 #[tokio::test]
@@ -113,10 +127,7 @@ async fn after_a_server_restart_the_page_resumes_without_a_gap() {
     };
     let mut api = Api::start().await;
     let cid = "live-restart";
-    api.start_conversation(cid, "Survive a restart", "2025-11-04T10:00:00Z")
-        .await;
-    api.message(cid, "lr-1", 1, "claude", "Before.").await;
-    open_live(&b, &api.url(&format!("/sessions/{cid}"))).await;
+    watch_new(&b, &api, cid, "Survive a restart", "lr-1").await;
     api.message(cid, "lr-2", 2, "gemini", "Still before.").await;
     b.wait_js("message 2 live", SEQS_SCRIPT, |v| v == "1,2")
         .await;
@@ -131,12 +142,7 @@ async fn after_a_server_restart_the_page_resumes_without_a_gap() {
         v == "1,2,3,4,5"
     })
     .await;
-    b.wait_js(
-        "live again",
-        "return document.getElementById('conn').dataset.state;",
-        |v| v == "live",
-    )
-    .await;
+    wait_live(&b, "live again").await;
     api.message(cid, "lr-6", 6, "gemini", "And after that.")
         .await;
     b.wait_js("message 6 live", SEQS_SCRIPT, |v| v == "1,2,3,4,5,6")
@@ -156,10 +162,7 @@ async fn refused_live_updates_count_down_to_the_next_try_and_come_back() {
     };
     let mut api = Api::start().await;
     let cid = "live-refused";
-    api.start_conversation(cid, "Refused for a while", "2025-11-04T10:00:00Z")
-        .await;
-    api.message(cid, "rf-1", 1, "claude", "Before.").await;
-    open_live(&b, &api.url(&format!("/sessions/{cid}"))).await;
+    watch_new(&b, &api, cid, "Refused for a while", "rf-1").await;
     b.js(RECORD_CONN_TEXTS, vec![]).await;
     // Every stream is refused (503, SPEC 4's connection limit): EventSource gives up, and
     // the page backs off (1-2 s, then 2-4 s, ...) showing when it tries again.
@@ -176,12 +179,7 @@ async fn refused_live_updates_count_down_to_the_next_try_and_come_back() {
     api.message(cid, "rf-2", 2, "gemini", "After.").await;
     b.wait_js("message 2 after the pause", SEQS_SCRIPT, |v| v == "1,2")
         .await;
-    b.wait_js(
-        "live again",
-        "return document.getElementById('conn').dataset.state;",
-        |v| v == "live",
-    )
-    .await;
+    wait_live(&b, "live again").await;
     b.close().await;
     api.server.stop().await;
 }
