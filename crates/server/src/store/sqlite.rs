@@ -102,6 +102,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         77,
         include_str!("../../migrations/sqlite/0077_conversation_agent_types.sql"),
     ),
+    (
+        79,
+        include_str!("../../migrations/sqlite/0079_list_type_counts.sql"),
+    ),
 ];
 
 /// Settings of the SQLite store.
@@ -1465,10 +1469,12 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
     // source, a search's known set), and whether an index of theirs also holds the
     // createdAt order: see `walk` below.
     let mut drivers: Vec<(usize, bool)> = Vec::new();
+    let mut status_param: Option<String> = None;
     if let Some(s) = &q.status {
         let p = arg(Box::new(s.clone()), &mut args);
         drivers.push((conds.len(), true));
         conds.push(format!("c.status = {p}"));
+        status_param = Some(p);
     }
     if let Some(s) = &q.source {
         let p = arg(Box::new(s.clone()), &mut args);
@@ -1477,15 +1483,12 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
     }
     // Some participant or message has the type (migration 0077): one primary-key probe
     // per checked row (a correlated EXISTS; an `IN` set was built of every session of
-    // the type, ~1.2 ms at 5,800 sessions, before the first row). Alone, it is counted
-    // from its own index range instead (`type_count`).
-    let mut type_count: Option<String> = None;
+    // the type, ~1.2 ms at 5,800 sessions, before the first row). Alone or with status
+    // only, it is counted from the stored counts of migration 0079 (`stored_count`).
+    let mut type_param: Option<String> = None;
     if let Some(t) = &q.agent_type {
         let p = arg(Box::new(t.clone()), &mut args);
-        type_count = Some(format!(
-            "SELECT COUNT(*) FROM conversation_agent_types t CROSS JOIN conversations c
-             ON c.id = t.conversation_id WHERE t.agent_type = {p}"
-        ));
+        type_param = Some(p.clone());
         conds.push(format!(
             "EXISTS (SELECT 1 FROM conversation_agent_types t WHERE t.agent_type = {p} AND t.conversation_id = c.id)"
         ));
@@ -1582,10 +1585,8 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
         }
     }
     if counted < 0 {
-        let sql = match &type_count {
-            Some(sql) if conds.len() == 1 => sql.clone(),
-            _ => super::list_count_sql(&where_sql, capped),
-        };
+        let sql = stored_count_sql(conds.len(), type_param.as_deref(), status_param.as_deref())
+            .unwrap_or_else(|| super::list_count_sql(&where_sql, capped));
         counted = count_bound(conn, &sql, &args)?;
     }
     let (mut total, total_is_lower_bound) = super::list_total(counted, capped);
@@ -1748,6 +1749,27 @@ fn read_list(conn: &Connection, q: &ListQuery, silence_us: i64) -> Result<Sessio
             next_cursor,
         },
     })
+}
+
+/// The count of a list filtered by agent type alone or by agent type and status, read
+/// from the stored counts of migration 0079 (a few rows) instead of checking every
+/// conversation of the type; `None` for any other filter set. `conds` is the number of
+/// the list's conditions, `agent_type` and `status` their placeholders (`?n`).
+fn stored_count_sql(
+    conds: usize,
+    agent_type: Option<&str>,
+    status: Option<&str>,
+) -> Option<String> {
+    let t = agent_type?;
+    match (conds, status) {
+        (1, None) => Some(format!(
+            "SELECT COALESCE(SUM(n), 0) FROM list_type_counts WHERE agent_type = {t}"
+        )),
+        (2, Some(s)) => Some(format!(
+            "SELECT COALESCE(SUM(n), 0) FROM list_type_counts WHERE agent_type = {t} AND status = {s}"
+        )),
+        _ => None,
+    }
 }
 
 /// The single integer answer of `sql`, binding the first of `args` (`?1`, `?2`, ...) up

@@ -251,6 +251,18 @@ async fn pagination_filters_and_sorting() {
             "agentType={t}"
         );
     }
+    // agentType with status: its total comes from stored counts (migration 0079), which
+    // must follow each conversation from ACTIVE to its final status.
+    for status in ["ACTIVE", "COMPLETED", "INTERRUPTED", "ERROR"] {
+        for t in ["claude", "gemini", "codex"] {
+            let got = all_pages(&app, &format!("status={status}&agentType={t}"), 2).await;
+            assert_eq!(
+                sorted(&got),
+                filter(&|c| c.status == status && c.types.contains(&t)),
+                "status={status}&agentType={t}"
+            );
+        }
+    }
 
     // startDate / endDate: bare dates are whole UTC days, inclusive.
     let got = all_pages(&app, "startDate=2025-11-02&endDate=2025-11-03", 5).await;
@@ -384,6 +396,30 @@ async fn agent_type_counts_participants_and_message_only_types_on_every_backend(
         assert_eq!(find("claude").await, (set(&[]), Some(0)), "{backend}");
         assert_eq!(find("gemini").await, (set(&[]), Some(0)), "{backend}");
         assert_eq!(find("codex").await, (set(&["at-b"]), Some(1)), "{backend}");
+        // With status: the conversation moves from ACTIVE to COMPLETED, the deleted one
+        // counts nowhere.
+        let (s, body) = app
+            .ingest(
+                &json!({"type": "conversation.completed", "timestamp": "2025-11-04T10:00:05Z",
+                "data": {"conversation_id": "at-b", "status": "completed"}}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        for (query, want) in [
+            ("status=ACTIVE&agentType=codex", set(&[])),
+            ("status=COMPLETED&agentType=codex", set(&["at-b"])),
+            ("status=ACTIVE&agentType=claude", set(&[])),
+            ("status=ACTIVE&agentType=gemini", set(&[])),
+        ] {
+            let (s, body) = app.get(&format!("/api/sessions?{query}")).await;
+            assert_eq!(s, 200, "{body}");
+            let n = want.len() as i64;
+            assert_eq!(
+                (ids(&body), body["pagination"]["total"].as_i64()),
+                (want, Some(n)),
+                "{backend} {query}"
+            );
+        }
         // The deleted id used again: it stays deleted (SPEC 2.4) or starts afresh with only
         // its own types.
         let (s, body) = app
