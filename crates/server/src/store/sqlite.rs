@@ -102,6 +102,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         77,
         include_str!("../../migrations/sqlite/0077_conversation_agent_types.sql"),
     ),
+    (
+        80,
+        include_str!("../../migrations/sqlite/0080_analytics_fold.sql"),
+    ),
 ];
 
 /// Settings of the SQLite store.
@@ -254,6 +258,7 @@ impl SqliteStore {
         let mut writer = open_conn(&opts.path, opts.sync_full)?;
         migrate(&mut writer)?;
         fts::fold(&writer)?;
+        analytics::fold(&writer)?;
         let mut conns = Vec::new();
         for _ in 0..READERS {
             let c = open_conn(&opts.path, opts.sync_full)?;
@@ -434,9 +439,11 @@ fn writer_loop(
 }
 
 /// Commits the open write transaction, after indexing its new messages for search
-/// ([`fts::fold`], migration 0075): every writer commit goes through here.
+/// ([`fts::fold`], migration 0075) and counting them in the analytics rollups
+/// ([`analytics::fold`], migration 0080): every writer commit goes through here.
 fn commit(conn: &Connection) -> Result<(), StoreError> {
     fts::fold(conn)?;
+    analytics::fold(conn)?;
     conn.execute_batch("COMMIT")?;
     Ok(())
 }
