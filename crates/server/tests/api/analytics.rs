@@ -399,7 +399,13 @@ async fn bad_parameters_are_named() {
 /// status; a second session that never starts and ends in error.
 fn fold_events() -> Vec<Value> {
     let h = parse_rfc3339_us("2025-03-04T10:00:00Z").expect("time");
-    let msg = |cid: &str, k: usize, at: i64, agent: Option<&str>, ty: &str, model: Option<&str>, dur: i64| {
+    let msg = |cid: &str,
+               k: usize,
+               at: i64,
+               agent: Option<&str>,
+               ty: &str,
+               model: Option<&str>,
+               dur: i64| {
         json!({"type": "message.created", "timestamp": ts(at), "data": {
             "conversation_id": cid, "message_id": format!("{cid}-m{k}"), "agent_id": agent,
             "agent_type": ty, "agent_name": ty, "content": format!("message {k}"),
@@ -408,9 +414,25 @@ fn fold_events() -> Vec<Value> {
         }})
     };
     let mut v = vec![
-        msg("fold-a", 0, h + 1_000_000, Some("claude-0"), "claude", None, 120),
+        msg(
+            "fold-a",
+            0,
+            h + 1_000_000,
+            Some("claude-0"),
+            "claude",
+            None,
+            120,
+        ),
         msg("fold-a", 1, h + 2_000_000, None, "gemini", None, 3_000),
-        msg("fold-a", 2, h + 3_000_000, Some("codex-2"), "codex", Some("gpt-5"), 7),
+        msg(
+            "fold-a",
+            2,
+            h + 3_000_000,
+            Some("codex-2"),
+            "codex",
+            Some("gpt-5"),
+            7,
+        ),
         msg("fold-b", 0, h + 4_000_000, None, "claude", None, 50),
         json!({"type": "conversation.started", "timestamp": ts(h), "data": {
             "conversation_id": "fold-a", "mode": "round-robin", "initial_prompt": "p",
@@ -420,16 +442,28 @@ fn fold_events() -> Vec<Value> {
                 {"agent_id": "codex-2", "agent_type": "codex", "name": "codex"},
             ],
         }}),
-        msg("fold-a", 3, h + HOUR + 5_000_000, Some("claude-0"), "claude", None, 900),
+        msg(
+            "fold-a",
+            3,
+            h + HOUR + 5_000_000,
+            Some("claude-0"),
+            "claude",
+            None,
+            900,
+        ),
         msg("fold-a", 4, h + HOUR + 6_000_000, None, "mistral", None, 1),
     ];
     v.push(v[0].clone());
-    v.push(json!({"type": "conversation.completed", "timestamp": ts(h + HOUR + 7_000_000), "data": {
-        "conversation_id": "fold-a", "status": "completed",
-    }}));
-    v.push(json!({"type": "conversation.error", "timestamp": ts(h + HOUR + 8_000_000), "data": {
-        "conversation_id": "fold-b", "error_message": "boom",
-    }}));
+    v.push(
+        json!({"type": "conversation.completed", "timestamp": ts(h + HOUR + 7_000_000), "data": {
+            "conversation_id": "fold-a", "status": "completed",
+        }}),
+    );
+    v.push(
+        json!({"type": "conversation.error", "timestamp": ts(h + HOUR + 8_000_000), "data": {
+            "conversation_id": "fold-b", "error_message": "boom",
+        }}),
+    );
     v
 }
 
@@ -456,14 +490,17 @@ fn check_rollups_on_sqlite(db: &std::path::Path, ctx: &str) {
     let rows = |sql: &str| -> Vec<Vec<String>> {
         let mut st = conn.prepare(sql).expect("prepare");
         let n = st.column_count();
-        st.query_map([], |r| {
-            (0..n)
-                .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
-                .collect()
-        })
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+        let mapped = st
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .expect("query");
+        mapped.collect::<Result<_, _>>().expect("rows")
     };
     let sums = "COUNT(*), SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), \
         SUM(COALESCE(total_tokens, 0)), ROUND(SUM(COALESCE(cost, 0.0)), 6), SUM(duration_ms IS NOT NULL), \
@@ -545,7 +582,11 @@ async fn a_batch_counts_each_message_once_as_when_sent_one_by_one() {
                     (g, s["totals"]["messages"].as_i64().expect("messages"))
                 })
                 .collect();
-            assert_eq!(models.get("claude-sonnet-4-5"), Some(&2), "{ctx}: {models:?}");
+            assert_eq!(
+                models.get("claude-sonnet-4-5"),
+                Some(&2),
+                "{ctx}: {models:?}"
+            );
             assert_eq!(models.get("gemini-2.5-pro"), Some(&1), "{ctx}: {models:?}");
             assert_eq!(models.get("gpt-5"), Some(&1), "{ctx}: {models:?}");
             assert_eq!(models.values().sum::<i64>(), 6, "{ctx}: {models:?}");
