@@ -5,7 +5,8 @@
 //! The rollups (migration `0050_analytics_rollup_by_group.sql` of each backend) hold one
 //! row per UTC hour and agent type and model (`analytics_by_agent`), and per UTC hour and
 //! the conversation's current status and mode (`analytics_by_status`), kept by triggers in
-//! the messages' own write transaction; a 30-day query reads at most 720 rows per group
+//! the messages' own write transaction (on SQLite, since migration 0080, a new message is
+//! added by `store::sqlite::analytics::fold` just before its transaction commits); a 30-day query reads at most 720 rows per group
 //! value, never the messages (the per-conversation rollup of migration 0030 it replaces
 //! read tens of thousands of rows at 1,000,000 messages). Message durations are kept as
 //! counts per log-scale bucket ([`DURATION_LOWER_MS`]), so p50/p95 are estimates exact to

@@ -487,8 +487,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The rollup sums and session counts behind `GET /api/analytics` (issue #20) for
     /// `q`'s range, per hour and group; [`analytics::assemble`] turns them into the
-    /// response. Reads the rollups `analytics_by_agent` and `analytics_by_status` (kept by
-    /// triggers with every message write), never the messages themselves.
+    /// response. Reads the rollups `analytics_by_agent` and `analytics_by_status` (kept in
+    /// every message write's own transaction: by triggers on PostgreSQL, by triggers and the
+    /// commit-time fold of migration 0080 on SQLite), never the messages themselves.
     async fn analytics(
         &self,
         q: analytics::AnalyticsQuery,

@@ -106,6 +106,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         79,
         include_str!("../../migrations/sqlite/0079_list_type_counts.sql"),
     ),
+    (
+        80,
+        include_str!("../../migrations/sqlite/0080_analytics_fold.sql"),
+    ),
 ];
 
 /// Settings of the SQLite store.
@@ -258,6 +262,7 @@ impl SqliteStore {
         let mut writer = open_conn(&opts.path, opts.sync_full)?;
         migrate(&mut writer)?;
         fts::fold(&writer)?;
+        analytics::fold(&writer)?;
         let mut conns = Vec::new();
         for _ in 0..READERS {
             let c = open_conn(&opts.path, opts.sync_full)?;
@@ -438,9 +443,11 @@ fn writer_loop(
 }
 
 /// Commits the open write transaction, after indexing its new messages for search
-/// ([`fts::fold`], migration 0075): every writer commit goes through here.
+/// ([`fts::fold`], migration 0075) and counting them in the analytics rollups
+/// ([`analytics::fold`], migration 0080): every writer commit goes through here.
 fn commit(conn: &Connection) -> Result<(), StoreError> {
     fts::fold(conn)?;
+    analytics::fold(conn)?;
     conn.execute_batch("COMMIT")?;
     Ok(())
 }

@@ -391,3 +391,241 @@ async fn bad_parameters_are_named() {
         assert_eq!(body["details"][0]["field"], field, "{q}: {body}");
     }
 }
+
+/// The events of the fold test (issue #15, migration 0080): messages naming no model
+/// before the start that declares their participants' models, a message naming its own,
+/// one naming no agent id (counted under the first participant of its type), one of a
+/// type with no participant, a repeat, and the completion that moves the session's
+/// status; a second session that never starts and ends in error.
+fn fold_events() -> Vec<Value> {
+    let h = parse_rfc3339_us("2025-03-04T10:00:00Z").expect("time");
+    let msg = |cid: &str,
+               k: usize,
+               at: i64,
+               agent: Option<&str>,
+               ty: &str,
+               model: Option<&str>,
+               dur: i64| {
+        json!({"type": "message.created", "timestamp": ts(at), "data": {
+            "conversation_id": cid, "message_id": format!("{cid}-m{k}"), "agent_id": agent,
+            "agent_type": ty, "agent_name": ty, "content": format!("message {k}"),
+            "input_tokens": 10 * (k as i64 + 1), "output_tokens": k as i64 + 3,
+            "cost": 0.25 * (k as f64 + 1.0), "model": model, "duration_ms": dur,
+        }})
+    };
+    let mut v = vec![
+        msg(
+            "fold-a",
+            0,
+            h + 1_000_000,
+            Some("claude-0"),
+            "claude",
+            None,
+            120,
+        ),
+        msg("fold-a", 1, h + 2_000_000, None, "gemini", None, 3_000),
+        msg(
+            "fold-a",
+            2,
+            h + 3_000_000,
+            Some("codex-2"),
+            "codex",
+            Some("gpt-5"),
+            7,
+        ),
+        msg("fold-b", 0, h + 4_000_000, None, "claude", None, 50),
+        json!({"type": "conversation.started", "timestamp": ts(h), "data": {
+            "conversation_id": "fold-a", "mode": "round-robin", "initial_prompt": "p",
+            "participants": [
+                {"agent_id": "claude-0", "agent_type": "claude", "name": "claude", "model": "claude-sonnet-4-5"},
+                {"agent_id": "gemini-1", "agent_type": "gemini", "name": "gemini", "model": "gemini-2.5-pro"},
+                {"agent_id": "codex-2", "agent_type": "codex", "name": "codex"},
+            ],
+        }}),
+        msg(
+            "fold-a",
+            3,
+            h + HOUR + 5_000_000,
+            Some("claude-0"),
+            "claude",
+            None,
+            900,
+        ),
+        msg("fold-a", 4, h + HOUR + 6_000_000, None, "mistral", None, 1),
+    ];
+    v.push(v[0].clone());
+    v.push(
+        json!({"type": "conversation.completed", "timestamp": ts(h + HOUR + 7_000_000), "data": {
+            "conversation_id": "fold-a", "status": "completed",
+        }}),
+    );
+    v.push(
+        json!({"type": "conversation.error", "timestamp": ts(h + HOUR + 8_000_000), "data": {
+            "conversation_id": "fold-b", "error_message": "boom",
+        }}),
+    );
+    v
+}
+
+/// Every series of the fold test's day, by each grouping.
+async fn fold_series(app: &App) -> Vec<Value> {
+    let mut out = Vec::new();
+    for by in ["model", "agentType", "status", "mode"] {
+        let (st, a) = app
+            .get(&format!(
+                "/api/analytics?from=2025-03-04&to=2025-03-04&bucket=hour&groupBy={by}"
+            ))
+            .await;
+        assert_eq!(st, 200, "{by}: {a}");
+        out.push(a);
+    }
+    out
+}
+
+/// SQLite only: the rollups equal the grouped sums of the stored messages under the
+/// model rule of migration 0063 (the invariant of 0050/0063), and no message waits
+/// above the watermark after a commit.
+fn check_rollups_on_sqlite(db: &std::path::Path, ctx: &str) {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    let rows = |sql: &str| -> Vec<Vec<String>> {
+        let mut st = conn.prepare(sql).expect("prepare");
+        let n = st.column_count();
+        let mapped = st
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .expect("query");
+        mapped.collect::<Result<_, _>>().expect("rows")
+    };
+    let sums = "COUNT(*), SUM(COALESCE(m.input_tokens, 0)), SUM(COALESCE(m.output_tokens, 0)), \
+        SUM(COALESCE(m.total_tokens, 0)), ROUND(SUM(COALESCE(m.cost, 0.0)), 6), SUM(m.duration_ms IS NOT NULL), \
+        SUM(COALESCE(m.duration_ms, 0))";
+    let cols = "messages, input_tokens, output_tokens, total_tokens, ROUND(cost, 6), durations, duration_ms";
+    let hour = "m.ts - (((m.ts % 3600000000) + 3600000000) % 3600000000)";
+    let model = "COALESCE(NULLIF(m.model, ''), (SELECT NULLIF(p.model, '') FROM participants p \
+        WHERE p.conversation_id = m.conversation_id AND (p.agent_id = m.agent_id \
+        OR (m.agent_id IS NULL AND p.agent_type = m.agent_type)) ORDER BY p.position LIMIT 1), '')";
+    assert_eq!(
+        rows(&format!(
+            "SELECT hour, agent_type, model, {cols} FROM analytics_by_agent WHERE messages <> 0 ORDER BY 1, 2, 3"
+        )),
+        rows(&format!(
+            "SELECT {hour} AS h, m.agent_type AS t, {model} AS g, {sums} FROM messages m GROUP BY h, t, g ORDER BY 1, 2, 3"
+        )),
+        "{ctx}: analytics_by_agent"
+    );
+    assert_eq!(
+        rows(&format!(
+            "SELECT hour, status, mode, {cols} FROM analytics_by_status WHERE messages <> 0 ORDER BY 1, 2, 3"
+        )),
+        rows(&format!(
+            "SELECT {hour} AS h, COALESCE(c.status, '') AS s, COALESCE(c.mode, '') AS o, {sums} \
+             FROM messages m LEFT JOIN conversations c ON c.id = m.conversation_id GROUP BY h, s, o ORDER BY 1, 2, 3"
+        )),
+        "{ctx}: analytics_by_status"
+    );
+    assert_eq!(
+        rows("SELECT (SELECT pk FROM analytics_watermark) >= COALESCE((SELECT MAX(pk) FROM messages), 0)"),
+        [["Integer(1)".to_string()]],
+        "{ctx}: messages left above the watermark"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_counts_each_message_once_as_when_sent_one_by_one() {
+    // SQLite adds a transaction's messages to the rollups at commit (issue #15): a
+    // message stored before its participant's model is known, in the same transaction,
+    // must be counted once, under that model, exactly as when every event is its own
+    // transaction. Ways of sending: one batch; one event per request; two batches.
+    let events = fold_events();
+    let mut seen: Vec<(String, Vec<Value>)> = Vec::new();
+    for way in ["batch", "single", "split"] {
+        for (backend, app) in backends(&format!("analytics_fold_{way}")).await {
+            let ctx = format!("{backend} {way}");
+            match way {
+                "batch" => {
+                    let (st, r) = app.post("/api/ingest", &Value::Array(events.clone())).await;
+                    assert_eq!(st, 200, "{ctx}: {r}");
+                    assert_eq!(r["rejected"], 0, "{ctx}: {r}");
+                }
+                "single" => {
+                    for e in &events {
+                        let (st, r) = app.ingest(e).await;
+                        assert!(st == 200 || st == 201, "{ctx}: {st} {r}");
+                    }
+                }
+                _ => {
+                    for part in [&events[..4], &events[4..]] {
+                        let (st, r) = app.post("/api/ingest", &Value::Array(part.to_vec())).await;
+                        assert_eq!(st, 200, "{ctx}: {r}");
+                        assert_eq!(r["rejected"], 0, "{ctx}: {r}");
+                    }
+                }
+            }
+            if backend == "sqlite" {
+                check_rollups_on_sqlite(&app.server.db_path, &ctx);
+            }
+            let series = fold_series(&app).await;
+            // The models the participants declared carry their messages; nothing
+            // counts twice or is left out: 6 messages.
+            let models: BTreeMap<String, i64> = series[0]["series"]
+                .as_array()
+                .expect("series")
+                .iter()
+                .map(|s| {
+                    let g = s["group"].as_str().expect("group").to_string();
+                    (g, s["totals"]["messages"].as_i64().expect("messages"))
+                })
+                .collect();
+            assert_eq!(
+                models.get("claude-sonnet-4-5"),
+                Some(&2),
+                "{ctx}: {models:?}"
+            );
+            assert_eq!(models.get("gemini-2.5-pro"), Some(&1), "{ctx}: {models:?}");
+            assert_eq!(models.get("gpt-5"), Some(&1), "{ctx}: {models:?}");
+            assert_eq!(models.values().sum::<i64>(), 6, "{ctx}: {models:?}");
+            let statuses: BTreeMap<String, i64> = series[2]["series"]
+                .as_array()
+                .expect("series")
+                .iter()
+                .map(|s| {
+                    let g = s["group"].as_str().expect("group").to_string();
+                    (g, s["totals"]["messages"].as_i64().expect("messages"))
+                })
+                .collect();
+            assert_eq!(
+                statuses,
+                BTreeMap::from([("COMPLETED".to_string(), 5), ("ERROR".to_string(), 1)]),
+                "{ctx}"
+            );
+            if let Some((first, want)) = seen.first() {
+                assert_eq!(&series, want, "{ctx} differs from {first}");
+            }
+            seen.push((ctx.clone(), series));
+
+            // Deleting a session takes exactly its messages out, in a later transaction.
+            let r = app
+                .http
+                .delete(app.url("/api/sessions/fold-a"))
+                .bearer_auth(crate::helpers::TEST_KEY)
+                .send()
+                .await
+                .expect("delete");
+            assert!(r.status().is_success(), "{ctx}: {}", r.status());
+            if backend == "sqlite" {
+                check_rollups_on_sqlite(&app.server.db_path, &format!("{ctx} after delete"));
+            }
+            let (st, a) = app
+                .get("/api/analytics?from=2025-03-04&to=2025-03-04&bucket=hour&groupBy=status")
+                .await;
+            assert_eq!(st, 200, "{ctx}: {a}");
+            assert_eq!(a["totals"]["messages"], 1, "{ctx}: {a}");
+        }
+    }
+}

@@ -1,6 +1,9 @@
 //! `Store::analytics` on SQLite (issue #20): the shared queries of
 //! [`crate::store::analytics`] over the rollups (`analytics_by_agent`,
-//! `analytics_by_status`) and `conversations`.
+//! `analytics_by_status`) and `conversations`; and [`fold`], which adds the messages stored
+//! since the last write transaction to the rollups (issue #15, migration 0080).
+
+use std::sync::OnceLock;
 
 use rusqlite::{params, Connection};
 
@@ -48,4 +51,84 @@ pub fn read(conn: &Connection, q: &AnalyticsQuery) -> Result<AnalyticsRows, Stor
         sessions.extend(rows);
     }
     Ok(AnalyticsRows { rollup, sessions })
+}
+
+/// The two upserts of [`fold`]: every message above `analytics_watermark.pk`, grouped by
+/// (hour, agent_type, model) into `analytics_by_agent` and by (hour, status, mode) into
+/// `analytics_by_status`, with the sums, model rule (migration 0063), duration buckets
+/// and COALESCEs of the per-message trigger it replaces (migrations 0050, 0063).
+fn fold_sql() -> &'static [String; 2] {
+    static SQL: OnceLock<[String; 2]> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let buckets = (0..BUCKETS).map(|k| format!("d{k}")).collect::<Vec<_>>();
+        let cols = format!(
+            "messages, input_tokens, output_tokens, total_tokens, cost, durations, duration_ms, {}",
+            buckets.join(", ")
+        );
+        let sums = format!(
+            "COUNT(*), SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), \
+             SUM(COALESCE(total_tokens, 0)), SUM(COALESCE(cost, 0.0)), \
+             SUM(duration_ms IS NOT NULL), SUM(COALESCE(duration_ms, 0)), {}",
+            (0..BUCKETS)
+                .map(|k| format!("SUM(b = {k})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let set = |table: &str| {
+            cols.split(", ")
+                .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // One row per pending message: its hour, groups and duration bucket (-1: none).
+        let pending = "SELECT m.ts - (((m.ts % 3600000000) + 3600000000) % 3600000000) AS hour, \
+             m.agent_type AS agent_type, \
+             COALESCE(NULLIF(m.model, ''), (SELECT NULLIF(p.model, '') FROM participants p \
+                 WHERE p.conversation_id = m.conversation_id AND (p.agent_id = m.agent_id \
+                 OR (m.agent_id IS NULL AND p.agent_type = m.agent_type)) \
+                 ORDER BY p.position LIMIT 1), '') AS model, \
+             COALESCE(c.status, '') AS status, COALESCE(c.mode, '') AS mode, \
+             m.input_tokens AS input_tokens, m.output_tokens AS output_tokens, \
+             m.total_tokens AS total_tokens, m.cost AS cost, m.duration_ms AS duration_ms, \
+             CASE WHEN m.duration_ms IS NULL THEN -1 ELSE COALESCE((SELECT bucket \
+                 FROM analytics_duration_bounds WHERE lower_ms <= m.duration_ms \
+                 ORDER BY lower_ms DESC LIMIT 1), 0) END AS b \
+             FROM messages m LEFT JOIN conversations c ON c.id = m.conversation_id \
+             WHERE m.pk > (SELECT pk FROM analytics_watermark WHERE id = 1)";
+        [
+            format!(
+                "INSERT INTO analytics_by_agent (hour, agent_type, model, {cols}) \
+                 SELECT hour, agent_type, model, {sums} FROM ({pending}) x \
+                 WHERE true GROUP BY hour, agent_type, model \
+                 ON CONFLICT (hour, agent_type, model) DO UPDATE SET {}",
+                set("analytics_by_agent")
+            ),
+            format!(
+                "INSERT INTO analytics_by_status (hour, status, mode, {cols}) \
+                 SELECT hour, status, mode, {sums} FROM ({pending}) x \
+                 WHERE true GROUP BY hour, status, mode \
+                 ON CONFLICT (hour, status, mode) DO UPDATE SET {}",
+                set("analytics_by_status")
+            ),
+        ]
+    })
+}
+
+/// Counts the messages stored since the last fold in the rollups, inside the open
+/// transaction (or in one of its own outside one), and moves the watermark. The writer
+/// calls it just before every COMMIT, so committed rollups equal the grouped sums of the
+/// committed messages, as when a trigger added each message; it also runs once at start.
+/// Cost: one rowid range scan of the new messages per rollup, one participant lookup and
+/// one bucket lookup per message, one upsert per group (not per message).
+pub fn fold(conn: &Connection) -> Result<(), StoreError> {
+    let [by_agent, by_status] = fold_sql();
+    let added = conn.prepare_cached(by_agent)?.execute([])?;
+    if added > 0 {
+        conn.prepare_cached(by_status)?.execute([])?;
+        conn.prepare_cached(
+            "UPDATE analytics_watermark SET pk = MAX(pk, (SELECT MAX(pk) FROM messages)) WHERE id = 1",
+        )?
+        .execute([])?;
+    }
+    Ok(())
 }
