@@ -95,21 +95,19 @@ fn fold_sql() -> &'static [String; 2] {
                  ORDER BY lower_ms DESC LIMIT 1), 0) END AS b \
              FROM messages m LEFT JOIN conversations c ON c.id = m.conversation_id \
              WHERE m.pk > (SELECT pk FROM analytics_watermark WHERE id = 1)";
+        // The same upsert for each rollup, grouped by its key columns.
+        let upsert = |table: &str, keys: &str| {
+            format!(
+                "INSERT INTO {table} ({keys}, {cols}) \
+                 SELECT {keys}, {sums} FROM ({pending}) x \
+                 WHERE true GROUP BY {keys} \
+                 ON CONFLICT ({keys}) DO UPDATE SET {}",
+                set(table)
+            )
+        };
         [
-            format!(
-                "INSERT INTO analytics_by_agent (hour, agent_type, model, {cols}) \
-                 SELECT hour, agent_type, model, {sums} FROM ({pending}) x \
-                 WHERE true GROUP BY hour, agent_type, model \
-                 ON CONFLICT (hour, agent_type, model) DO UPDATE SET {}",
-                set("analytics_by_agent")
-            ),
-            format!(
-                "INSERT INTO analytics_by_status (hour, status, mode, {cols}) \
-                 SELECT hour, status, mode, {sums} FROM ({pending}) x \
-                 WHERE true GROUP BY hour, status, mode \
-                 ON CONFLICT (hour, status, mode) DO UPDATE SET {}",
-                set("analytics_by_status")
-            ),
+            upsert("analytics_by_agent", "hour, agent_type, model"),
+            upsert("analytics_by_status", "hour, status, mode"),
         ]
     })
 }
