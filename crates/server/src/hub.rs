@@ -62,13 +62,23 @@ pub const CONVERSATION_RING: usize = 1024;
 
 type Ring = broadcast::Sender<Arc<Published>>;
 
+/// One conversation's ring and how many subscriptions hold it. The count is kept under
+/// the index lock rather than read from `receiver_count()`: a subscription's receiver is
+/// dropped only after its `Drop` ran, so two last subscribers dropping at once would each
+/// see the other still there and neither would remove the entry.
+struct Watched {
+    ring: Ring,
+    subscribers: usize,
+}
+
 /// The fan-out hub and the SSE connection accounting.
 pub struct Hub {
     /// Every event, for unfiltered subscribers.
     all: Ring,
-    /// One ring per conversation that has subscribers; an entry lives exactly as long as
-    /// one of its [`Subscription`]s (removed under this lock by the last one's drop).
-    by_conversation: Mutex<HashMap<Arc<str>, Ring>>,
+    /// One ring per conversation that has subscribers, with its count of live
+    /// [`Subscription`]s; an entry lives exactly as long as one of them (removed under
+    /// this lock by the last one's drop).
+    by_conversation: Mutex<HashMap<Arc<str>, Watched>>,
     conversation_ring: usize,
     last_id: AtomicI64,
     resyncs: AtomicU64,
@@ -103,11 +113,13 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let Some(c) = &self.conversation else { return };
         if let Ok(mut m) = self.hub.by_conversation.lock() {
-            // Our own receiver is still alive here: 1 means we are the last. A subscribe
-            // racing with this drop takes the same lock, so it either sees the entry (and
-            // makes the count 2) or finds it gone and creates a new one.
-            if m.get(c).is_some_and(|ring| ring.receiver_count() <= 1) {
-                m.remove(c);
+            // A subscribe racing with this drop takes the same lock, so it either finds
+            // the entry (and counts itself) or finds it gone and creates a new one.
+            if let Some(w) = m.get_mut(c) {
+                w.subscribers = w.subscribers.saturating_sub(1);
+                if w.subscribers == 0 {
+                    m.remove(c);
+                }
             }
         }
     }
@@ -170,10 +182,14 @@ impl Hub {
             Some(c) => {
                 let key: Arc<str> = Arc::from(c);
                 let rx = match self.by_conversation.lock() {
-                    Ok(mut m) => m
-                        .entry(key.clone())
-                        .or_insert_with(|| broadcast::channel(self.conversation_ring).0)
-                        .subscribe(),
+                    Ok(mut m) => {
+                        let w = m.entry(key.clone()).or_insert_with(|| Watched {
+                            ring: broadcast::channel(self.conversation_ring).0,
+                            subscribers: 0,
+                        });
+                        w.subscribers += 1;
+                        w.ring.subscribe()
+                    }
                     // A poisoned index (a panic while holding it) must not stop live
                     // views: such a subscriber filters the unfiltered ring instead.
                     Err(_) => return (self.fallback(), self.last_id.load(Ordering::SeqCst)),
@@ -243,7 +259,7 @@ impl EventSink for Hub {
             self.by_conversation
                 .lock()
                 .ok()
-                .and_then(|m| m.get(c).cloned())
+                .and_then(|m| m.get(c).map(|w| w.ring.clone()))
         });
         let unfiltered = self.all.receiver_count() > 0;
         if ring.is_some() || unfiltered {
@@ -407,6 +423,49 @@ mod tests {
         assert_eq!(hub.watched_conversations(), 1);
         drop(steady);
         assert_eq!(hub.watched_conversations(), 0);
+    }
+
+    #[test]
+    fn last_subscribers_dropping_at_once_remove_the_entry() {
+        // The race CI found: the last subscribers of a conversation drop together. With
+        // the count read from the ring's receivers, each saw another's receiver still
+        // alive (a receiver is dropped after its subscription's `Drop` ran), so neither
+        // removed the entry and it leaked with no subscriber.
+        let hub = hub(64);
+        let (rounds, droppers) = (5_000, 4);
+        let start = Arc::new(std::sync::Barrier::new(droppers));
+        // `done`: both dropped, the index may be checked; `next`: checked, subscribe again.
+        let done = Arc::new(std::sync::Barrier::new(droppers + 1));
+        let next = Arc::new(std::sync::Barrier::new(droppers + 1));
+        let threads: Vec<_> = (0..droppers)
+            .map(|_| {
+                let (hub, start) = (hub.clone(), start.clone());
+                let (done, next) = (done.clone(), next.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..rounds {
+                        let (s, _) = hub.subscribe(Some("x"));
+                        start.wait();
+                        drop(s);
+                        done.wait();
+                        next.wait();
+                    }
+                })
+            })
+            .collect();
+        let mut leaked = 0;
+        for _ in 0..rounds {
+            done.wait();
+            leaked += hub.watched_conversations();
+            // Clear a leaked entry so each round starts from an empty index.
+            if let Ok(mut m) = hub.by_conversation.lock() {
+                m.clear();
+            }
+            next.wait();
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+        assert_eq!(leaked, 0, "rounds that left an entry with no subscriber");
     }
 
     #[tokio::test]
