@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
     crate::compression::layers(router)
         .layer(cors_layer(&state))
         .layer(axum::middleware::map_response(strip_foreign_cors))
+        .layer(axum::middleware::map_response(slim_stream_headers))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
@@ -147,6 +148,43 @@ async fn strip_foreign_cors(mut resp: axum::response::Response) -> axum::respons
             h.remove(name);
         }
     }
+    resp
+}
+
+/// Headers a live stream's response goes without: `Vary` (CORS adds it; an event stream
+/// is `no-cache` and never compressed) and `X-Request-Id` (the request's log span still
+/// carries it).
+const STREAM_DROPPED_HEADERS: [&str; 2] = ["vary", "x-request-id"];
+
+/// Gives an SSE response (`text/event-stream`, SPEC 4) a header map of its own size.
+/// hyper keeps a response's header map (cleared, capacity intact) for the connection's
+/// life to parse the next request into, so an idle stream holds it for hours: a map
+/// grows from 6 to 12 entries (0.66 to 1.3 KB) at its 7th header. A same-origin stream
+/// has content type, cache control, `X-Accel-Buffering` and the three `RateLimit-*`
+/// headers of SPEC 6: six (issue #14, memory per idle subscriber).
+async fn slim_stream_headers(mut resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::header;
+    let is_stream = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"text/event-stream");
+    if !is_stream {
+        return resp;
+    }
+    let old = std::mem::take(resp.headers_mut());
+    let keep = |name: &header::HeaderName| !STREAM_DROPPED_HEADERS.contains(&name.as_str());
+    let count = old.iter().filter(|(n, _)| keep(n)).count();
+    let mut slim = HeaderMap::with_capacity(count);
+    let mut current: Option<header::HeaderName> = None;
+    for (name, value) in old {
+        if let Some(n) = name {
+            current = Some(n);
+        }
+        if let Some(n) = current.as_ref().filter(|n| keep(n)) {
+            slim.append(n.clone(), value);
+        }
+    }
+    *resp.headers_mut() = slim;
     resp
 }
 

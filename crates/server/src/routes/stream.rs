@@ -107,6 +107,10 @@ impl Conn {
             if let Some(b) = self.pending.pop_front() {
                 return Some(b);
             }
+            if self.pending.capacity() > 0 {
+                // Drained (the greeting, a replay): an idle stream keeps no queue.
+                self.pending = std::collections::VecDeque::new();
+            }
             if self.needs_replay {
                 let page = match self
                     .store

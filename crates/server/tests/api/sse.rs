@@ -154,6 +154,40 @@ async fn headers_retry_and_connected_come_first() {
 }
 
 #[tokio::test]
+async fn a_stream_answers_with_at_most_six_headers_of_its_own_under_read_limits() {
+    // hyper keeps a response's header map for the connection's life; at its 7th header
+    // the map doubles, which every idle subscriber would then hold (issue #14).
+    let app = App::from(TestServer::start_with(|c| c.rate_limit_read_per_hour = 100_000).await);
+    let c = SseClient::open(&app, "/api/realtime/stream?conversationId=x", None).await;
+    assert_eq!(c.status, 200);
+    assert!(
+        c.headers.contains_key("ratelimit-limit"),
+        "the stream is a limited read: {:?}",
+        c.headers
+    );
+    // hyper writes these itself while encoding; they are not in the map it keeps.
+    let own: Vec<_> = c
+        .headers
+        .keys()
+        .filter(|n| !["date", "transfer-encoding", "connection"].contains(&n.as_str()))
+        .collect();
+    assert!(own.len() <= 6, "stream response headers: {own:?}");
+    assert!(c.headers.get("vary").is_none() && c.headers.get("x-request-id").is_none());
+    assert_eq!(c.headers["x-accel-buffering"], "no");
+    for h in ["ratelimit-remaining", "ratelimit-reset", "cache-control"] {
+        assert!(c.headers.contains_key(h), "{h} on the stream");
+    }
+    // Other responses keep their request id.
+    let r = app
+        .http
+        .get(app.url("/api/sessions"))
+        .send()
+        .await
+        .expect("list");
+    assert!(r.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
 async fn filter_returns_only_that_conversation_in_both_dialects() {
     let app = App::start().await;
     let mut bridge =
