@@ -1005,8 +1005,11 @@ async fn fanout_live(
     })
 }
 
-/// One spec-shape upload body (SPEC 3) with `n` messages from three agents.
+/// One spec-shape upload body (SPEC 3) with `n` messages from three agents: a new
+/// session each run (its own `originalId` and initial prompt, so it is neither a
+/// duplicate nor merged into an earlier run's session as the same run, issue #12).
 fn upload_body(run: usize, n: usize) -> serde_json::Value {
+    let unique = now_us();
     let agents = ["claude", "gemini", "codex"];
     let messages: Vec<serde_json::Value> = (0..n)
         .map(|i| {
@@ -1022,8 +1025,8 @@ fn upload_body(run: usize, n: usize) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "session": {"name": format!("bench upload {run}"), "mode": "round-robin",
-            "initialPrompt": "Benchmark upload", "status": "COMPLETED",
-            "startedAt": "2025-11-04T08:00:00Z", "metadata": {"originalId": format!("bench-{run}-{}", now_us())}},
+            "initialPrompt": format!("Benchmark upload {run}-{unique}"), "status": "COMPLETED",
+            "startedAt": "2025-11-04T08:00:00Z", "metadata": {"originalId": format!("bench-{run}-{unique}")}},
         "participants": agents.iter().map(|a| serde_json::json!({
             "agentId": format!("{a}-0"), "agentType": a, "agentName": a})).collect::<Vec<_>>(),
         "messages": messages,
