@@ -93,7 +93,11 @@ pub struct Hub {
 /// ring from the index.
 pub struct Subscription {
     rx: broadcast::Receiver<Arc<Published>>,
+    /// The conversation filter (`None`: every event).
     conversation: Option<Arc<str>>,
+    /// Whether `rx` is the conversation's own ring in the index (false for the
+    /// unfiltered ring, and for a filtered subscriber on it after a poisoned index).
+    indexed: bool,
     hub: Arc<Hub>,
 }
 
@@ -107,11 +111,18 @@ impl Subscription {
     pub async fn recv(&mut self) -> Result<Arc<Published>, broadcast::error::RecvError> {
         self.rx.recv().await
     }
+
+    /// The conversation this subscription is for (`None`: all of them).
+    pub fn conversation(&self) -> Option<&str> {
+        self.conversation.as_deref()
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let Some(c) = &self.conversation else { return };
+        let Some(c) = self.conversation.as_ref().filter(|_| self.indexed) else {
+            return;
+        };
         if let Ok(mut m) = self.hub.by_conversation.lock() {
             // A subscribe racing with this drop takes the same lock, so it either finds
             // the entry (and counts itself) or finds it gone and creates a new one.
@@ -192,23 +203,27 @@ impl Hub {
                     }
                     // A poisoned index (a panic while holding it) must not stop live
                     // views: such a subscriber filters the unfiltered ring instead.
-                    Err(_) => return (self.fallback(), self.last_id.load(Ordering::SeqCst)),
+                    Err(_) => {
+                        return (self.fallback(key), self.last_id.load(Ordering::SeqCst))
+                    }
                 };
                 (rx, Some(key))
             }
         };
         let sub = Subscription {
             rx,
+            indexed: key.is_some(),
             conversation: key,
             hub: self.clone(),
         };
         (sub, self.last_id.load(Ordering::SeqCst))
     }
 
-    fn fallback(self: &Arc<Self>) -> Subscription {
+    fn fallback(self: &Arc<Self>, conversation: Arc<str>) -> Subscription {
         Subscription {
             rx: self.all.subscribe(),
-            conversation: None,
+            conversation: Some(conversation),
+            indexed: false,
             hub: self.clone(),
         }
     }

@@ -181,32 +181,43 @@ pub async fn watchdog(
             Phase::Idle(since) => (since, idle, "idle_timeout"),
             Phase::Head(since) => (since, head, "header_timeout"),
         };
-        let expiry = async {
-            if limit.is_zero() {
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep_until(since + limit).await;
-        };
-        tokio::select! {
-            biased;
-            _ = state.changed.notified() => continue,
-            // Only connections that have had time to send something: a just-accepted
-            // one (e.g. the `/livez` probe) is about to read its request.
-            _ = shed.notified() => {
-                if since.elapsed() >= SHED_MIN_AGE {
-                    return "shed";
-                }
-            }
-            _ = expiry => {
-                // Still the same phase (a change would have woken us first, but check).
-                let same = match state.phase() {
-                    Phase::Idle(s) | Phase::Head(s) => s == since,
-                    Phase::Busy(_) => false,
-                };
-                if same {
-                    return reason;
-                }
-            }
+        // Boxed: the timed wait (a timer and two waits) is only needed while idle or in a
+        // head, and a connection task is as large as its largest state; a busy SSE
+        // subscriber waits above with one `Notified` only (issue #14).
+        if let Some(reason) = Box::pin(timed_wait(state, since, limit, reason, shed)).await {
+            return reason;
+        }
+    }
+}
+
+/// One idle or head period of [`watchdog`] starting at `since`: `Some(reason)` when the
+/// connection must close, `None` when its phase changed first.
+async fn timed_wait(
+    state: &ConnState,
+    since: Instant,
+    limit: Duration,
+    reason: CloseReason,
+    shed: &Notify,
+) -> Option<CloseReason> {
+    let expiry = async {
+        if limit.is_zero() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep_until(since + limit).await;
+    };
+    tokio::select! {
+        biased;
+        _ = state.changed.notified() => None,
+        // Only connections that have had time to send something: a just-accepted
+        // one (e.g. the `/livez` probe) is about to read its request.
+        _ = shed.notified() => (since.elapsed() >= SHED_MIN_AGE).then_some("shed"),
+        _ = expiry => {
+            // Still the same phase (a change would have woken us first, but check).
+            let same = match state.phase() {
+                Phase::Idle(s) | Phase::Head(s) => s == since,
+                Phase::Busy(_) => false,
+            };
+            same.then_some(reason)
         }
     }
 }

@@ -45,8 +45,8 @@ struct Conn {
     hub: Arc<crate::hub::Hub>,
     /// Context windows for the `?view=ui` context-pressure block (issue #18).
     windows: Arc<agentpipe_protocol::context::ContextWindows>,
+    /// The hub subscription; also the conversation filter ([`Subscription::conversation`]).
     sub: Subscription,
-    conversation: Option<String>,
     named: bool,
     view: StreamView,
     /// `?uiFor`: with [`StreamView::Ui`], the conversations whose events carry `ui`
@@ -54,12 +54,21 @@ struct Conn {
     /// while idle.
     ui_for: Option<Box<[String]>>,
     cursor: i64,
-    pending: std::collections::VecDeque<Bytes>,
+    /// Frames to send before waiting (the greeting, a replay page); boxed and dropped
+    /// once drained, so an idle stream holds one word for it.
+    pending: Option<Box<std::collections::VecDeque<Bytes>>>,
     needs_replay: bool,
     heartbeat: Interval,
     shutdown: tokio_util::sync::CancellationToken,
-    share: Option<ShareGuard>,
+    /// Boxed with its timer: most streams have no share link (issue #14).
+    share: Option<Box<ShareWatch>>,
     _slot: ConnectionSlot,
+}
+
+/// A share link's guard and the timer of its expiry.
+struct ShareWatch {
+    guard: ShareGuard,
+    expiry: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 /// What ends a stream opened through a share link (issue #18): the link's expiry, and its
@@ -73,18 +82,18 @@ pub struct ShareGuard {
 }
 
 /// Completes when the share link's expiry comes; never without a link.
-async fn share_expiry(guard: Option<&ShareGuard>) {
-    match guard {
-        Some(g) => tokio::time::sleep_until(g.expires).await,
+async fn share_expiry(watch: Option<&mut ShareWatch>) {
+    match watch {
+        Some(w) => w.expiry.as_mut().await,
         None => std::future::pending().await,
     }
 }
 
 impl Conn {
     fn matches(&self, ev: &StoredEvent) -> bool {
-        match &self.conversation {
+        match self.sub.conversation() {
             None => true,
-            Some(c) => ev.conversation_id.as_deref() == Some(c.as_str()),
+            Some(c) => ev.conversation_id.as_deref() == Some(c),
         }
     }
 
@@ -104,17 +113,18 @@ impl Conn {
     /// Next chunk to write, or `None` to end the stream.
     async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
-            if let Some(b) = self.pending.pop_front() {
-                return Some(b);
-            }
-            if self.pending.capacity() > 0 {
+            if let Some(q) = self.pending.as_mut() {
+                if let Some(b) = q.pop_front() {
+                    return Some(b);
+                }
                 // Drained (the greeting, a replay): an idle stream keeps no queue.
-                self.pending = std::collections::VecDeque::new();
+                self.pending = None;
             }
             if self.needs_replay {
+                let conversation = self.sub.conversation().map(str::to_string);
                 let page = match self
                     .store
-                    .events_after(self.cursor, self.conversation.clone(), REPLAY_PAGE)
+                    .events_after(self.cursor, conversation, REPLAY_PAGE)
                     .await
                 {
                     Ok(p) => p,
@@ -140,13 +150,13 @@ impl Conn {
                     } else {
                         sse_frame(&ev, self.named)
                     };
-                    self.pending.push_back(frame);
+                    self.pending.get_or_insert_default().push_back(frame);
                 }
                 continue;
             }
             tokio::select! {
                 _ = self.shutdown.cancelled() => return None,
-                _ = share_expiry(self.share.as_ref()) => return None,
+                _ = share_expiry(self.share.as_deref_mut()) => return None,
                 _ = self.heartbeat.tick() => {
                     if !Box::pin(self.share_still_valid()).await {
                         return None;
@@ -195,7 +205,9 @@ impl Conn {
     /// Whether the share link this stream was opened with still works (true without one).
     /// A store error keeps the stream: the next heartbeat asks again.
     async fn share_still_valid(&self) -> bool {
-        let Some(g) = &self.share else { return true };
+        let Some(g) = self.share.as_deref().map(|w| &w.guard) else {
+            return true;
+        };
         let now = agentpipe_protocol::timefmt::now_us();
         match self.store.find_share(&g.token_hash).await {
             Ok(Some(s)) => s.state(now) == crate::store::shares::ShareState::Active,
@@ -359,7 +371,7 @@ pub async fn open(
             None => "Subscribed to all conversations".to_string(),
         },
     });
-    let mut pending = std::collections::VecDeque::new();
+    let mut pending = Box::new(std::collections::VecDeque::new());
     pending.push_back(Bytes::from(format!(
         "retry: {}\n\ndata: {connected}\n\n",
         retry_ms()
@@ -405,7 +417,6 @@ pub async fn open(
         hub: state.hub.clone(),
         windows: state.context_windows.clone(),
         sub,
-        conversation,
         named,
         view,
         ui_for: ui_for.map(|mut v| {
@@ -413,11 +424,16 @@ pub async fn open(
             v.into_boxed_slice()
         }),
         cursor,
-        pending,
+        pending: Some(pending),
         needs_replay: last_id.is_some(),
         heartbeat,
         shutdown: state.shutdown.clone(),
-        share,
+        share: share.map(|guard| {
+            Box::new(ShareWatch {
+                expiry: Box::pin(tokio::time::sleep_until(guard.expires)),
+                guard,
+            })
+        }),
         _slot: slot,
     };
     let body = stream::unfold(conn, |mut c| async move {
