@@ -203,9 +203,7 @@ impl Hub {
                     }
                     // A poisoned index (a panic while holding it) must not stop live
                     // views: such a subscriber filters the unfiltered ring instead.
-                    Err(_) => {
-                        return (self.fallback(key), self.last_id.load(Ordering::SeqCst))
-                    }
+                    Err(_) => return (self.fallback(key), self.last_id.load(Ordering::SeqCst)),
                 };
                 (rx, Some(key))
             }

@@ -327,11 +327,12 @@ async fn http<I>(
         parts.extensions.insert(ConnectInfo(peer));
         parts.extensions.insert(ConnHandle(svc_state.clone()));
         let req = axum::extract::Request::from_parts(parts, Body::new(body));
-        let app = svc_shared.app.clone();
+        // Boxed before the block: hyper keeps the block's allocation (its in-flight slot)
+        // for the connection's life, so an idle SSE subscriber would hold the router's
+        // whole future, or the request the block would capture (issue #14).
+        let call = Box::pin(svc_shared.app.clone().oneshot(req));
         async move {
-            // Boxed: hyper keeps this future's allocation for the connection's life,
-            // so an idle SSE subscriber would hold the router's whole future (issue #14).
-            let resp = match Box::pin(app.oneshot(req)).await {
+            let resp = match call.await {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
@@ -348,9 +349,11 @@ async fn http<I>(
     macro_rules! drive {
         ($conn:expr) => {{
             let mut conn = $conn;
+            // The shutdown wait boxed: inline it would be the ~50 bytes that take an
+            // HTTP/1.1 connection's future past the allocator's 1 KiB size class.
             tokio::select! {
                 _ = conn.as_mut() => return,
-                _ = shared.shutdown.cancelled() => {}
+                _ = Box::pin(shared.shutdown.cancelled()) => {}
             }
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;

@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
 use tokio::sync::broadcast;
-use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
+use tokio::time::Instant;
 
 use agentpipe_protocol::stream::{ResumePoint, StreamParams, StreamView};
 
@@ -58,7 +58,10 @@ struct Conn {
     /// once drained, so an idle stream holds one word for it.
     pending: Option<Box<std::collections::VecDeque<Bytes>>>,
     needs_replay: bool,
-    heartbeat: Interval,
+    /// `SSE_HEARTBEAT_INTERVAL_MS`: a `:heartbeat` comment after this many ms without
+    /// one (a `u32` beside the flags and a boxed timer: the idle stream stays small).
+    heartbeat_ms: u32,
+    heartbeat: std::pin::Pin<Box<tokio::time::Sleep>>,
     shutdown: tokio_util::sync::CancellationToken,
     /// Boxed with its timer: most streams have no share link (issue #14).
     share: Option<Box<ShareWatch>>,
@@ -157,7 +160,9 @@ impl Conn {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return None,
                 _ = share_expiry(self.share.as_deref_mut()) => return None,
-                _ = self.heartbeat.tick() => {
+                _ = self.heartbeat.as_mut() => {
+                    let next = Instant::now() + Duration::from_millis(self.heartbeat_ms.into());
+                    self.heartbeat.as_mut().reset(next);
                     if !Box::pin(self.share_still_valid()).await {
                         return None;
                     }
@@ -359,9 +364,11 @@ pub async fn open(
         c.0.mark_streaming();
     }
     let (sub, baseline) = state.hub.subscribe(conversation.as_deref());
-    let hb = Duration::from_millis(state.config.sse_heartbeat_interval_ms.max(10));
-    let mut heartbeat = interval_at(Instant::now() + hb, hb);
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let heartbeat_ms =
+        u32::try_from(state.config.sse_heartbeat_interval_ms.max(10)).unwrap_or(u32::MAX);
+    let heartbeat = Box::pin(tokio::time::sleep_until(
+        Instant::now() + Duration::from_millis(heartbeat_ms.into()),
+    ));
 
     let connected = serde_json::json!({
         "type": "connected",
@@ -426,6 +433,7 @@ pub async fn open(
         cursor,
         pending: Some(pending),
         needs_replay: last_id.is_some(),
+        heartbeat_ms,
         heartbeat,
         shutdown: state.shutdown.clone(),
         share: share.map(|guard| {
