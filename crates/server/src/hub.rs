@@ -86,6 +86,11 @@ pub struct Hub {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     max_total: usize,
     max_per_ip: usize,
+    /// `agentpipe_sse_fanout_lag_seconds`, looked up once rather than per delivery
+    /// (the recorder is installed before any hub is built, `build_state`).
+    pub(crate) fanout_lag: metrics::Histogram,
+    /// `agentpipe_commit_socket_write_seconds`, the same way.
+    pub(crate) socket_write: metrics::Histogram,
 }
 
 /// A live subscription: every event (unfiltered) or one conversation's. Receive with
@@ -178,6 +183,8 @@ impl Hub {
             conversation_ring: buffer.min(CONVERSATION_RING),
             last_id: AtomicI64::new(0),
             resyncs: AtomicU64::new(0),
+            fanout_lag: metrics::histogram!("agentpipe_sse_fanout_lag_seconds"),
+            socket_write: metrics::histogram!("agentpipe_commit_socket_write_seconds"),
             connections: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             max_total,

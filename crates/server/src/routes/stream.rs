@@ -62,7 +62,9 @@ struct Conn {
     /// one (a `u32` beside the flags and a boxed timer: the idle stream stays small).
     heartbeat_ms: u32,
     heartbeat: std::pin::Pin<Box<tokio::time::Sleep>>,
-    shutdown: tokio_util::sync::CancellationToken,
+    /// The server's shutdown, waited on across wake-ups: one waiter registration per
+    /// stream instead of one per delivered event (issue #14).
+    shutdown: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
     /// Boxed with its timer: most streams have no share link (issue #14).
     share: Option<Box<ShareWatch>>,
     _slot: ConnectionSlot,
@@ -158,7 +160,7 @@ impl Conn {
                 continue;
             }
             tokio::select! {
-                _ = self.shutdown.cancelled() => return None,
+                _ = self.shutdown.as_mut() => return None,
                 _ = share_expiry(self.share.as_deref_mut()) => return None,
                 _ = self.heartbeat.as_mut() => {
                     let next = Instant::now() + Duration::from_millis(self.heartbeat_ms.into());
@@ -175,7 +177,8 @@ impl Conn {
                         }
                         if self.matches(&p.event) {
                             self.cursor = p.event.id;
-                            metrics::histogram!("agentpipe_sse_fanout_lag_seconds")
+                            self.hub
+                                .fanout_lag
                                 .record(p.published_at.elapsed().as_secs_f64());
                             let frame = if self.wants_ui(&p.event) {
                                 Box::pin(self.ui_frame(&p)).await
@@ -186,7 +189,8 @@ impl Conn {
                             };
                             // Commit -> handed to this connection's socket, rendering
                             // included (issue #18).
-                            metrics::histogram!("agentpipe_commit_socket_write_seconds")
+                            self.hub
+                                .socket_write
                                 .record(p.published_at.elapsed().as_secs_f64());
                             return Some(frame);
                         }
@@ -435,7 +439,7 @@ pub async fn open(
         needs_replay: last_id.is_some(),
         heartbeat_ms,
         heartbeat,
-        shutdown: state.shutdown.clone(),
+        shutdown: Box::pin(state.shutdown.clone().cancelled_owned()),
         share: share.map(|guard| {
             Box::new(ShareWatch {
                 expiry: Box::pin(tokio::time::sleep_until(guard.expires)),
