@@ -65,12 +65,22 @@ fn fold_sql() -> &'static [String; 2] {
             "messages, input_tokens, output_tokens, total_tokens, cost, durations, duration_ms, {}",
             buckets.join(", ")
         );
+        // Two levels: the pending rows are grouped by the rollup's key and duration bucket
+        // (seven sums per message), then each key's bucket groups (a few per key) are
+        // pivoted into the BUCKETS histogram columns. One level with a `SUM(b = k)` per
+        // bucket made SQLite copy the correlated bucket lookup into each of the 41 terms
+        // (41 index searches and 48 sums per message: 80 % of the fold's time, 45 % of a
+        // 10,000-message upload, in its profile). Counts and integer sums are the same;
+        // the cost total is a sum of per-bucket sums (the check of the rollups rounds
+        // costs to 6 places, as every fold already adds per-transaction sums).
+        let inner = "COUNT(*) AS n, SUM(COALESCE(input_tokens, 0)) AS i, \
+             SUM(COALESCE(output_tokens, 0)) AS o, SUM(COALESCE(total_tokens, 0)) AS t, \
+             SUM(COALESCE(cost, 0.0)) AS c, SUM(duration_ms IS NOT NULL) AS dn, \
+             SUM(COALESCE(duration_ms, 0)) AS dm";
         let sums = format!(
-            "COUNT(*), SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), \
-             SUM(COALESCE(total_tokens, 0)), SUM(COALESCE(cost, 0.0)), \
-             SUM(duration_ms IS NOT NULL), SUM(COALESCE(duration_ms, 0)), {}",
+            "SUM(n), SUM(i), SUM(o), SUM(t), SUM(c), SUM(dn), SUM(dm), {}",
             (0..BUCKETS)
-                .map(|k| format!("SUM(b = {k})"))
+                .map(|k| format!("SUM(CASE WHEN b = {k} THEN n ELSE 0 END)"))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -99,7 +109,8 @@ fn fold_sql() -> &'static [String; 2] {
         let upsert = |table: &str, keys: &str| {
             format!(
                 "INSERT INTO {table} ({keys}, {cols}) \
-                 SELECT {keys}, {sums} FROM ({pending}) x \
+                 SELECT {keys}, {sums} FROM \
+                   (SELECT {keys}, b, {inner} FROM ({pending}) x GROUP BY {keys}, b) y \
                  WHERE true GROUP BY {keys} \
                  ON CONFLICT ({keys}) DO UPDATE SET {}",
                 set(table)
