@@ -108,14 +108,27 @@ fn plan(
     key_hash: &str,
     prices: &PriceTable,
 ) -> Result<(UploadPlan, Vec<String>), ApiError> {
-    if otlp::file::looks_like_otlp_file(bytes) {
-        return otlp_plan(bytes, key_hash, prices);
-    }
     match kind {
         BodyKind::Json => {
-            let value = parse_json(bytes)?;
+            // One parse of the body serves both the OTLP check and the session: when the
+            // whole text is one JSON value, `looks_like_otlp_file` would decide on that
+            // value alone (its first non-blank line, if a JSON text, is the whole value),
+            // and parsing a 7 MB body twice was 9 % of a 10,000-message upload.
+            let value = match serde_json::from_slice::<serde_json::Value>(bytes) {
+                Ok(v) => v,
+                Err(_) if otlp::file::looks_like_otlp_file(bytes) => {
+                    return otlp_plan(bytes, key_hash, prices);
+                }
+                Err(_) => parse_json(bytes)?,
+            };
+            if otlp::is_otlp_json(&value) {
+                return otlp_plan(bytes, key_hash, prices);
+            }
             let upload = parse_session_upload(&value)?;
             Ok((UploadPlan::Session(Box::new(upload)), Vec::new()))
+        }
+        BodyKind::Ndjson if otlp::file::looks_like_otlp_file(bytes) => {
+            otlp_plan(bytes, key_hash, prices)
         }
         BodyKind::Ndjson => {
             let log = parse_event_log(bytes)?;

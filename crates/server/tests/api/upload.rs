@@ -626,6 +626,66 @@ async fn ten_thousand_messages_upload_in_one_transaction() {
     assert_eq!(d["totalMessages"], 10_000);
 }
 
+/// Upload messages go in 100 rows per statement (issue #15): a repeated identity (here
+/// the sequence number) keeps its first message whether the repeat falls in the same
+/// 100-row statement, a later one, or the single-row tail, exactly as one insert per
+/// message did.
+#[tokio::test]
+async fn repeated_messages_keep_the_first_across_insert_chunks() {
+    let app = start().await;
+    let mut body = spec_session("chunked", "zeta");
+    // 250 messages: two full chunks and a 50-message tail. Repeats: index 10 repeats
+    // index 4 (same chunk), 150 repeats 19 (earlier chunk), 240 repeats 230 (tail).
+    let seq = |i: usize| match i {
+        10 => 5,
+        150 => 20,
+        240 => 231,
+        _ => i + 1,
+    };
+    let msgs: Vec<Value> = (0..250)
+        .map(|i| {
+            json!({"agentId": if i % 2 == 0 { "claude-a" } else { "codex-1" }, "role": "agent",
+                "content": format!("Message {i}: chunked"),
+                "timestamp": "2025-10-20T14:31:00Z", "sequenceNumber": seq(i),
+                "metrics": {"inputTokens": 1, "outputTokens": 1}})
+        })
+        .collect();
+    body["messages"] = Value::Array(msgs);
+    let (s, r) = post_raw(
+        &app,
+        UPLOAD,
+        serde_json::to_vec(&body).expect("json"),
+        "application/json",
+    )
+    .await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(r["messagesCreated"], 247);
+    assert_eq!(r["totalMessages"], 247);
+    let cid = r["conversationId"].as_str().expect("id").to_string();
+    for (kept, seq) in [(4, 5), (19, 20), (230, 231), (0, 1), (249, 250)] {
+        assert_eq!(
+            db_count(
+                &app,
+                &format!(
+                    "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 \
+                     AND sequence_number = {seq} AND content = 'Message {kept}: chunked'"
+                ),
+                &cid
+            ),
+            1,
+            "sequence number {seq} keeps message {kept}"
+        );
+    }
+    assert_eq!(
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1",
+            &cid
+        ),
+        247
+    );
+}
+
 #[tokio::test]
 async fn a_batch_keeps_valid_items_around_an_invalid_one() {
     let app = start().await;

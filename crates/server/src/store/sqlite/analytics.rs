@@ -53,24 +53,44 @@ pub fn read(conn: &Connection, q: &AnalyticsQuery) -> Result<AnalyticsRows, Stor
     Ok(AnalyticsRows { rollup, sessions })
 }
 
-/// The two upserts of [`fold`]: every message above `analytics_watermark.pk`, grouped by
-/// (hour, agent_type, model) into `analytics_by_agent` and by (hour, status, mode) into
-/// `analytics_by_status`, with the sums, model rule (migration 0063), duration buckets
-/// and COALESCEs of the per-message trigger it replaces (migrations 0050, 0063).
-fn fold_sql() -> &'static [String; 2] {
-    static SQL: OnceLock<[String; 2]> = OnceLock::new();
+/// The statements of [`fold`]: create the connection's scratch table (once), group every
+/// message above `analytics_watermark.pk` by hour, agent_type, model, status, mode and
+/// duration bucket into it, add its rows grouped by (hour, agent_type, model) to
+/// `analytics_by_agent` and by (hour, status, mode) to `analytics_by_status`, empty it.
+/// The sums, model rule (migration 0063), duration buckets and COALESCEs are those of the
+/// per-message trigger it replaces (migrations 0050, 0063).
+struct FoldSql {
+    scratch: String,
+    group: String,
+    by_agent: String,
+    by_status: String,
+}
+
+fn fold_sql() -> &'static FoldSql {
+    static SQL: OnceLock<FoldSql> = OnceLock::new();
     SQL.get_or_init(|| {
         let buckets = (0..BUCKETS).map(|k| format!("d{k}")).collect::<Vec<_>>();
         let cols = format!(
             "messages, input_tokens, output_tokens, total_tokens, cost, durations, duration_ms, {}",
             buckets.join(", ")
         );
-        let sums = format!(
-            "COUNT(*), SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), \
+        // Two levels: the pending messages are grouped once by every key column of both
+        // rollups and the duration bucket (seven sums per message, one sort), into a
+        // TEMP table; each rollup then sums the few rows of its key and pivots the bucket
+        // groups into the BUCKETS histogram columns. One level with a `SUM(b = k)` per
+        // bucket made SQLite copy the correlated bucket lookup into each of the 41 terms
+        // (41 index searches and 48 sums per message: 80 % of the fold's time, 45 % of a
+        // 10,000-message upload, in its profile). Counts and integer sums are the same;
+        // the cost total is a sum of per-group sums (the check of the rollups rounds
+        // costs to 6 places, as every fold already adds per-transaction sums).
+        let all_keys = "hour, agent_type, model, status, mode, b";
+        let inner = "COUNT(*), SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), \
              SUM(COALESCE(total_tokens, 0)), SUM(COALESCE(cost, 0.0)), \
-             SUM(duration_ms IS NOT NULL), SUM(COALESCE(duration_ms, 0)), {}",
+             SUM(duration_ms IS NOT NULL), SUM(COALESCE(duration_ms, 0))";
+        let sums = format!(
+            "SUM(n), SUM(i), SUM(o), SUM(t), SUM(c), SUM(dn), SUM(dm), {}",
             (0..BUCKETS)
-                .map(|k| format!("SUM(b = {k})"))
+                .map(|k| format!("SUM(CASE WHEN b = {k} THEN n ELSE 0 END)"))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -99,16 +119,24 @@ fn fold_sql() -> &'static [String; 2] {
         let upsert = |table: &str, keys: &str| {
             format!(
                 "INSERT INTO {table} ({keys}, {cols}) \
-                 SELECT {keys}, {sums} FROM ({pending}) x \
+                 SELECT {keys}, {sums} FROM temp.analytics_pending \
                  WHERE true GROUP BY {keys} \
                  ON CONFLICT ({keys}) DO UPDATE SET {}",
                 set(table)
             )
         };
-        [
-            upsert("analytics_by_agent", "hour, agent_type, model"),
-            upsert("analytics_by_status", "hour, status, mode"),
-        ]
+        FoldSql {
+            // Untyped columns: values keep their types (integer sums stay integers).
+            scratch: format!(
+                "CREATE TEMP TABLE IF NOT EXISTS analytics_pending ({all_keys}, n, i, o, t, c, dn, dm)"
+            ),
+            group: format!(
+                "INSERT INTO temp.analytics_pending ({all_keys}, n, i, o, t, c, dn, dm) \
+                 SELECT {all_keys}, {inner} FROM ({pending}) x GROUP BY {all_keys}"
+            ),
+            by_agent: upsert("analytics_by_agent", "hour, agent_type, model"),
+            by_status: upsert("analytics_by_status", "hour, status, mode"),
+        }
     })
 }
 
@@ -116,13 +144,19 @@ fn fold_sql() -> &'static [String; 2] {
 /// transaction (or in one of its own outside one), and moves the watermark. The writer
 /// calls it just before every COMMIT, so committed rollups equal the grouped sums of the
 /// committed messages, as when a trigger added each message; it also runs once at start.
-/// Cost: one rowid range scan of the new messages per rollup, one participant lookup and
+/// Cost: one rowid range scan and one sort of the new messages, one participant lookup and
 /// one bucket lookup per message, one upsert per group (not per message).
 pub fn fold(conn: &Connection) -> Result<(), StoreError> {
-    let [by_agent, by_status] = fold_sql();
-    let added = conn.prepare_cached(by_agent)?.execute([])?;
+    let sql = fold_sql();
+    // The first fold of a connection creates its scratch table (the writer's first is at
+    // start, so the schema change that makes its cached statements re-prepare is then).
+    conn.prepare_cached(&sql.scratch)?.execute([])?;
+    let added = conn.prepare_cached(&sql.group)?.execute([])?;
     if added > 0 {
-        conn.prepare_cached(by_status)?.execute([])?;
+        conn.prepare_cached(&sql.by_agent)?.execute([])?;
+        conn.prepare_cached(&sql.by_status)?.execute([])?;
+        conn.prepare_cached("DELETE FROM temp.analytics_pending")?
+            .execute([])?;
         conn.prepare_cached(
             "UPDATE analytics_watermark SET pk = MAX(pk, (SELECT MAX(pk) FROM messages)) WHERE id = 1",
         )?
