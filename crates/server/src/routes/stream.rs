@@ -56,6 +56,7 @@ struct Conn {
     cursor: i64,
     /// Frames to send before waiting (the greeting, a replay page); boxed and dropped
     /// once drained, so an idle stream holds one word for it.
+    #[allow(clippy::box_collection)] // one word while idle instead of a VecDeque's four
     pending: Option<Box<std::collections::VecDeque<Bytes>>>,
     needs_replay: bool,
     /// `SSE_HEARTBEAT_INTERVAL_MS`: a `:heartbeat` comment after this many ms without
