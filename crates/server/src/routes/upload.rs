@@ -114,12 +114,12 @@ fn plan(
             // whole text is one JSON value, `looks_like_otlp_file` would decide on that
             // value alone (its first non-blank line, if a JSON text, is the whole value),
             // and parsing a 7 MB body twice was 9 % of a 10,000-message upload.
-            let value = match serde_json::from_slice::<serde_json::Value>(bytes) {
+            let value = match parse_json(bytes) {
                 Ok(v) => v,
                 Err(_) if otlp::file::looks_like_otlp_file(bytes) => {
                     return otlp_plan(bytes, key_hash, prices);
                 }
-                Err(_) => parse_json(bytes)?,
+                Err(e) => return Err(e),
             };
             if otlp::is_otlp_json(&value) {
                 return otlp_plan(bytes, key_hash, prices);

@@ -336,7 +336,6 @@ const INSERT_COLS: usize = 19;
 
 /// The message `INSERT` of `rows` rows (`ON CONFLICT DO NOTHING`).
 fn insert_sql(rows: usize) -> String {
-    const COLS: usize = INSERT_COLS;
     let mut sql = String::from(
         "INSERT INTO messages (id, conversation_id, dedup_key, agent_id, agent_name, agent_type, agent_version,
            content, role, ts, sort_seq, sequence_number, turn_number, duration_ms, input_tokens,
@@ -347,11 +346,11 @@ fn insert_sql(rows: usize) -> String {
             sql.push_str(", ");
         }
         sql.push('(');
-        for c in 0..COLS {
+        for c in 0..INSERT_COLS {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("?{}", r * COLS + c + 1));
+            sql.push_str(&format!("?{}", r * INSERT_COLS + c + 1));
         }
         sql.push(')');
     }
