@@ -7,6 +7,8 @@ pub mod budget;
 pub mod context;
 pub mod turn;
 
+use std::sync::Arc;
+
 use agentpipe_protocol::api::SessionDetail;
 use agentpipe_protocol::context::ContextWindows;
 
@@ -22,14 +24,14 @@ pub async fn enrich(
     store: &DynStore,
     windows: Option<&ContextWindows>,
     d: &mut SessionDetail,
-) -> Result<Option<Vec<MessageRow>>, StoreError> {
+) -> Result<Option<Arc<[MessageRow]>>, StoreError> {
     let stored_budget = store.get_budget(&d.id).await?;
     let wants_turn = d.status == "ACTIVE" && !d.participants.is_empty();
     let read = stored_budget.is_some() || wants_turn || windows.is_some();
     let rows = if read {
         store.message_rows(&d.id).await?
     } else {
-        Vec::new()
+        Arc::from(Vec::new())
     };
     d.budget = stored_budget.map(|b| budget::figures(d, &rows, b.usd));
     if let Some(w) = windows {

@@ -13,6 +13,7 @@ pub mod completeness;
 pub mod cursor;
 pub mod otlp;
 pub mod postgres;
+pub mod rows_cache;
 pub mod shares;
 pub mod sqlite;
 pub mod turns;
@@ -414,10 +415,12 @@ pub trait Store: Send + Sync + 'static {
     async fn agent_sums(&self, id: &str) -> Result<Vec<agents::AgentSum>, StoreError>;
 
     /// One row per stored message of conversation `id` (no content), in conversation
-    /// order, for the live session features (issue #18). The default reads none.
-    async fn message_rows(&self, id: &str) -> Result<Vec<turns::MessageRow>, StoreError> {
+    /// order, for the live session features (issue #18). Both backends keep the rows of
+    /// long conversations until they change ([`rows_cache`]), so callers share them. The
+    /// default reads none.
+    async fn message_rows(&self, id: &str) -> Result<Arc<[turns::MessageRow]>, StoreError> {
         let _ = id;
-        Ok(Vec::new())
+        Ok(Arc::from(Vec::new()))
     }
 
     /// Up to [`turns::HISTORY_LIMIT`] durations (ms) of agent messages of `agent_type`

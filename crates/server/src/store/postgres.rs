@@ -340,6 +340,7 @@ pub struct PgStore {
     silence_us: i64,
     pool: PgPool,
     tx: mpsc::UnboundedSender<Job>,
+    rows_cache: Arc<super::rows_cache::RowsCache>,
 }
 
 impl PgStore {
@@ -415,6 +416,7 @@ impl PgStore {
             silence_us: opts.completeness_silence_us,
             pool,
             tx,
+            rows_cache: Default::default(),
         })
     }
 
@@ -2186,14 +2188,31 @@ impl Store for PgStore {
         .await
     }
 
-    async fn message_rows(&self, id: &str) -> Result<Vec<super::turns::MessageRow>, StoreError> {
+    async fn message_rows(&self, id: &str) -> Result<Arc<[super::turns::MessageRow]>, StoreError> {
         let id = enc(id).into_owned();
         self.timed("message_rows", async {
+            // The version first, the rows after (store::rows_cache).
+            let version = sqlx::query(super::rows_cache::ROWS_VERSION_SQL)
+                .bind(&id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| -> Result<_, StoreError> {
+                    Ok(super::rows_cache::RowsVersion {
+                        msg_count: col(&r, 0)?,
+                        updated_at_us: col(&r, 1)?,
+                        created_at_us: col(&r, 2)?,
+                    })
+                })
+                .transpose()?;
+            if let Some(hit) = version.as_ref().and_then(|v| self.rows_cache.get(&id, v)) {
+                return Ok(hit);
+            }
             let rows = sqlx::query(super::turns::MESSAGE_ROWS_SQL)
                 .bind(&id)
                 .fetch_all(&self.pool)
                 .await?;
-            rows.iter()
+            let rows: Arc<[super::turns::MessageRow]> = rows
+                .iter()
                 .map(|r| {
                     Ok(super::turns::MessageRow {
                         agent_id: col::<Option<String>>(r, 0)?.map(dec),
@@ -2210,7 +2229,11 @@ impl Store for PgStore {
                         agent_name: col::<Option<String>>(r, 11)?.map(dec),
                     })
                 })
-                .collect()
+                .collect::<Result<_, StoreError>>()?;
+            if let Some(v) = version {
+                self.rows_cache.put(&id, v, &rows);
+            }
+            Ok(rows)
         })
         .await
     }

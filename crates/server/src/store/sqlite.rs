@@ -180,6 +180,7 @@ pub struct SqliteStore {
     silence_us: i64,
     tx: mpsc::UnboundedSender<Job>,
     readers: Arc<ReadPool>,
+    rows_cache: Arc<super::rows_cache::RowsCache>,
 }
 
 struct ReadPool {
@@ -288,6 +289,7 @@ impl SqliteStore {
                 conns: Mutex::new(conns),
                 permits: Semaphore::new(READERS),
             }),
+            rows_cache: Arc::default(),
         })
     }
 
@@ -1978,9 +1980,24 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn message_rows(&self, id: &str) -> Result<Vec<super::turns::MessageRow>, StoreError> {
+    async fn message_rows(&self, id: &str) -> Result<Arc<[super::turns::MessageRow]>, StoreError> {
         let id = id.to_string();
+        let cache = self.rows_cache.clone();
         self.read_op("message_rows", move |c| {
+            // The version first, the rows after (store::rows_cache).
+            let version = c
+                .prepare_cached(super::rows_cache::ROWS_VERSION_SQL)?
+                .query_row([&id], |r| {
+                    Ok(super::rows_cache::RowsVersion {
+                        msg_count: r.get(0)?,
+                        updated_at_us: r.get(1)?,
+                        created_at_us: r.get(2)?,
+                    })
+                })
+                .optional()?;
+            if let Some(hit) = version.as_ref().and_then(|v| cache.get(&id, v)) {
+                return Ok(hit);
+            }
             let mut stmt = c.prepare_cached(super::turns::MESSAGE_ROWS_SQL)?;
             let rows = stmt.query_map([&id], |r| {
                 Ok(super::turns::MessageRow {
@@ -1998,7 +2015,11 @@ impl Store for SqliteStore {
                     agent_name: r.get(11)?,
                 })
             })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let rows: Arc<[super::turns::MessageRow]> = rows.collect::<Result<_, _>>()?;
+            if let Some(v) = version {
+                cache.put(&id, v, &rows);
+            }
+            Ok(rows)
         })
         .await
     }

@@ -305,3 +305,52 @@ async fn a_bad_override_is_refused_at_start_naming_the_variable_and_the_entry() 
         assert!(!db.exists(), "case {i} created {}", db.display());
     }
 }
+
+/// Message `seq` of the long session below (all at one instant: the order is the
+/// sequence number's).
+fn long_msg(cid: &str, seq: i64, agent: &str, input: i64) -> Value {
+    ev(
+        "message.created",
+        "2025-11-09T10:00:00Z",
+        json!({
+            "conversation_id": cid, "message_id": format!("{cid}-{seq}"), "agent_id": format!("{agent}-0"),
+            "agent_type": agent, "content": format!("m{seq}"), "sequence_number": seq, "turn_number": seq / 3,
+            "input_tokens": input
+        }),
+    )
+}
+
+/// Issue #14: the message rows of a long session (1,000 and more) are kept between reads
+/// (`store::rows_cache`); the next read after a new message still shows it, on both
+/// backends, and a read with nothing new serves the same series.
+#[tokio::test]
+async fn a_long_sessions_series_follows_each_new_message() {
+    for (name, app) in backends_with("a_long_sessions_series_follows", |_| {}).await {
+        let cid = "cp-long";
+        send(&app, &start(cid)).await;
+        let seqs: Vec<i64> = (1..=1_200).collect();
+        for chunk in seqs.chunks(300) {
+            let batch: Vec<Value> = chunk
+                .iter()
+                .map(|&s| long_msg(cid, s, "claude", 1_000 + s))
+                .collect();
+            let (st, r) = app.post("/api/ingest", &Value::Array(batch)).await;
+            assert!((200..300).contains(&st), "{name}: {st} {r}");
+        }
+        let first = series(&app, cid).await;
+        assert_eq!(first.as_array().map(Vec::len), Some(1_200), "{name}");
+        assert_eq!(series(&app, cid).await, first, "{name}: nothing new");
+        for (seq, input) in [(1_201, 77_777), (1_202, 88_888)] {
+            let r = send(&app, &long_msg(cid, seq, "codex", input)).await;
+            assert_eq!(r["status"], 201, "{name}: {r}");
+            let s = series(&app, cid).await;
+            let points = s.as_array().cloned().unwrap_or_default();
+            assert_eq!(points.len() as i64, seq, "{name}: every message, the new one too");
+            assert_eq!(points.last().map(|p| p["inputTokens"].clone()), Some(json!(input)), "{name}");
+            assert_eq!(points.last().map(|p| p["agentId"].clone()), Some(json!("codex-0")), "{name}");
+        }
+        // A duplicate changes nothing.
+        send(&app, &long_msg(cid, 1_202, "codex", 88_888)).await;
+        assert_eq!(series(&app, cid).await.as_array().map(Vec::len), Some(1_202), "{name}");
+    }
+}

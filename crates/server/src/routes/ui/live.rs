@@ -124,7 +124,7 @@ pub(super) async fn agents_chart(
     store: &DynStore,
     id: &str,
     participants: &[ParticipantView],
-    rows: Option<Vec<MessageRow>>,
+    rows: Option<std::sync::Arc<[MessageRow]>>,
 ) -> Result<String, StoreError> {
     let sums = match rows {
         Some(r) => crate::store::agents::sums_from_rows(&r),

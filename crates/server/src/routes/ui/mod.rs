@@ -769,7 +769,7 @@ async fn render_session(
         Ok(None) => Err(ApiError::NotFound(format!("Session '{id}'"))),
         Err(e) => Err(ApiError::from(e)),
     };
-    let d = match d {
+    let mut d = match d {
         Ok(d) => d,
         Err(ApiError::NotFound(_)) if share.is_some() => return share::gone_page("deleted"),
         Err(ApiError::NotFound(_)) => {
@@ -810,6 +810,10 @@ async fn render_session(
     let agents_json = serde_json::to_string(&agents).unwrap_or_else(|_| "{}".into());
     let turn_json = serde_json::to_string(&d.turn_in_flight).unwrap_or_else(|_| "null".into());
     let context_html = context_chart::block(&d.context_pressure, &d.participants);
+    // The template shows the chart, not the series: one point per agent message would
+    // otherwise be converted into template values for nothing (a third of a
+    // 10,000-message session's page).
+    d.context_pressure = Vec::new();
     let budget_html = budget::html(d.budget.as_ref());
     let participants: Vec<Value> = d
         .participants
