@@ -415,10 +415,50 @@ pub trait Store: Send + Sync + 'static {
     async fn agent_sums(&self, id: &str) -> Result<Vec<agents::AgentSum>, StoreError>;
 
     /// One row per stored message of conversation `id` (no content), in conversation
-    /// order, for the live session features (issue #18). Both backends keep the rows of
-    /// long conversations until they change ([`rows_cache`]), so callers share them. The
-    /// default reads none.
+    /// order, for the live session features (issue #18); empty for an unknown id. A
+    /// backend with a [`Store::rows_cache`] keeps the rows of long conversations until
+    /// they change, and concurrent first reads of one conversation read it once
+    /// ([`rows_cache`]); the default reads none.
     async fn message_rows(&self, id: &str) -> Result<Arc<[turns::MessageRow]>, StoreError> {
+        let Some(cache) = self.rows_cache() else {
+            return self.read_message_rows(id).await;
+        };
+        // The version first, the rows after (see `rows_cache`).
+        let Some(version) = self.rows_version(id).await? else {
+            return Ok(Arc::from(Vec::new()));
+        };
+        if let Some(hit) = cache.get(id, &version) {
+            return Ok(hit);
+        }
+        let _loading = if rows_cache::worth_keeping(&version) {
+            let guard = cache.loading(id).await;
+            if let Some(hit) = cache.get(id, &version) {
+                return Ok(hit);
+            }
+            Some(guard)
+        } else {
+            None
+        };
+        let rows = self.read_message_rows(id).await?;
+        cache.put(id, version, &rows);
+        Ok(rows)
+    }
+
+    /// The message-row cache of this store, if it keeps one (both backends do).
+    fn rows_cache(&self) -> Option<&rows_cache::RowsCache> {
+        None
+    }
+
+    /// The [`rows_cache::RowsVersion`] of conversation `id` (`None`: unknown id). The
+    /// default has none.
+    async fn rows_version(&self, id: &str) -> Result<Option<rows_cache::RowsVersion>, StoreError> {
+        let _ = id;
+        Ok(None)
+    }
+
+    /// [`Store::message_rows`] read from the database, without the cache. The default
+    /// reads none.
+    async fn read_message_rows(&self, id: &str) -> Result<Arc<[turns::MessageRow]>, StoreError> {
         let _ = id;
         Ok(Arc::from(Vec::new()))
     }

@@ -2188,31 +2188,43 @@ impl Store for PgStore {
         .await
     }
 
-    async fn message_rows(&self, id: &str) -> Result<Arc<[super::turns::MessageRow]>, StoreError> {
+    fn rows_cache(&self) -> Option<&super::rows_cache::RowsCache> {
+        Some(self.rows_cache.as_ref())
+    }
+
+    async fn rows_version(
+        &self,
+        id: &str,
+    ) -> Result<Option<super::rows_cache::RowsVersion>, StoreError> {
         let id = enc(id).into_owned();
-        self.timed("message_rows", async {
-            // The version first, the rows after (store::rows_cache).
-            let version = sqlx::query(super::rows_cache::ROWS_VERSION_SQL)
+        self.timed("rows_version", async {
+            sqlx::query(super::rows_cache::ROWS_VERSION_SQL)
                 .bind(&id)
                 .fetch_optional(&self.pool)
                 .await?
-                .map(|r| -> Result<_, StoreError> {
+                .map(|r| {
                     Ok(super::rows_cache::RowsVersion {
                         msg_count: col(&r, 0)?,
                         updated_at_us: col(&r, 1)?,
                         created_at_us: col(&r, 2)?,
                     })
                 })
-                .transpose()?;
-            if let Some(hit) = version.as_ref().and_then(|v| self.rows_cache.get(&id, v)) {
-                return Ok(hit);
-            }
+                .transpose()
+        })
+        .await
+    }
+
+    async fn read_message_rows(
+        &self,
+        id: &str,
+    ) -> Result<Arc<[super::turns::MessageRow]>, StoreError> {
+        let id = enc(id).into_owned();
+        self.timed("message_rows", async {
             let rows = sqlx::query(super::turns::MESSAGE_ROWS_SQL)
                 .bind(&id)
                 .fetch_all(&self.pool)
                 .await?;
-            let rows: Arc<[super::turns::MessageRow]> = rows
-                .iter()
+            rows.iter()
                 .map(|r| {
                     Ok(super::turns::MessageRow {
                         agent_id: col::<Option<String>>(r, 0)?.map(dec),
@@ -2229,11 +2241,7 @@ impl Store for PgStore {
                         agent_name: col::<Option<String>>(r, 11)?.map(dec),
                     })
                 })
-                .collect::<Result<_, StoreError>>()?;
-            if let Some(v) = version {
-                self.rows_cache.put(&id, v, &rows);
-            }
-            Ok(rows)
+                .collect()
         })
         .await
     }

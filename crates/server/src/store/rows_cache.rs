@@ -11,7 +11,9 @@
 //! messages with it (a new one with the same id has a new `created_at`). A read takes the
 //! version first and the rows after, and keeps them only when their number is the
 //! version's `msg_count`, so rows newer than the version they would be filed under are
-//! never kept. Another instance's writes (PostgreSQL scale-out) change the version in the
+//! never kept. Concurrent first reads of one long conversation (a link opened by many at
+//! once, or the first reads after a write) wait for one read of it instead of each
+//! reading it ([`RowsCache::loading`]). Another instance's writes (PostgreSQL scale-out) change the version in the
 //! database, so every instance sees them.
 
 use std::collections::HashMap;
@@ -43,11 +45,21 @@ pub struct RowsVersion {
 pub(crate) const ROWS_VERSION_SQL: &str =
     "SELECT msg_count, updated_at, created_at FROM conversations WHERE id = $1";
 
+/// Locks that make concurrent first reads of one conversation read it once (by a hash
+/// of its id: two conversations on one lock only take turns).
+const LOADING_LOCKS: usize = 16;
+
+/// Whether rows at `version` would be kept ([`MIN_ROWS`] or more of them).
+pub fn worth_keeping(version: &RowsVersion) -> bool {
+    usize::try_from(version.msg_count).is_ok_and(|n| (MIN_ROWS..=MAX_ROWS).contains(&n))
+}
+
 /// One store's cache of message rows by conversation id (a store of its own per server:
 /// two servers in one process never share one).
 #[derive(Default)]
 pub struct RowsCache {
     inner: Mutex<Inner>,
+    loading: [tokio::sync::Mutex<()>; LOADING_LOCKS],
 }
 
 #[derive(Default)]
@@ -64,6 +76,17 @@ struct Entry {
 }
 
 impl RowsCache {
+    /// Waits for the lock under which conversation `id` is read into the cache: the
+    /// caller checks the cache again once it holds it, so one reader reads and the
+    /// others find its rows.
+    pub async fn loading(&self, id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(id);
+        self.loading[(h % LOADING_LOCKS as u64) as usize]
+            .lock()
+            .await
+    }
+
     /// The rows of `id` kept at `version`, if any.
     pub fn get(&self, id: &str, version: &RowsVersion) -> Option<Arc<[MessageRow]>> {
         let mut g = self.inner.lock().ok()?;
@@ -156,7 +179,10 @@ mod tests {
         c.put("c", v(MIN_ROWS, 5), &r);
         assert_eq!(c.get("c", &v(MIN_ROWS, 5)).map(|x| x.len()), Some(MIN_ROWS));
         assert!(c.get("c", &v(MIN_ROWS, 6)).is_none(), "a later write");
-        assert!(c.get("c", &v(MIN_ROWS + 1, 5)).is_none(), "one more message");
+        assert!(
+            c.get("c", &v(MIN_ROWS + 1, 5)).is_none(),
+            "one more message"
+        );
         assert!(c.get("other", &v(MIN_ROWS, 5)).is_none());
     }
 

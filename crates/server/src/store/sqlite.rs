@@ -289,7 +289,7 @@ impl SqliteStore {
                 conns: Mutex::new(conns),
                 permits: Semaphore::new(READERS),
             }),
-            rows_cache: Arc::default(),
+            rows_cache: Default::default(),
         })
     }
 
@@ -1980,13 +1980,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn message_rows(&self, id: &str) -> Result<Arc<[super::turns::MessageRow]>, StoreError> {
+    fn rows_cache(&self) -> Option<&super::rows_cache::RowsCache> {
+        Some(self.rows_cache.as_ref())
+    }
+
+    async fn rows_version(
+        &self,
+        id: &str,
+    ) -> Result<Option<super::rows_cache::RowsVersion>, StoreError> {
         let id = id.to_string();
-        let cache = self.rows_cache.clone();
-        self.read_op("message_rows", move |c| {
-            // The version first, the rows after (store::rows_cache).
-            let version = c
-                .prepare_cached(super::rows_cache::ROWS_VERSION_SQL)?
+        self.read_op("rows_version", move |c| {
+            Ok(c.prepare_cached(super::rows_cache::ROWS_VERSION_SQL)?
                 .query_row([&id], |r| {
                     Ok(super::rows_cache::RowsVersion {
                         msg_count: r.get(0)?,
@@ -1994,10 +1998,17 @@ impl Store for SqliteStore {
                         created_at_us: r.get(2)?,
                     })
                 })
-                .optional()?;
-            if let Some(hit) = version.as_ref().and_then(|v| cache.get(&id, v)) {
-                return Ok(hit);
-            }
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn read_message_rows(
+        &self,
+        id: &str,
+    ) -> Result<Arc<[super::turns::MessageRow]>, StoreError> {
+        let id = id.to_string();
+        self.read_op("message_rows", move |c| {
             let mut stmt = c.prepare_cached(super::turns::MESSAGE_ROWS_SQL)?;
             let rows = stmt.query_map([&id], |r| {
                 Ok(super::turns::MessageRow {
@@ -2015,11 +2026,7 @@ impl Store for SqliteStore {
                     agent_name: r.get(11)?,
                 })
             })?;
-            let rows: Arc<[super::turns::MessageRow]> = rows.collect::<Result<_, _>>()?;
-            if let Some(v) = version {
-                cache.put(&id, v, &rows);
-            }
-            Ok(rows)
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }

@@ -345,12 +345,28 @@ async fn a_long_sessions_series_follows_each_new_message() {
             assert_eq!(r["status"], 201, "{name}: {r}");
             let s = series(&app, cid).await;
             let points = s.as_array().cloned().unwrap_or_default();
-            assert_eq!(points.len() as i64, seq, "{name}: every message, the new one too");
-            assert_eq!(points.last().map(|p| p["inputTokens"].clone()), Some(json!(input)), "{name}");
-            assert_eq!(points.last().map(|p| p["agentId"].clone()), Some(json!("codex-0")), "{name}");
+            assert_eq!(
+                points.len() as i64,
+                seq,
+                "{name}: every message, the new one too"
+            );
+            assert_eq!(
+                points.last().map(|p| p["inputTokens"].clone()),
+                Some(json!(input)),
+                "{name}"
+            );
+            assert_eq!(
+                points.last().map(|p| p["agentId"].clone()),
+                Some(json!("codex-0")),
+                "{name}"
+            );
         }
         // A duplicate changes nothing.
         send(&app, &long_msg(cid, 1_202, "codex", 88_888)).await;
-        assert_eq!(series(&app, cid).await.as_array().map(Vec::len), Some(1_202), "{name}");
+        assert_eq!(
+            series(&app, cid).await.as_array().map(Vec::len),
+            Some(1_202),
+            "{name}"
+        );
     }
 }
