@@ -71,8 +71,49 @@ pub fn router(state: AppState) -> Router {
         .layer(cors_layer(&state))
         .layer(axum::middleware::map_response(strip_foreign_cors))
         .layer(axum::middleware::map_response(slim_stream_headers))
+        .layer(axum::middleware::from_fn(json_rejections))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// SPEC 6's JSON error shape for what axum's extractors refuse before a handler runs
+/// (e.g. a path id that is not UTF-8: `GET /api/sessions/%FF` answered in plain text
+/// "Invalid URL: Invalid UTF-8 in \`id\`"): a plain-text 400 under `/api/` or `/v1/` becomes
+/// `{"error":"invalid_query","message",...,"details":[{"field"}]}`, the field being the
+/// name the text quotes in backticks (else `path`). Everything else passes unchanged.
+async fn json_rejections(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let api = {
+        let p = req.uri().path();
+        p.starts_with("/api/") || p.starts_with("/v1/")
+    };
+    let resp = next.run(req).await;
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !api || !plain || resp.status() != axum::http::StatusCode::BAD_REQUEST {
+        return resp;
+    }
+    let text = match axum::body::to_bytes(resp.into_body(), 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => "Invalid request".to_string(),
+    };
+    let field = text
+        .split('`')
+        .nth(1)
+        .filter(|f| !f.is_empty())
+        .unwrap_or("path")
+        .to_string();
+    ApiError::BadQuery {
+        field,
+        message: text,
+    }
+    .into_response()
 }
 
 /// JSON 404 for paths no route serves (SPEC 6 error shape).

@@ -457,3 +457,30 @@ async fn a_12_mb_single_event_is_413_saying_event_not_batch() {
     );
     assert_nothing_stored(&app);
 }
+
+/// A path id that is not UTF-8 is refused by the router before any handler; the answer
+/// is still SPEC 6's JSON error naming the parameter, not plain text.
+#[tokio::test]
+async fn a_path_id_that_is_not_utf8_is_a_json_400_naming_it() {
+    let app = App::start().await;
+    for path in ["/api/sessions/%FF%FE", "/api/sessions/%C3"] {
+        let r = app
+            .http
+            .get(app.url(path))
+            .bearer_auth(TEST_KEY)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status().as_u16(), 400, "{path}");
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        assert!(ct.starts_with("application/json"), "{path}: {ct}");
+        let v: Value = r.json().await.expect("JSON body");
+        assert_eq!(v["error"], "invalid_query", "{path}: {v}");
+        assert_eq!(v["details"][0]["field"], "id", "{path}: {v}");
+    }
+}
