@@ -110,8 +110,7 @@ impl RowsCache {
         if let Some(old) = g.entries.remove(id) {
             g.rows -= old.rows.len();
         }
-        if rows.len() < MIN_ROWS || rows.len() > MAX_ROWS || version.msg_count != rows.len() as i64
-        {
+        if !worth_keeping(&version) || version.msg_count != rows.len() as i64 {
             return;
         }
         g.clock += 1;
