@@ -222,6 +222,29 @@ fn open_conn(path: &Path, sync_full: bool) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// A database in memory with every migration applied, for tests of the real schema.
+#[cfg(test)]
+pub(crate) fn test_db() -> Connection {
+    let mut conn = Connection::open_in_memory().expect("open");
+    migrate(&mut conn).expect("migrate");
+    conn
+}
+
+/// `EXPLAIN QUERY PLAN` of `sql` on `conn`, one line per step: for tests that pin a
+/// statement's plan.
+#[cfg(test)]
+pub(crate) fn explain(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("explain");
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(3))
+        .expect("plan")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("plan rows");
+    rows
+}
+
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
