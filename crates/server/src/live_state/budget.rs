@@ -158,12 +158,14 @@ pub async fn check(store: &DynStore, id: &str) -> Result<Vec<i64>, StoreError> {
 }
 
 /// The conversations whose spending or status `results` may have changed (new messages
-/// and other newly logged events; not repeats, duplicates or deleted ones).
+/// and other newly logged events; not repeats, duplicates or deleted ones) and that may
+/// have a budget ([`crate::store::Applied::budgeted`]).
 pub fn touched(results: &[Result<crate::store::Applied, StoreError>]) -> Vec<String> {
     use crate::store::Outcome;
     results
         .iter()
         .filter_map(|r| r.as_ref().ok())
+        .filter(|a| a.budgeted)
         .filter(|a| {
             matches!(
                 a.outcome,

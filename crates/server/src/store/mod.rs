@@ -183,6 +183,11 @@ pub struct Applied {
     pub conversation_id: Option<String>,
     /// Event-log id, when appended.
     pub event_id: Option<i64>,
+    /// Whether the conversation may have a budget as of this commit (issue #18). `false`
+    /// when the writer saw none, so the check after commit
+    /// ([`crate::live_state::budget::touched`]) skips its lookup; a backend that does not
+    /// look says `true`. A budget set after this commit is checked by its own `PUT`.
+    pub budgeted: bool,
 }
 
 /// An event-log row (SPEC 1), as replayed to SSE clients.

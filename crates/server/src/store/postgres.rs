@@ -699,6 +699,7 @@ pub async fn apply_item_as(
         outcome,
         conversation_id: cid,
         event_id: eid,
+        budgeted: true,
     };
 
     let mut conv_id = ev.conversation_id().map(str::to_string);

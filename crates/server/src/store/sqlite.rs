@@ -618,6 +618,7 @@ pub fn apply_item_as(
         outcome,
         conversation_id: cid,
         event_id: eid,
+        budgeted: true,
     };
 
     // Conversation id, including generated ids and Idempotency-Key retries.
@@ -1159,7 +1160,9 @@ fn apply_live(
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<Applied, StoreError> {
     let Body::Message(m) = &item.event.body else {
-        return apply_item(conn, item, now, pubs);
+        let mut applied = apply_item(conn, item, now, pubs)?;
+        note_budget(conn, &mut applied)?;
+        return Ok(applied);
     };
     let before: Option<(String, i64)> = conn
         .prepare_cached("SELECT status, updated_at FROM conversations WHERE id = ?1")?
@@ -1183,7 +1186,23 @@ fn apply_live(
             )?;
         }
     }
+    let mut applied = applied;
+    note_budget(conn, &mut applied)?;
     Ok(applied)
+}
+
+/// Sets [`Applied::budgeted`]: one key lookup in the writer, inside the transaction, so
+/// the check after commit needs no read of its own for the (usual) conversation without
+/// a budget (issue #15: that read was a reader-pool round trip per request).
+fn note_budget(conn: &Connection, applied: &mut Applied) -> Result<(), StoreError> {
+    if let Some(cid) = &applied.conversation_id {
+        applied.budgeted = conn
+            .prepare_cached("SELECT 1 FROM session_budgets WHERE conversation_id = ?1")?
+            .query_row([cid], |_| Ok(()))
+            .optional()?
+            .is_some();
+    }
+    Ok(())
 }
 
 /// The completeness of conversation `cid` with `facts` (issue #12).

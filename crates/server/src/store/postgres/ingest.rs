@@ -221,6 +221,7 @@ async fn apply_messages(
                 outcome: Outcome::Deleted,
                 conversation_id: cid_opt,
                 event_id: None,
+                budgeted: true,
             }),
             1 => {
                 let eid: i64 = col(r, 2)?;
@@ -235,6 +236,7 @@ async fn apply_messages(
                     outcome: Outcome::MessageCreated(mid),
                     conversation_id: cid_opt,
                     event_id: Some(eid),
+                    budgeted: true,
                 })
             }
             2 => {
@@ -243,6 +245,7 @@ async fn apply_messages(
                     outcome: Outcome::MessageDuplicate(super::dec(existing)),
                     conversation_id: cid_opt,
                     event_id: None,
+                    budgeted: true,
                 })
             }
             _ => {
