@@ -97,7 +97,10 @@ pub struct Facts {
     /// Whether its `conversation.started` is stored (the line-up and prompt are known).
     pub has_start: bool,
     /// Distinct agents (`agent_id`, else `agent_type`) of its stored agent messages; only
-    /// read without a start ([`AGENTS_SEEN_SQL`], 0 when `has_start`).
+    /// read without a start and with a reported total, the one case [`Facts::reported`]
+    /// uses it ([`AGENTS_SEEN_SQL`]; 0 otherwise). Reading it costs one pass over the
+    /// conversation's messages, which a late message in a conversation without a start
+    /// (every OTLP one) paid each time: quadratic in its length (issue #15).
     pub agents_seen: i64,
 }
 

@@ -1105,7 +1105,7 @@ const FACT_COLS: &str = concat!(
     "c.status, c.updated_at, c.seq_max, c.seq_count, c.msg_count, c.comp_total_messages,
     (SELECT COUNT(*) FROM participants p WHERE p.conversation_id = c.id),
     COALESCE(c.initial_prompt, '') <> '', c.comp_total_turns, c.has_start,
-    CASE WHEN c.has_start THEN 0 ELSE ",
+    CASE WHEN c.has_start OR c.comp_total_messages IS NULL THEN 0 ELSE ",
     completeness::agents_seen_sql!(),
     " END"
 );
