@@ -563,7 +563,10 @@ async fn run_group(
         let applied = ingest::apply_run(conn, &all, now_us(), silence_us, pubs).await;
         drop(all);
         let mut results = match applied {
-            Ok(r) => r.into_iter(),
+            Ok(mut r) => {
+                note_budgets(conn, &mut r).await?;
+                r.into_iter()
+            }
             Err(e) => {
                 // Not applied item by item (the connection failed): the group fails, and
                 // with it every job of the run (their finishers get the commit error).
@@ -593,6 +596,39 @@ async fn run_group(
         .execute(&mut *conn)
         .await?;
     Ok(prev_max)
+}
+
+/// Sets [`Applied::budgeted`] for a run's results: one query in the write transaction for
+/// all their conversations, so the check after commit needs no pooled read per request
+/// for the (usual) conversation without a budget (issue #15).
+async fn note_budgets(
+    conn: &mut PgConnection,
+    results: &mut [Result<Applied, StoreError>],
+) -> Result<(), StoreError> {
+    let mut ids: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok()?.conversation_id.as_deref())
+        .map(|id| enc(id).into_owned())
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let with: std::collections::HashSet<String> = sqlx::query_scalar(
+        "SELECT conversation_id FROM session_budgets WHERE conversation_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    for a in results.iter_mut().filter_map(|r| r.as_mut().ok()) {
+        if let Some(id) = &a.conversation_id {
+            a.budgeted = with.contains(enc(id).as_ref());
+        }
+    }
+    Ok(())
 }
 
 async fn writer_loop(
