@@ -147,30 +147,46 @@ struct AnalyticsArgs {
 
 #[derive(Args, Clone)]
 struct IngestArgs {
-    /// Seconds per concurrency level.
-    #[arg(long, default_value_t = 5.0)]
+    /// Seconds per concurrency level (> 0).
+    #[arg(long, default_value_t = 5.0, value_parser = positive_seconds)]
     seconds: f64,
-    /// Concurrent keep-alive clients, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
+    /// Concurrent keep-alive clients, comma-separated (each >= 1).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64], value_parser = at_least_one)]
     concurrency: Vec<usize>,
     /// Open-loop rates after the closed-loop levels, events/s, comma-separated: each
     /// event is sent at its scheduled time whatever the earlier ones are doing, and its
     /// latency counts from that time (so a stalled server shows in the figures instead
     /// of slowing the load down). SPEC 10: p99 < 25 ms at 2,000 events/s. None by default.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     rate: Vec<u32>,
+}
+
+/// `--seconds`: a finite number above 0.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s} is not a number of seconds above 0")),
+    }
+}
+
+/// `--concurrency`: an integer >= 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(format!("{s} is not an integer >= 1")),
+    }
 }
 
 #[derive(Args, Clone)]
 struct BatchArgs {
-    /// Seconds per concurrency level.
-    #[arg(long, default_value_t = 5.0)]
+    /// Seconds per concurrency level (> 0).
+    #[arg(long, default_value_t = 5.0, value_parser = positive_seconds)]
     seconds: f64,
     /// Events per batch.
     #[arg(long, default_value_t = 500)]
     batch_size: usize,
-    /// Concurrent clients, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 4])]
+    /// Concurrent clients, comma-separated (each >= 1).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4], value_parser = at_least_one)]
     concurrency: Vec<usize>,
 }
 
@@ -245,6 +261,7 @@ impl Server {
         loop {
             if let Ok(r) = http.get(format!("{}/livez", server.base)).send().await {
                 if r.status().is_success() {
+                    server.check_key(&http).await?;
                     return Ok(server);
                 }
             }
@@ -252,6 +269,29 @@ impl Server {
                 return Err(format!("{} did not answer /livez within 10 s", server.base).into());
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Fails early, with the reason, when the server refuses the key (`BENCH_KEY`): every
+    /// request would fail otherwise, and the figures would only count failures.
+    async fn check_key(&self, http: &reqwest::Client) -> BenchResult<()> {
+        // An empty object: refused before anything is stored (401 for a bad key, else a
+        // 400 naming `type`).
+        let r = http
+            .post(format!("{}/api/ingest", self.base))
+            .bearer_auth(key())
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await?;
+        match r.status().as_u16() {
+            401 | 403 => Err(format!(
+                "{} refused the key (HTTP {}): set BENCH_KEY to a key the server accepts",
+                self.base,
+                r.status().as_u16()
+            )
+            .into()),
+            _ => Ok(()),
         }
     }
 
@@ -271,7 +311,10 @@ impl Server {
             ),
             _ => None,
         };
-        println!("(external mode: {base}, server pid {pid:?}; the load generator is this process)");
+        let pid_text = pid.map_or_else(|| "unknown".to_string(), |p: u32| p.to_string());
+        println!(
+            "(external mode: {base}, server pid {pid_text}; the load generator is this process)"
+        );
         Ok(Server {
             base: base.to_string(),
             addr,
@@ -644,7 +687,14 @@ async fn ingest(args: &IngestArgs) -> BenchResult<()> {
         );
     }
     for &rate in &args.rate {
-        let r = open_loop(&server, rate.max(1), args.seconds).await;
+        if (f64::from(rate) * args.seconds) < 1.0 {
+            println!(
+                "{rate:>11} (no event falls due within {} s: raise --seconds)",
+                args.seconds
+            );
+            continue;
+        }
+        let r = open_loop(&server, rate, args.seconds).await;
         let achieved = r.ok_requests as f64 / r.elapsed.as_secs_f64();
         let p99 = r.latency.pct_ms(99.0);
         println!(
@@ -685,7 +735,7 @@ async fn ingest(args: &IngestArgs) -> BenchResult<()> {
     match &server.db {
         Some(db) => {
             let stored = count_rows(db, "messages")?;
-            println!("stored messages: {stored} (acknowledged in the measured runs: {sent}, plus warm-up)");
+            println!("stored messages in the whole database: {stored} (acknowledged in the measured runs: {sent}, plus warm-up; equal on a fresh database)");
         }
         None => println!(
             "acknowledged in the measured runs: {sent} (set BENCH_DB to count the stored rows)"
