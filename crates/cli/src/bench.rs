@@ -412,7 +412,7 @@ impl Stats {
     }
 }
 
-/// What one closed-loop run at one concurrency produced.
+/// What one load run (closed or open loop) produced.
 struct LoadResult {
     ok_requests: u64,
     failed_requests: u64,
@@ -423,6 +423,26 @@ struct LoadResult {
 }
 
 impl LoadResult {
+    /// The result of a run that started at `started`, with the server's CPU time then
+    /// (`cpu_before`, µs) read again now.
+    fn finish(
+        server: &Server,
+        cpu_before: Option<u64>,
+        started: Instant,
+        (ok, failed): (u64, u64),
+        latencies_us: Vec<u64>,
+    ) -> Self {
+        LoadResult {
+            ok_requests: ok,
+            failed_requests: failed,
+            elapsed: started.elapsed(),
+            latency: Stats::new(latencies_us),
+            server_cpu_us: cpu_before
+                .zip(server.cpu_us())
+                .map(|(b, a)| a.saturating_sub(b)),
+        }
+    }
+
     /// The server's CPU time per unit (event, span, request) of `units_per_request`
     /// each, µs, formatted for a table column ("-" when unknown).
     fn cpu_per_unit(&self, units_per_request: usize) -> String {
@@ -573,43 +593,27 @@ async fn closed_loop(server: &Server, load: Load, concurrency: usize, seconds: f
             lat.extend(l);
         }
     }
-    LoadResult {
-        ok_requests: ok,
-        failed_requests: failed,
-        elapsed: started.elapsed(),
-        latency: Stats::new(lat),
-        server_cpu_us: cpu_before
-            .zip(server.cpu_us())
-            .map(|(b, a)| a.saturating_sub(b)),
-    }
+    LoadResult::finish(server, cpu_before, started, (ok, failed), lat)
 }
 
 /// Sends single events at `rate` per second for `seconds` (open loop): event `i` is due
 /// at `start + i / rate` and sent then on its own task, over a shared pool of keep-alive
 /// connections, whether or not earlier events have been answered; its latency runs from
-/// that due time to the end of the response.
-async fn open_loop(server: &Server, rate: u32, seconds: f64) -> LoadResult {
-    let http = match reqwest::Client::builder()
+/// that due time to the end of the response. `None` when no event falls due in `seconds`.
+async fn open_loop(server: &Server, rate: u32, seconds: f64) -> BenchResult<Option<LoadResult>> {
+    let total = (f64::from(rate) * seconds) as u64;
+    if total == 0 {
+        return Ok(None);
+    }
+    let http = reqwest::Client::builder()
         .pool_max_idle_per_host(512)
         .tcp_nodelay(true)
-        .build()
-    {
-        Ok(h) => h,
-        Err(_) => {
-            return LoadResult {
-                ok_requests: 0,
-                failed_requests: 1,
-                elapsed: Duration::ZERO,
-                latency: Stats::new(Vec::new()),
-                server_cpu_us: None,
-            }
-        }
-    };
+        .build()?;
     let cid = format!("bench-open-{}", random_id());
-    let total = (f64::from(rate) * seconds) as u64;
     let period = Duration::from_secs_f64(1.0 / f64::from(rate));
     let cpu_before = server.cpu_us();
-    let start = tokio::time::Instant::now();
+    let started = Instant::now();
+    let start = tokio::time::Instant::from_std(started);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..total {
         let due = start + period.mul_f64(i as f64);
@@ -641,15 +645,13 @@ async fn open_loop(server: &Server, rate: u32, seconds: f64) -> LoadResult {
             Err(_) => failed += 1,
         }
     }
-    LoadResult {
-        ok_requests: ok,
-        failed_requests: failed,
-        elapsed: start.elapsed(),
-        latency: Stats::new(lat),
-        server_cpu_us: cpu_before
-            .zip(server.cpu_us())
-            .map(|(b, a)| a.saturating_sub(b)),
-    }
+    Ok(Some(LoadResult::finish(
+        server,
+        cpu_before,
+        started,
+        (ok, failed),
+        lat,
+    )))
 }
 
 /// `bench ingest`.
@@ -687,14 +689,13 @@ async fn ingest(args: &IngestArgs) -> BenchResult<()> {
         );
     }
     for &rate in &args.rate {
-        if (f64::from(rate) * args.seconds) < 1.0 {
+        let Some(r) = open_loop(&server, rate, args.seconds).await? else {
             println!(
                 "{rate:>11} (no event falls due within {} s: raise --seconds)",
                 args.seconds
             );
             continue;
-        }
-        let r = open_loop(&server, rate, args.seconds).await;
+        };
         let achieved = r.ok_requests as f64 / r.elapsed.as_secs_f64();
         let p99 = r.latency.pct_ms(99.0);
         println!(

@@ -230,19 +230,28 @@ pub(crate) fn test_db() -> Connection {
     conn
 }
 
-/// `EXPLAIN QUERY PLAN` of `sql` on `conn`, one line per step: for tests that pin a
-/// statement's plan.
+/// Asserts that `EXPLAIN QUERY PLAN` of `sql` on `conn` reads a rowid range (`rowid>?`,
+/// the messages above a watermark) and scans no table or index: for tests that pin a
+/// per-commit statement's plan (issue #15).
 #[cfg(test)]
-pub(crate) fn explain(conn: &Connection, sql: &str) -> Vec<String> {
+pub(crate) fn assert_reads_rowid_range_only(conn: &Connection, sql: &str) {
     let mut stmt = conn
         .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
         .expect("explain");
-    let rows = stmt
+    let plan = stmt
         .query_map([], |r| r.get::<_, String>(3))
         .expect("plan")
         .collect::<Result<Vec<_>, _>>()
         .expect("plan rows");
-    rows
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("USING INTEGER PRIMARY KEY (rowid>?)")),
+        "{sql}: {plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|l| l.starts_with("SCAN")),
+        "{sql} scans: {plan:?}"
+    );
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -1151,7 +1160,7 @@ pub(crate) fn completeness_in(
 /// [`apply_item`] for live ingest: a message created in a conversation that was past
 /// `streaming` (a late message, e.g. one the CLI retried after its completion) is followed
 /// by a `conversation.updated` event with the new completeness (issue #12), as an upload
-/// that changed a conversation is.
+/// that changed a conversation is; and [`Applied::budgeted`] is set ([`note_budget`]).
 fn apply_live(
     conn: &Connection,
     item: &IngestItem,
@@ -1159,11 +1168,23 @@ fn apply_live(
     silence_us: i64,
     pubs: &mut Vec<StoredEvent>,
 ) -> Result<Applied, StoreError> {
-    let Body::Message(m) = &item.event.body else {
-        let mut applied = apply_item(conn, item, now, pubs)?;
-        note_budget(conn, &mut applied)?;
-        return Ok(applied);
+    let mut applied = match &item.event.body {
+        Body::Message(m) => apply_message_live(conn, item, m, now, silence_us, pubs)?,
+        _ => apply_item(conn, item, now, pubs)?,
     };
+    note_budget(conn, &mut applied)?;
+    Ok(applied)
+}
+
+/// [`apply_live`] for a `message.created` event `m` (the body of `item`).
+fn apply_message_live(
+    conn: &Connection,
+    item: &IngestItem,
+    m: &Message,
+    now: i64,
+    silence_us: i64,
+    pubs: &mut Vec<StoredEvent>,
+) -> Result<Applied, StoreError> {
     let before: Option<(String, i64)> = conn
         .prepare_cached("SELECT status, updated_at FROM conversations WHERE id = ?1")?
         .query_row([&m.conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -1186,8 +1207,6 @@ fn apply_live(
             )?;
         }
     }
-    let mut applied = applied;
-    note_budget(conn, &mut applied)?;
     Ok(applied)
 }
 

@@ -57,16 +57,7 @@ mod tests {
     fn the_fold_reads_only_the_messages_above_the_watermark() {
         let conn = crate::store::sqlite::test_db();
         for sql in [FOLD_SEARCH_IDS, FOLD_ROWS] {
-            let plan = crate::store::sqlite::explain(&conn, sql);
-            assert!(
-                plan.iter()
-                    .any(|l| l.contains("USING INTEGER PRIMARY KEY (rowid>?)")),
-                "{sql}: {plan:?}"
-            );
-            assert!(
-                !plan.iter().any(|l| l.starts_with("SCAN")),
-                "{sql} scans: {plan:?}"
-            );
+            crate::store::sqlite::assert_reads_rowid_range_only(&conn, sql);
         }
     }
 }
